@@ -1,0 +1,27 @@
+"""The engine stays free of the adapters and their libraries (checked in a fresh process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+FORBIDDEN = (
+    "textual",
+    "rich",
+    "h11",
+    "wsproto",
+    "workerpool_tui.tui",
+    "workerpool_tui.server",
+    "workerpool_tui.client",
+)
+
+
+def test_core_imports_no_adapter() -> None:
+    code = (
+        "import sys, workerpool_tui.core, workerpool_tui.core.engine, workerpool_tui.core.shell\n"
+        f"f = {FORBIDDEN!r}\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in f or m.startswith(f)]\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"core imported: {out.stdout.strip()}"

@@ -1,0 +1,3 @@
+from workerpool_tui.cli import main
+
+raise SystemExit(main())

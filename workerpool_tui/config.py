@@ -1,0 +1,332 @@
+"""Configuration: typed sections, loaded with precedence defaults < file < env < CLI.
+
+Every section is a frozen ``msgspec.Struct`` with ``forbid_unknown_fields``; a bad value
+raises :class:`ConfigError` whose message is one line naming the source and the key.
+Durations are seconds (int or float) or strings such as ``"250ms"``, ``"30s"``, ``"5m"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "WORKERPOOL__"
+DEFAULT_CONFIG_NAME = "config.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one line for the user."""
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``"300ms"``, ``"30s"``, ``"5m"``, ``"1h"``.
+
+    Raises ``ValueError`` for anything else, including negative values.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match is None:
+            raise ValueError(f'invalid duration {value!r} (use e.g. 30, "250ms", "30s", "5m")')
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration, got {type(value).__name__}")
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"duration must be a finite number >= 0, got {value!r}")
+    return seconds
+
+
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    mode: Literal["debug", "release"] = "debug"
+    auth_token: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_048_576
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+
+
+class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    min_workers: int = 5
+    max_workers: int = 50
+    enable_auto_scaling: bool = True
+    scale_up_threshold: float = 0.8
+    scale_down_threshold: float = 0.3
+    scale_check_interval: float = 30.0
+    shutdown_timeout: float = 30.0
+
+
+class TaskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    queue_capacity: int = 1000
+    max_concurrent_tasks: int = 100
+    default_task_timeout: float = 300.0
+    cleanup_completed_tasks_after: float = 3600.0
+    keep_failed_for: float = 86400.0
+    max_tracked_tasks: int = 100_000
+    default_max_retries: int = 0
+    retry_backoff: float = 1.0
+    allow_shell: bool = False
+    handlers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    path: str = "auto"
+    recover_running: Literal["requeue", "fail"] = "requeue"
+    sync: Literal["normal", "full", "off"] = "normal"
+
+
+class LoggerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    level: Literal["debug", "info", "warning", "error", "critical"] = "debug"
+    format: Literal["console", "json"] = "console"
+    output: str = "stdout"
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    task: TaskConfig = msgspec.field(default_factory=TaskConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    logger: LoggerConfig = msgspec.field(default_factory=LoggerConfig)
+    keymap: dict[str, str] = msgspec.field(default_factory=dict)
+    source: str = "defaults"
+    """Where the file part came from (a path, or "defaults"); used in messages."""
+
+
+_DURATION_KEYS: dict[str, frozenset[str]] = {
+    "server": frozenset({"header_timeout", "keep_alive_timeout"}),
+    "worker": frozenset({"scale_check_interval", "shutdown_timeout"}),
+    "task": frozenset(
+        {
+            "default_task_timeout",
+            "cleanup_completed_tasks_after",
+            "keep_failed_for",
+            "retry_backoff",
+        }
+    ),
+}
+_NON_NEGATIVE: dict[str, tuple[str, ...]] = {
+    "server": ("port", "max_body_bytes", "max_connections"),
+    "worker": ("min_workers", "max_workers"),
+    "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_max_retries"),
+}
+_POSITIVE: dict[str, tuple[str, ...]] = {
+    "server": ("max_body_bytes", "max_connections"),
+    "worker": ("max_workers", "scale_check_interval"),
+    "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks"),
+}
+
+
+def _set_path(tree: dict[str, Any], dotted: list[str], value: object) -> None:
+    node = tree
+    for part in dotted[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(dotted)}: {part} is not a table")
+        node = child
+    node[dotted[-1]] = value
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_value(raw: str) -> object:
+    """An environment value as TOML would read it (numbers, booleans, arrays), else a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``WORKERPOOL__SECTION__KEY=value`` variables as a nested mapping."""
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(parts) < 2:
+            raise ConfigError(f"environment {name}: expected {ENV_PREFIX}SECTION__KEY")
+        _set_path(tree, parts, _env_value(raw))
+    return tree
+
+
+def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Turn duration strings into seconds, naming the key on error."""
+    for section, keys in _DURATION_KEYS.items():
+        values = tree.get(section)
+        if not isinstance(values, dict):
+            continue
+        for key in keys & values.keys():
+            try:
+                values[key] = parse_duration(values[key])
+            except ValueError as exc:
+                raise ConfigError(f"{origin}: {section}.{key}: {exc}") from None
+    return tree
+
+
+def _validate(cfg: Config, origin: str) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{origin}: {key}: {why}")
+
+    for section, keys in _NON_NEGATIVE.items():
+        for key in keys:
+            if getattr(getattr(cfg, section), key) < 0:
+                fail(f"{section}.{key}", "must not be negative")
+    for section, keys in _POSITIVE.items():
+        for key in keys:
+            if getattr(getattr(cfg, section), key) <= 0:
+                fail(f"{section}.{key}", "must be greater than 0")
+    if not 0 <= cfg.server.port <= 65535:
+        fail("server.port", f"must be within 0..65535, got {cfg.server.port}")
+    w = cfg.worker
+    if w.min_workers > w.max_workers:
+        fail(
+            "worker.min_workers",
+            f"{w.min_workers} is greater than worker.max_workers ({w.max_workers})",
+        )
+    for key in ("scale_up_threshold", "scale_down_threshold"):
+        value = getattr(w, key)
+        if not 0 < value <= 1:
+            fail(f"worker.{key}", f"must be within (0, 1], got {value}")
+    if w.scale_down_threshold >= w.scale_up_threshold:
+        fail(
+            "worker.scale_down_threshold",
+            f"{w.scale_down_threshold} must be below"
+            f" worker.scale_up_threshold ({w.scale_up_threshold})",
+        )
+    t = cfg.task
+    if t.max_tracked_tasks <= t.queue_capacity + t.max_concurrent_tasks:
+        fail(
+            "task.max_tracked_tasks",
+            f"{t.max_tracked_tasks} must exceed task.queue_capacity + task.max_concurrent_tasks"
+            f" ({t.queue_capacity + t.max_concurrent_tasks})",
+        )
+    for name, target in t.handlers.items():
+        if ":" not in target:
+            fail(f"task.handlers.{name}", f"expected 'package.module:function', got {target!r}")
+    if cfg.store.path not in ("", "auto") and Path(cfg.store.path).is_dir():
+        fail("store.path", f"{cfg.store.path} is a directory")
+
+
+def _msgspec_error(exc: msgspec.ValidationError, origin: str) -> ConfigError:
+    text = str(exc)
+    # msgspec says "Expected `int`, got `str` - at `$.worker.min_workers`"
+    match = re.match(r"^(.*?)(?: - at `\$\.?(.*)`)?$", text)
+    if match and match.group(2):
+        why, where = match.group(1), match.group(2)
+        why = why.replace("Object contains unknown field", "unknown key")
+        unknown = re.match(r"unknown key `(.+)`", why)
+        if unknown:
+            return ConfigError(f"{origin}: {where}.{unknown.group(1)}: unknown key")
+        return ConfigError(f"{origin}: {where}: {why[0].lower() + why[1:]}")
+    unknown = re.match(r"Object contains unknown field `(.+)`", text)
+    if unknown:
+        return ConfigError(f"{origin}: {unknown.group(1)}: unknown key")
+    return ConfigError(f"{origin}: {text}")
+
+
+def _convert(tree: dict[str, Any], origin: str) -> Config:
+    try:
+        cfg = msgspec.convert(_normalise(tree, origin), Config)
+    except msgspec.ValidationError as exc:
+        raise _msgspec_error(exc, origin) from None
+    _validate(cfg, origin)
+    return cfg
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The TOML file as a mapping; a missing or malformed file is a ``ConfigError``."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Load configuration with precedence defaults < file < environment < ``overrides``.
+
+    ``path=None`` uses ``./config.toml`` when present, else the built-in defaults.
+    ``overrides`` is a nested mapping from the command line (``{"server": {"port": 9000}}``).
+    """
+    environ = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is None:
+        candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+        if candidate.is_file():
+            path = candidate
+    if path is not None:
+        source = str(path)
+        tree = read_file(Path(path))
+        if not isinstance(tree, dict):  # pragma: no cover - tomllib always gives a dict
+            raise ConfigError(f"{source}: expected a table")
+        # Validate the file alone first so its errors name the file, not the environment.
+        _convert(_merge({}, tree), source)
+    env_tree = env_overrides(environ)
+    if env_tree:
+        tree = _merge(tree, env_tree)
+        _convert(
+            _merge({}, tree),
+            "environment (WORKERPOOL__*)" if source == "defaults" else f"{source} + environment",
+        )
+    if overrides:
+        tree = _merge(tree, overrides)
+    cfg = _convert(tree, "command line" if overrides else source)
+    return msgspec.structs.replace(cfg, source=source)
+
+
+def default_config() -> Config:
+    """The built-in defaults (what ``config.toml`` at the top of the repository documents)."""
+    return Config()
+
+
+def store_path(cfg: StoreConfig, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the task store lives: ``None`` for memory only."""
+    environ = os.environ if environ is None else environ
+    if cfg.path == "":
+        return None
+    if cfg.path != "auto":
+        return Path(cfg.path).expanduser()
+    base = environ.get("XDG_DATA_HOME") or str(
+        Path(environ.get("HOME", "~")).expanduser() / ".local/share"
+    )
+    return Path(base) / "workerpool-tui" / "tasks.db"

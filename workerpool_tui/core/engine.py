@@ -1,0 +1,854 @@
+"""The engine: one object that owns the queue, the workers, the registry and the bus.
+
+Adapters call plain methods (``submit``, ``cancel``, ``retry``, ``resize``, ``pause``)
+and read state through the bus and ``stats()``. All of it runs on one event loop; every
+background job (workers, scaler, timeout watchdog, retry timer, cleanup, loop-lag probe)
+lives in the engine's own task group, which ``async with Engine(...)`` opens and closes.
+
+Hot path (designed against PERF-NOTES): a worker pops from the heap without a hand-off,
+keeps one cancel scope across many tasks (a new scope only after a cancel or timeout,
+since a scope costs microseconds), and leaves timeouts to a watchdog that sleeps until the
+earliest deadline. Workers give the loop a turn every few hundred microseconds of work.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from ..config import Config
+from .bus import EventBus, LogEvent, PoolEvent, TaskEvent
+from .clock import Clock, SystemClock
+from .errors import (
+    AlreadyFinished,
+    InvalidRequest,
+    NotFound,
+    QueueFull,
+    ShuttingDown,
+    UnknownTaskType,
+)
+from .handlers import TaskContext, TaskInterrupted, TypeRegistry, build_registry
+from .journal import Journal, MemoryJournal
+from .models import (
+    FINAL_STATUSES,
+    EventKind,
+    Task,
+    TaskError,
+    TaskSpec,
+    TaskStatus,
+)
+from .pool import Worker, scaling_decision
+from .queue import PriorityQueue
+from .registry import Registry
+from .stats import Latency, ScalingDecision, Stats, Throughput
+
+SLICE_S = 0.002
+"""Workers together hold the loop for at most about this long between turns."""
+LOOP_PROBE_S = 0.25
+SNAPSHOT_LIMIT = 500
+VERSION = "0.1.0"
+_logger = logging.getLogger("workerpool_tui.engine")
+
+
+class TaskCounts(msgspec.Struct, frozen=True):
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class QueueStats(msgspec.Struct, frozen=True):
+    depth: int
+    capacity: int
+
+
+class PoolState(msgspec.Struct, frozen=True):
+    current: int
+    busy: int
+    idle: int
+    min: int
+    max: int
+    paused: bool
+    auto_scaling: bool
+
+
+class BusStats(msgspec.Struct, frozen=True):
+    published: int
+    dropped: int
+    subscribers: int
+    resyncs: int
+
+
+class EngineStats(msgspec.Struct, frozen=True):
+    """The stats object of ``GET /api/v1/tasks/status/stats`` and of WebSocket messages."""
+
+    tasks: TaskCounts
+    queue: QueueStats
+    workers: PoolState
+    throughput: Throughput
+    latency: Latency
+    bus: BusStats
+    scaling: list[ScalingDecision]
+    uptime_s: float
+
+
+def random_id() -> str:
+    """A URL-safe, 16-hex-digit random id (64 bits)."""
+    return f"{random.getrandbits(64):016x}"
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        types: TypeRegistry | None = None,
+        clock: Clock | None = None,
+        journal: Journal | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        cfg = config or Config()
+        self.config = cfg
+        self._wcfg = cfg.worker
+        self._tcfg = cfg.task
+        self.types = types or build_registry(
+            handlers=cfg.task.handlers, allow_shell=cfg.task.allow_shell
+        )
+        self.clock: Clock = clock or SystemClock()
+        self._journal: Journal = journal or MemoryJournal()
+        self._new_id = id_factory or random_id
+        self.bus = EventBus()
+        self.registry = Registry(cfg.task.max_tracked_tasks)
+        self.queue = PriorityQueue(cfg.task.queue_capacity)
+        self.stats_data = Stats()
+        self._limiter = anyio.CapacityLimiter(max(1, cfg.task.max_concurrent_tasks))
+        self.min_workers = min(cfg.worker.min_workers, cfg.task.max_concurrent_tasks)
+        self.max_workers = min(cfg.worker.max_workers, cfg.task.max_concurrent_tasks)
+        self.auto_scaling = cfg.worker.enable_auto_scaling
+        self.paused = False
+        self._workers: dict[int, Worker] = {}
+        """The counted pool (``current``); retiring workers have left it."""
+        self._live: dict[int, Worker] = {}
+        """Every worker still running, retiring ones included."""
+        self._idle: list[Worker] = []
+        self._next_worker_id = 1
+        self._busy = 0
+        self._busy_area = 0.0
+        self._busy_since = time.monotonic()
+        self._seq = 0
+        self._retry_heap: list[tuple[float, int, Task]] = []
+        self._retry_wake: anyio.Event | None = None
+        self._watch_next = math.inf
+        self._watch_wake: anyio.Event | None = None
+        self._finish_waiters: dict[str, anyio.Event] = {}
+        self._idle_all: anyio.Event | None = None
+        self._slice_start = time.monotonic()
+        self._tg: TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
+        self.started_at = self.clock.now()
+        self._started_mono = time.monotonic()
+        self.loop_thread = threading.get_ident()
+        self.accepting = False
+        self.closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Engine:
+        self.loop_thread = threading.get_ident()
+        self._stack = AsyncExitStack()
+        tg = await self._stack.enter_async_context(anyio.create_task_group())
+        self._tg = tg
+        recovered = await self._journal.open(tg)
+        self._recover(recovered)
+        for _ in range(self.min_workers):
+            self._spawn()
+        tg.start_soon(self._watchdog)
+        tg.start_soon(self._retry_timer)
+        tg.start_soon(self._scaler)
+        tg.start_soon(self._janitor)
+        tg.start_soon(self._loop_probe)
+        self.accepting = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    async def shutdown(self, grace_s: float | None = None) -> None:
+        """Stop intake, let running tasks finish for up to ``grace_s`` (default
+        ``worker.shutdown_timeout``), cancel the rest and stop every background job."""
+        if self.closed or self._stack is None or self._tg is None:
+            return
+        self.accepting = False
+        self.paused = True  # workers take nothing new
+        timeout = self._wcfg.shutdown_timeout if grace_s is None else grace_s
+        with anyio.CancelScope(shield=True):
+            if not self._journal.durable:
+                for task in [t for t in self.registry.active() if t.status is TaskStatus.PENDING]:
+                    self._cancel_pending(task, "cancelled: shutting down")
+            if self._busy:
+                self._log("info", f"waiting up to {timeout:g}s for {self._busy} running task(s)")
+                self._idle_all = anyio.Event()
+                with anyio.move_on_after(timeout):
+                    await self._idle_all.wait()
+            for w in list(self._live.values()):
+                w.interrupt("shutdown")
+        # The task group must be left from the scope it was entered in, so not shielded;
+        # its own exit waits for every worker to unwind.
+        self._tg.cancel_scope.cancel()
+        try:
+            await self._stack.aclose()
+        finally:
+            with anyio.CancelScope(shield=True):
+                # Workers marked their interrupted tasks final as they unwound; write it down.
+                await self._journal.commit()
+                await self._journal.close()
+            self.closed = True
+            self.bus.close()
+
+    def _recover(self, tasks: Sequence[Task]) -> None:
+        """Tasks from the journal: history stays history, pending work goes back in line."""
+        requeue: list[Task] = []
+        recover_running = self.config.store.recover_running
+        for task in tasks:
+            self._seq = max(self._seq, task.seq)
+            if task.status is TaskStatus.RUNNING:
+                if recover_running == "requeue":
+                    task.status = TaskStatus.PENDING
+                    task.message = "re-queued after an interrupted run"
+                else:
+                    task.status = TaskStatus.FAILED
+                    task.finished_at = self.clock.now()
+                    task.error = TaskError("interrupted", "the process stopped while this task ran")
+                self._journal.changed(task)
+            self.registry.add(task)
+            if task.status is TaskStatus.PENDING:
+                requeue.append(task)
+        if requeue:
+            self.queue.push_many(requeue, force=True)
+            self._log("info", f"recovered {len(requeue)} pending task(s) from the store")
+
+    # ------------------------------------------------------------------ submission
+    def _check(self, spec: TaskSpec) -> None:
+        tt = self.types.get(spec.type)
+        if tt is None:
+            if spec.type == "shell_task":
+                raise UnknownTaskType(
+                    "task type 'shell_task' is disabled; set task.allow_shell = true to enable it"
+                )
+            known = ", ".join(self.types.names())
+            raise UnknownTaskType(f"unknown task type {spec.type!r} (known: {known})")
+        if spec.timeout_s is not None and not (0 < spec.timeout_s < math.inf):
+            raise InvalidRequest("timeout must be a positive number of seconds")
+        if spec.max_retries is not None and spec.max_retries < 0:
+            raise InvalidRequest("max_retries must not be negative")
+        try:
+            tt.check_payload(spec.payload)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    def submit_nowait(self, specs: Sequence[TaskSpec]) -> list[Task]:
+        """Admit all of ``specs`` or none (``QueueFull``, ``UnknownTaskType``, ...).
+
+        The tasks are queued and announced at once; with a durable store they are not yet
+        acknowledged: :meth:`submit_many` also waits for the commit.
+        """
+        if not self.accepting:
+            raise ShuttingDown(
+                "the engine is shutting down"
+                if self._tg is not None
+                else "the engine is not running"
+            )
+        for spec in specs:
+            self._check(spec)
+        free = self.queue.free
+        if len(specs) > free:
+            raise QueueFull(
+                f"queue full: {len(self.queue)}/{self.queue.capacity} queued, "
+                f"{len(specs)} submitted, room for {free}",
+                depth=len(self.queue),
+                capacity=self.queue.capacity,
+                retry_after_s=1.0,
+            )
+        now = self.clock.now()
+        tcfg = self._tcfg
+        tasks = []
+        for spec in specs:
+            self._seq += 1
+            task_id = self._new_id()
+            while task_id in self.registry:  # 64-bit ids: practically never
+                task_id = self._new_id()
+            tasks.append(
+                Task(
+                    id=task_id,
+                    type=spec.type,
+                    payload=spec.payload,
+                    priority=spec.priority,
+                    max_retries=tcfg.default_max_retries
+                    if spec.max_retries is None
+                    else spec.max_retries,
+                    timeout_s=tcfg.default_task_timeout
+                    if spec.timeout_s is None
+                    else spec.timeout_s,
+                    created_at=now,
+                    seq=self._seq,
+                    retry_of=spec.retry_of,
+                )
+            )
+        registry, publish, journal = self.registry, self.bus.publish, self._journal
+        for task in tasks:
+            registry.add(task)
+            journal.changed(task)
+            publish(TaskEvent(EventKind.CREATED, task))
+        self.queue.push_many(tasks)
+        self._wake_workers(len(tasks))
+        if len(registry) > registry.max_tracked:
+            self._journal.forget(registry.evict_overflow())
+        return tasks
+
+    async def submit_many(self, specs: Sequence[TaskSpec]) -> list[Task]:
+        """Admit all of ``specs`` or none; returns once they are durable (if stored)."""
+        tasks = self.submit_nowait(specs)
+        await self._journal.commit()
+        return tasks
+
+    async def submit(self, spec: TaskSpec) -> Task:
+        return (await self.submit_many([spec]))[0]
+
+    async def retry(self, task_id: str) -> Task:
+        """A new task with the same type, payload and options, linked by ``retry_of``."""
+        old = self._get(task_id)
+        return await self.submit(
+            TaskSpec(
+                type=old.type,
+                payload=old.payload,
+                priority=old.priority,
+                timeout_s=old.timeout_s,
+                max_retries=old.max_retries,
+                retry_of=old.id,
+            )
+        )
+
+    # ------------------------------------------------------------------ cancel
+    def _get(self, task_id: str) -> Task:
+        task = self.registry.get(task_id)
+        if task is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        return task
+
+    async def cancel(self, task_id: str, *, wait_s: float = 30.0) -> Task:
+        """Cancel a task. A pending one leaves the queue at once; for a running one this
+        returns once its handler has stopped (a sync handler in a thread stops when it
+        next reports progress or returns; after ``wait_s`` the task is returned as it is)."""
+        task = self._get(task_id)
+        if task.status in FINAL_STATUSES:
+            raise AlreadyFinished(f"task {task_id} is already {task.status.value}")
+        if task.status is TaskStatus.PENDING:
+            self._cancel_pending(task, "cancelled by request")
+        else:
+            worker = self._live.get(task.worker or -1)
+            if worker is not None and worker.task is task:
+                done = self._finish_waiters.get(task.id)
+                if done is None:
+                    done = self._finish_waiters[task.id] = anyio.Event()
+                worker.interrupt("cancelled")
+                with anyio.move_on_after(wait_s):
+                    await done.wait()
+        await self._journal.commit()
+        return task
+
+    def _cancel_pending(self, task: Task, message: str) -> None:
+        old = task.transition(TaskStatus.CANCELLED)
+        # A task waiting out a retry backoff is not in the queue; the retry timer skips it.
+        if not any(entry[2] is task for entry in self._retry_heap):
+            self.queue.discard(task)
+        task.finished_at = self.clock.now()
+        task.message = message
+        self.registry.moved(task, old)
+        self._journal.changed(task)
+        self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
+        self._notify_finished(task)
+
+    # ------------------------------------------------------------------ workers
+    def _spawn(self) -> None:
+        assert self._tg is not None
+        w = Worker(self._next_worker_id)
+        self._next_worker_id += 1
+        self._account_busy(0)
+        self._workers[w.id] = w
+        self._live[w.id] = w
+        self._tg.start_soon(self._worker_main, w, name=f"worker-{w.id}")
+
+    def _retire(self, count: int) -> int:
+        """Retire up to ``count`` idle workers; returns how many."""
+        retired = 0
+        while retired < count and self._idle:
+            w = self._idle.pop()
+            w.retire = True
+            del self._workers[w.id]
+            if w.waiter is not None:
+                w.waiter.set()
+            retired += 1
+        if retired:
+            self._account_busy(0)
+        return retired
+
+    def _wake_workers(self, n: int) -> None:
+        idle = self._idle
+        while n > 0 and idle:
+            w = idle.pop()
+            if w.waiter is not None:
+                w.waiter.set()
+                w.waiter = None
+            n -= 1
+
+    def _account_busy(self, delta: int) -> None:
+        now = time.monotonic()
+        self._busy_area += self._busy * (now - self._busy_since)
+        self._busy_since = now
+        self._busy += delta
+
+    async def _worker_main(self, w: Worker) -> None:
+        try:
+            while not w.retire:
+                with anyio.CancelScope() as scope:
+                    w.scope = scope
+                    await self._work(w, scope)
+                task = w.task
+                if task is not None:  # our scope was cancelled: cancel or timeout
+                    self._interrupted(w, task)
+        finally:
+            task = w.task
+            if task is not None and task.status is TaskStatus.RUNNING:
+                self._finish(w, task, TaskStatus.CANCELLED, message="cancelled: shutting down")
+            self._workers.pop(w.id, None)
+            self._live.pop(w.id, None)
+            if w in self._idle:
+                self._idle.remove(w)
+
+    async def _work(self, w: Worker, scope: anyio.CancelScope) -> None:
+        queue, idle = self.queue, self._idle
+        while not w.retire:
+            task = None if self.paused else queue.pop()
+            if task is None:
+                idle.append(w)
+                waiter = w.waiter = anyio.Event()
+                await waiter.wait()
+                continue
+            await self._run(w, task)
+            if scope.cancel_called:
+                return
+            now = time.monotonic()
+            if now - self._slice_start > SLICE_S / (self._busy + 1):
+                self._slice_start = now
+                await anyio.lowlevel.checkpoint()
+                self._slice_start = time.monotonic()
+
+    async def _run(self, w: Worker, task: Task) -> None:
+        tt = self.types.get(task.type)
+        now = self.clock.now()
+        old = task.transition(TaskStatus.RUNNING)
+        task.started_at = now
+        task.finished_at = None
+        task.attempts += 1
+        task.worker = w.id
+        self.registry.moved(task, old)
+        self.stats_data.queue_wait.add(now - task.created_at)
+        w.task = task
+        ctx = w.ctx = TaskContext(self, task)
+        self._account_busy(1)
+        deadline = w.deadline = time.monotonic() + task.timeout_s
+        if deadline < self._watch_next:
+            self._watch_next = deadline
+            if self._watch_wake is not None:
+                self._watch_wake.set()
+        self._journal.changed(task)
+        self.bus.publish(TaskEvent(EventKind.STARTED, task))
+        if tt is None:  # recovered from a store whose type is no longer registered
+            self._fail(
+                w,
+                task,
+                TaskError("unknown_task_type", f"task type {task.type!r} is not registered"),
+            )
+            return
+        try:
+            if tt.is_async:
+                result = await tt.handler(ctx, task.payload)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    tt.handler, ctx, task.payload, limiter=self._limiter
+                )
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            if w.cancel_reason is not None:
+                self._interrupted(w, task)
+                return
+            if isinstance(exc, TaskInterrupted):
+                self._fail(w, task, TaskError("interrupted", "the handler was interrupted"))
+                return
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            error = TaskError(type(exc).__name__, str(exc) or type(exc).__name__, tb)
+            self._fail(w, task, error, result=getattr(exc, "task_result", None))
+            return
+        if w.cancel_reason is not None:  # the handler swallowed its cancellation
+            self._interrupted(w, task)
+            return
+        self._finish(w, task, TaskStatus.COMPLETED, result=result)
+
+    def _interrupted(self, w: Worker, task: Task) -> None:
+        reason = w.cancel_reason
+        if reason == "timeout":
+            self._fail(
+                w,
+                task,
+                TaskError(
+                    "timeout", f"timed out after {task.timeout_s:g}s (attempt {task.attempts})"
+                ),
+            )
+        elif reason == "cancelled":
+            self._finish(w, task, TaskStatus.CANCELLED, message="cancelled by request")
+        else:
+            self._finish(w, task, TaskStatus.CANCELLED, message="cancelled: shutting down")
+
+    def _fail(self, w: Worker, task: Task, error: TaskError, result: Any = None) -> None:
+        if task.attempts <= task.max_retries and self.accepting:
+            self._schedule_retry(w, task, error)
+        else:
+            self._finish(w, task, TaskStatus.FAILED, error=error, result=result)
+
+    def _release(self, w: Worker) -> None:
+        w.task = None
+        w.ctx = None
+        w.cancel_reason = None
+        w.deadline = math.inf
+        self._account_busy(-1)
+        if self._busy == 0 and self._idle_all is not None:
+            self._idle_all.set()
+
+    def _finish(
+        self,
+        w: Worker | None,
+        task: Task,
+        status: TaskStatus,
+        *,
+        result: Any = None,
+        error: TaskError | None = None,
+        message: str | None = None,
+    ) -> None:
+        now = self.clock.now()
+        old = task.transition(status)
+        task.finished_at = now
+        task.result = result
+        task.error = error
+        if message is not None:
+            task.message = message
+        if status is TaskStatus.COMPLETED:
+            task.progress = 100.0
+        self.registry.moved(task, old)
+        if w is not None:
+            self._release(w)
+        stats = self.stats_data
+        stats.record_finish(now)
+        if task.started_at is not None:
+            stats.run_time.add(now - task.started_at)
+        self._journal.changed(task)
+        self.bus.publish(TaskEvent(_FINAL_EVENT[status], task))
+        self._notify_finished(task)
+
+    def _notify_finished(self, task: Task) -> None:
+        if self._finish_waiters:
+            done = self._finish_waiters.pop(task.id, None)
+            if done is not None:
+                done.set()
+
+    def _schedule_retry(self, w: Worker, task: Task, error: TaskError) -> None:
+        old = task.transition(TaskStatus.PENDING)
+        self.registry.moved(task, old)
+        delay = self._tcfg.retry_backoff * (2 ** (task.attempts - 1))
+        task.error = error
+        task.message = (
+            f"retry {task.attempts}/{task.max_retries} in {delay:g}s: {error.type}: {error.message}"
+        )
+        task.progress = 0.0
+        self._release(w)
+        due = time.monotonic() + delay
+        heapq.heappush(self._retry_heap, (due, task.seq, task))
+        if self._retry_wake is not None and self._retry_heap[0][2] is task:
+            self._retry_wake.set()
+        self._journal.changed(task)
+        self.bus.publish(TaskEvent(EventKind.RETRYING, task))
+
+    async def wait_finished(self, task_id: str) -> Task:
+        """Wait until the task is final (cancel the caller's scope to stop waiting)."""
+        task = self._get(task_id)
+        if task.status not in FINAL_STATUSES:
+            done = self._finish_waiters.get(task.id)
+            if done is None:
+                done = self._finish_waiters[task.id] = anyio.Event()
+            await done.wait()
+        return task
+
+    # ------------------------------------------------------------------ progress (TaskContext)
+    def _task_progress(self, task: Task, pct: float, message: str | None) -> None:
+        if task.status is not TaskStatus.RUNNING:
+            return
+        task.progress = pct
+        if message is not None:
+            task.message = message
+        self._journal.changed(task)
+        self.bus.publish(TaskEvent(EventKind.PROGRESS, task))
+
+    def _task_log(self, task: Task, line: str) -> None:
+        task.add_log(line)
+
+    def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
+        anyio.from_thread.run_sync(fn, *args)
+
+    # ------------------------------------------------------------------ background jobs
+    async def _watchdog(self) -> None:
+        """Time tasks out: sleep until the earliest deadline, then interrupt the late ones."""
+        while True:
+            now = time.monotonic()
+            nearest = math.inf
+            for w in list(self._live.values()):
+                if w.task is None:
+                    continue
+                if w.deadline <= now:
+                    w.interrupt("timeout")
+                elif w.deadline < nearest:
+                    nearest = w.deadline
+            self._watch_next = nearest
+            self._watch_wake = anyio.Event()
+            with anyio.move_on_after(min(nearest - now, 1.0) if nearest < math.inf else 1.0):
+                await self._watch_wake.wait()
+
+    async def _retry_timer(self) -> None:
+        heap = self._retry_heap
+        while True:
+            now = time.monotonic()
+            due: list[Task] = []
+            while heap and heap[0][0] <= now:
+                task = heapq.heappop(heap)[2]
+                if task.status is TaskStatus.PENDING:
+                    due.append(task)
+            if due:
+                self.queue.push_many(due, force=True)
+                self._wake_workers(len(due))
+            self._retry_wake = anyio.Event()
+            with anyio.move_on_after(heap[0][0] - now if heap else 1.0):
+                await self._retry_wake.wait()
+
+    async def _scaler(self) -> None:
+        last = time.monotonic()
+        area0 = self._busy_area
+        while True:
+            await anyio.sleep(self._wcfg.scale_check_interval)
+            self._account_busy(0)
+            now = time.monotonic()
+            busy_avg = (self._busy_area - area0) / max(now - last, 1e-9)
+            last, area0 = now, self._busy_area
+            if self.auto_scaling and not self.paused:
+                self.scale_once(busy_avg)
+
+    def scale_once(self, busy_avg: float | None = None) -> int:
+        """Apply the scaling rule once (``busy_avg`` defaults to the busy count now)."""
+        current = len(self._workers)
+        decision = scaling_decision(
+            current=current,
+            busy_avg=self._busy if busy_avg is None else busy_avg,
+            busy_now=self._busy,
+            queued=len(self.queue),
+            min_workers=self.min_workers,
+            max_workers=self.max_workers,
+            up=self._wcfg.scale_up_threshold,
+            down=self._wcfg.scale_down_threshold,
+        )
+        delta = decision.delta
+        if delta > 0:
+            for _ in range(delta):
+                self._spawn()
+            self._wake_workers(delta)
+        elif delta < 0:
+            delta = -self._retire(-delta)
+        if delta:
+            self._record_pool("scale", decision.reason, delta)
+        return delta
+
+    def _record_pool(self, action: str, reason: str, delta: int) -> None:
+        current = len(self._workers)
+        self.stats_data.scaling.append(ScalingDecision(self.clock.now(), delta, current, reason))
+        self._log("info", reason)
+        self.bus.publish(
+            PoolEvent(action, reason, current, self.min_workers, self.max_workers, self.paused)
+        )
+
+    async def _janitor(self) -> None:
+        interval = min(30.0, max(1.0, self._tcfg.cleanup_completed_tasks_after / 4))
+        while True:
+            await anyio.sleep(interval)
+            self.run_cleanup()
+
+    def run_cleanup(self) -> int:
+        """Drop final tasks past their retention; returns how many."""
+        dropped = self.registry.cleanup(
+            self.clock.now(), self._tcfg.cleanup_completed_tasks_after, self._tcfg.keep_failed_for
+        )
+        if dropped:
+            self._journal.forget(dropped)
+        return len(dropped)
+
+    async def _loop_probe(self) -> None:
+        stats = self.stats_data
+        while True:
+            start = time.monotonic()
+            await anyio.sleep(LOOP_PROBE_S)
+            lag = max(0.0, time.monotonic() - start - LOOP_PROBE_S)
+            stats.loop_lag_s = lag
+            stats.loop_lag_max_s = max(lag, stats.loop_lag_max_s * 0.98)
+
+    def _log(self, level: str, message: str) -> None:
+        _logger.log(logging.getLevelName(level.upper()), message)
+        self.bus.publish(LogEvent(level, message, self.clock.now()))
+
+    # ------------------------------------------------------------------ pool control
+    def pool_state(self) -> PoolState:
+        current = len(self._workers)
+        busy = sum(1 for w in self._workers.values() if w.task is not None)
+        return PoolState(
+            current=current,
+            busy=busy,
+            idle=current - busy,
+            min=self.min_workers,
+            max=self.max_workers,
+            paused=self.paused,
+            auto_scaling=self.auto_scaling,
+        )
+
+    def resize(
+        self, *, min_workers: int | None = None, max_workers: int | None = None
+    ) -> PoolState:
+        """Change the bounds at run time; the pool moves into them at once."""
+        lo = self.min_workers if min_workers is None else min_workers
+        hi = self.max_workers if max_workers is None else max_workers
+        if lo < 0 or hi < 1:
+            raise InvalidRequest("min_workers must be >= 0 and max_workers >= 1")
+        if lo > hi:
+            raise InvalidRequest(f"min_workers ({lo}) must not exceed max_workers ({hi})")
+        cap = self._tcfg.max_concurrent_tasks
+        if hi > cap:
+            raise InvalidRequest(
+                f"max_workers ({hi}) must not exceed task.max_concurrent_tasks ({cap})"
+            )
+        self.min_workers, self.max_workers = lo, hi
+        current = len(self._workers)
+        if current < lo:
+            for _ in range(lo - current):
+                self._spawn()
+            self._wake_workers(lo - current)
+        elif current > hi:
+            excess = current - hi - self._retire(current - hi)
+            # Busy workers above the bound retire when their task is done.
+            for w in list(self._workers.values()):
+                if excess <= 0:
+                    break
+                if w.task is not None and not w.retire:
+                    w.retire = True
+                    del self._workers[w.id]
+                    excess -= 1
+        self._record_pool(
+            "resize", f"resized: min {lo}, max {hi} ({len(self._workers)} workers)", 0
+        )
+        return self.pool_state()
+
+    def pause(self) -> PoolState:
+        """Stop dispatching (running tasks go on)."""
+        if self.accepting and not self.paused:
+            self.paused = True
+            self._record_pool("pause", "dispatch paused", 0)
+        return self.pool_state()
+
+    def resume(self) -> PoolState:
+        if self.accepting and self.paused:
+            self.paused = False
+            self._wake_workers(len(self._idle))
+            self._record_pool("resume", "dispatch resumed", 0)
+        return self.pool_state()
+
+    # ------------------------------------------------------------------ reading
+    def get(self, task_id: str) -> Task | None:
+        return self.registry.get(task_id)
+
+    def list_tasks(
+        self,
+        *,
+        status: Iterable[TaskStatus] | None = None,
+        type_: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Task], int]:
+        statuses = frozenset(status) if status is not None else None
+        return self.registry.page(statuses=statuses, type_=type_, limit=limit, offset=offset)
+
+    def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> list[Task]:
+        """Every non-final task and the most recent final ones, ``limit`` in all, newest first."""
+        active = sorted(self.registry.active(), key=lambda t: t.seq, reverse=True)[:limit]
+        room = limit - len(active)
+        final: list[Task] = []
+        if room > 0:
+            for task in self.registry.newest():
+                if task.status in FINAL_STATUSES:
+                    final.append(task)
+                    if len(final) >= room:
+                        break
+        return sorted(active + final, key=lambda t: t.seq, reverse=True)
+
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self._started_mono, 3)
+
+    def stats(self) -> EngineStats:
+        counts = self.registry.counts
+        now = self.clock.now()
+        bus = self.bus.stats()
+        return EngineStats(
+            tasks=TaskCounts(
+                total=len(self.registry),
+                pending=counts[TaskStatus.PENDING],
+                running=counts[TaskStatus.RUNNING],
+                completed=counts[TaskStatus.COMPLETED],
+                failed=counts[TaskStatus.FAILED],
+                cancelled=counts[TaskStatus.CANCELLED],
+            ),
+            queue=QueueStats(depth=len(self.queue), capacity=self.queue.capacity),
+            workers=self.pool_state(),
+            throughput=self.stats_data.throughput(now),
+            latency=self.stats_data.latency(),
+            bus=BusStats(**bus),
+            scaling=list(self.stats_data.scaling)[-10:],
+            uptime_s=self.uptime_s(),
+        )
+
+
+_FINAL_EVENT = {
+    TaskStatus.COMPLETED: EventKind.COMPLETED,
+    TaskStatus.FAILED: EventKind.FAILED,
+    TaskStatus.CANCELLED: EventKind.CANCELLED,
+}

@@ -1,0 +1,39 @@
+"""The engine's refusals. Each carries a stable ``code`` the API maps to a status."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    code = "engine_error"
+
+
+class InvalidRequest(EngineError):
+    code = "invalid_request"
+
+
+class UnknownTaskType(EngineError):
+    code = "unknown_task_type"
+
+
+class QueueFull(EngineError):
+    """The bounded queue cannot take the whole submission; nothing was enqueued."""
+
+    code = "queue_full"
+
+    def __init__(self, message: str, *, depth: int, capacity: int, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.depth = depth
+        self.capacity = capacity
+        self.retry_after_s = retry_after_s
+
+
+class NotFound(EngineError):
+    code = "not_found"
+
+
+class AlreadyFinished(EngineError):
+    code = "already_finished"
+
+
+class ShuttingDown(EngineError):
+    code = "shutting_down"

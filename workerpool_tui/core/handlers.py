@@ -1,0 +1,206 @@
+"""Task types: the handler contract, the type registry, and loading user handlers.
+
+Contract: ``async def handler(ctx, payload) -> JSON value``. A plain function runs in a
+worker thread (through the engine's capacity limiter); it reports progress through the
+same ``ctx`` and should look at ``ctx.cancel_requested`` in long loops, because a thread
+cannot be interrupted: ``ctx.progress`` raises :class:`TaskInterrupted` once a cancel or
+timeout has been requested, which is where most handlers notice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+if TYPE_CHECKING:
+    from .models import Task
+
+ENTRY_POINT_GROUP = "workerpool_tui.tasks"
+
+
+class TaskInterrupted(Exception):
+    """Raised inside a sync handler's thread when its task was cancelled or timed out."""
+
+
+class HandlerLoadError(Exception):
+    """A user handler could not be loaded; the message names the config key or entry point."""
+
+
+class _ProgressSink(Protocol):
+    def _task_progress(self, task: Task, pct: float, message: str | None) -> None: ...
+
+    def _task_log(self, task: Task, line: str) -> None: ...
+
+    def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None: ...
+
+    @property
+    def loop_thread(self) -> int: ...
+
+
+class TaskContext:
+    """What a handler gets besides its payload."""
+
+    __slots__ = ("_sink", "_task", "attempt", "cancel_requested", "task_id")
+
+    def __init__(self, sink: _ProgressSink, task: Task) -> None:
+        self._sink = sink
+        self._task = task
+        self.task_id = task.id
+        self.attempt = task.attempts
+        """1 for the first run, 2 for the first retry, ..."""
+        self.cancel_requested = threading.Event()
+        """Set when the task is cancelled or times out; sync handlers should poll it."""
+
+    def progress(self, pct: float, message: str | None = None) -> None:
+        """Report progress (0-100) and an optional note. Safe from the loop or a thread."""
+        pct = 0.0 if pct < 0 else 100.0 if pct > 100 else float(pct)
+        if threading.get_ident() == self._sink.loop_thread:
+            self._sink._task_progress(self._task, pct, message)
+            return
+        if self.cancel_requested.is_set():
+            raise TaskInterrupted(self.task_id)
+        self._sink._call_from_thread(self._sink._task_progress, self._task, pct, message)
+
+    def log(self, line: str) -> None:
+        """Keep a line with the task (bounded); shown in the detail view and the API."""
+        if threading.get_ident() == self._sink.loop_thread:
+            self._sink._task_log(self._task, str(line))
+        else:
+            self._sink._call_from_thread(self._sink._task_log, self._task, str(line))
+
+
+Handler = Callable[[TaskContext, dict[str, Any]], Any]
+
+
+class TaskType(msgspec.Struct, frozen=True):
+    """A registered task type."""
+
+    name: str
+    handler: Handler
+    description: str = ""
+    payload_type: type[Any] | None = None
+    """A ``msgspec.Struct`` the payload must convert to; checked at submission."""
+    is_async: bool = True
+
+    def payload_schema(self) -> dict[str, Any] | None:
+        if self.payload_type is None:
+            return None
+        schema: dict[str, Any] = msgspec.json.schema(self.payload_type)
+        return schema
+
+    def check_payload(self, payload: dict[str, Any]) -> None:
+        """Raise ``ValueError`` with msgspec's words when the payload does not fit."""
+        if self.payload_type is not None:
+            try:
+                msgspec.convert(payload, self.payload_type)
+            except msgspec.ValidationError as exc:
+                raise ValueError(f"payload: {exc}") from None
+
+
+def task_type(
+    name: str,
+    handler: Handler,
+    *,
+    description: str | None = None,
+    payload_type: type[Any] | None = None,
+) -> TaskType:
+    """Build a :class:`TaskType`, reading the description from the docstring if not given."""
+    doc = description if description is not None else inspect.getdoc(handler) or ""
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - async callables
+    )
+    return TaskType(
+        name=name,
+        handler=handler,
+        description=doc.split("\n\n", 1)[0].replace("\n", " "),
+        payload_type=payload_type or getattr(handler, "payload_type", None),
+        is_async=is_async,
+    )
+
+
+class TypeRegistry:
+    def __init__(self, types: Iterable[TaskType] = ()) -> None:
+        self._types: dict[str, TaskType] = {}
+        for t in types:
+            self.add(t)
+
+    def add(self, t: TaskType) -> None:
+        self._types[t.name] = t
+
+    def get(self, name: str) -> TaskType | None:
+        return self._types.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[TaskType]:
+        return iter(sorted(self._types.values(), key=lambda t: t.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+
+def _as_task_type(name: str, obj: object, where: str) -> TaskType:
+    if isinstance(obj, TaskType):
+        return msgspec.structs.replace(obj, name=name)
+    if callable(obj):
+        return task_type(name, obj)
+    raise HandlerLoadError(f"{where}: {obj!r} is not callable")
+
+
+def load_handler(name: str, target: str) -> TaskType:
+    """``package.module:function`` from ``[task.handlers]``."""
+    where = f"task.handlers.{name}"
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise HandlerLoadError(f"{where}: expected 'package.module:function', got {target!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise HandlerLoadError(f"{where}: cannot import {module_name!r}: {exc}") from None
+    obj: object = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise HandlerLoadError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
+    return _as_task_type(name, obj, where)
+
+
+def load_entry_points() -> list[TaskType]:
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {ep.name!r} ({ep.value})"
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise HandlerLoadError(f"{where}: cannot load: {exc}") from None
+        found.append(_as_task_type(ep.name, obj, where))
+    return found
+
+
+def build_registry(
+    *, handlers: Mapping[str, str], allow_shell: bool, entry_points_too: bool = True
+) -> TypeRegistry:
+    """Built-ins, then entry points, then ``[task.handlers]`` (later names win)."""
+    from .builtin import builtin_types
+    from .shell import shell_task_type
+
+    reg = TypeRegistry(builtin_types())
+    if allow_shell:
+        reg.add(shell_task_type())
+    if entry_points_too:
+        for t in load_entry_points():
+            reg.add(t)
+    for name, target in handlers.items():
+        reg.add(load_handler(name, target))
+    return reg
+
+
+AsyncHandler = Callable[[TaskContext, dict[str, Any]], Awaitable[Any]]

@@ -1,0 +1,55 @@
+"""Where the engine writes its tasks down: the protocol a durable store implements.
+
+The engine calls :meth:`Journal.changed` on every state change (non-blocking; a store
+coalesces by task id and writes in batches), awaits :meth:`Journal.commit` before it
+acknowledges a submission, and :meth:`Journal.forget` for tasks retention dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from anyio.abc import TaskGroup
+
+from .models import Task
+
+
+class Journal(Protocol):
+    durable: bool
+    """True when tasks survive a restart (pending tasks are then left pending at shutdown)."""
+
+    async def open(self, tg: TaskGroup) -> list[Task]:
+        """Start (background work goes into ``tg``); return the tasks to recover, oldest first."""
+        ...
+
+    def changed(self, task: Task) -> None: ...
+
+    def forget(self, tasks: Iterable[Task]) -> None: ...
+
+    async def commit(self) -> None:
+        """Return once every change recorded so far is durable."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryJournal:
+    """Remembers nothing: tasks live only as long as the process."""
+
+    durable = False
+
+    async def open(self, tg: TaskGroup) -> list[Task]:
+        return []
+
+    def changed(self, task: Task) -> None:
+        pass
+
+    def forget(self, tasks: Iterable[Task]) -> None:
+        pass
+
+    async def commit(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

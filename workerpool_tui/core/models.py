@@ -1,0 +1,173 @@
+"""The task model (SPEC §4), its state machine, and the values that cross layers.
+
+``Task`` is the engine's own mutable record: a ``msgspec.Struct`` with ``gc=False`` so that
+100,000 tracked tasks stay small. Adapters never mutate it; they read it, or take a
+:class:`TaskView` (its wire form, with RFC 3339 timestamps) from :func:`task_view`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+#: The legal transitions of SPEC §4. ``running → pending`` only for a retry.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.PENDING}
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A state change the state machine does not allow; a bug, never user input."""
+
+
+class EventKind(str, enum.Enum):
+    CREATED = "created"
+    STARTED = "started"
+    PROGRESS = "progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRYING = "retrying"
+
+
+class TaskError(msgspec.Struct, frozen=True, gc=False):
+    """Why a task failed: ``type`` is the exception name, or ``timeout`` / ``interrupted``."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+#: How many log lines a task keeps (oldest dropped first).
+TASK_LOG_LINES = 200
+
+
+class Task(msgspec.Struct, gc=False, kw_only=True):
+    """One task's record. Mutated only by the engine, through :meth:`transition`."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    status: TaskStatus = TaskStatus.PENDING
+    priority: int = 0
+    progress: float = 0.0
+    message: str | None = None
+    result: Any = None
+    error: TaskError | None = None
+    attempts: int = 0
+    max_retries: int = 0
+    timeout_s: float = 300.0
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: int | None = None
+    retry_of: str | None = None
+    seq: int = 0
+    """Submission order; FIFO among equal priorities, and the registry's age order."""
+    logs: deque[str] | None = None
+    """The handler's own log lines, created on the first line."""
+
+    def transition(self, new: TaskStatus) -> TaskStatus:
+        """Move to ``new``; an illegal move raises and changes nothing. Returns the old status."""
+        old = self.status
+        if new not in TRANSITIONS[old]:
+            raise IllegalTransition(f"task {self.id}: {old.value} -> {new.value} is not allowed")
+        self.status = new
+        return old
+
+    def add_log(self, line: str) -> None:
+        if self.logs is None:
+            self.logs = deque(maxlen=TASK_LOG_LINES)
+        self.logs.append(line)
+
+
+class TaskSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated submission, before it becomes a :class:`Task`."""
+
+    type: str
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    priority: int = 0
+    timeout_s: float | None = None
+    """``None``: ``task.default_task_timeout``."""
+    max_retries: int | None = None
+    """``None``: ``task.default_max_retries``."""
+    retry_of: str | None = None
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """Epoch seconds as RFC 3339 UTC with milliseconds (``2026-11-28T13:28:18.123Z``)."""
+    if ts is None:
+        return None
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+class TaskView(msgspec.Struct, frozen=True, kw_only=True):
+    """The wire form of a task (SPEC §4), as the API and the WebSocket send it."""
+
+    id: str
+    type: str
+    status: TaskStatus
+    payload: dict[str, Any]
+    priority: int
+    progress: float
+    message: str | None
+    result: Any
+    error: TaskError | None
+    attempts: int
+    max_retries: int
+    timeout_s: float
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    worker: int | None
+    retry_of: str | None
+    logs: list[str] = msgspec.field(default_factory=list)
+
+
+def task_view(task: Task, *, with_logs: bool = True) -> TaskView:
+    return TaskView(
+        id=task.id,
+        type=task.type,
+        status=task.status,
+        payload=task.payload,
+        priority=task.priority,
+        progress=task.progress,
+        message=task.message,
+        result=task.result,
+        error=task.error,
+        attempts=task.attempts,
+        max_retries=task.max_retries,
+        timeout_s=task.timeout_s,
+        created_at=rfc3339(task.created_at),
+        started_at=rfc3339(task.started_at),
+        finished_at=rfc3339(task.finished_at),
+        worker=task.worker,
+        retry_of=task.retry_of,
+        logs=list(task.logs) if (with_logs and task.logs) else [],
+    )

@@ -1,0 +1,137 @@
+"""The task registry: every tracked task by id, counts per status, retention.
+
+Designed for 100,000 tracked tasks: lookups are dict hits, counts are kept incrementally,
+final tasks sit in finish-order dicts so cleanup and eviction pop from the front, and a
+listing walks newest first and stops as soon as it has its page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+
+from .models import FINAL_STATUSES, Task, TaskStatus
+
+
+class Registry:
+    def __init__(self, max_tracked: int) -> None:
+        self.max_tracked = max_tracked
+        self._tasks: dict[str, Task] = {}
+        """All tracked tasks in submission order (oldest first)."""
+        self._active: dict[str, Task] = {}
+        """Pending and running tasks."""
+        self._finished: dict[str, Task] = {}
+        """Completed and cancelled tasks, in finish order."""
+        self._failed: dict[str, Task] = {}
+        """Failed tasks, in finish order (kept longer: ``task.keep_failed_for``)."""
+        self.counts: dict[TaskStatus, int] = dict.fromkeys(TaskStatus, 0)
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._tasks
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def add(self, task: Task) -> None:
+        """Track a new task (any status: recovered history arrives already final)."""
+        self._tasks[task.id] = task
+        self.counts[task.status] += 1
+        if task.status in FINAL_STATUSES:
+            (self._failed if task.status is TaskStatus.FAILED else self._finished)[task.id] = task
+        else:
+            self._active[task.id] = task
+
+    def moved(self, task: Task, old: TaskStatus) -> None:
+        """Account for ``task`` having moved from ``old`` to its current status."""
+        counts = self.counts
+        counts[old] -= 1
+        new = task.status
+        counts[new] += 1
+        if new in FINAL_STATUSES:
+            del self._active[task.id]
+            if new is TaskStatus.FAILED:
+                self._failed[task.id] = task
+            else:
+                self._finished[task.id] = task
+
+    def _drop(self, task: Task) -> None:
+        del self._tasks[task.id]
+        self.counts[task.status] -= 1
+
+    def cleanup(self, now: float, keep_done_s: float, keep_failed_s: float) -> list[Task]:
+        """Drop final tasks older than their retention; oldest-finished first."""
+        dropped: list[Task] = []
+        for index, keep in ((self._finished, keep_done_s), (self._failed, keep_failed_s)):
+            horizon = now - keep
+            while index:
+                task = next(iter(index.values()))
+                if (task.finished_at or 0.0) > horizon:
+                    break
+                del index[task.id]
+                self._drop(task)
+                dropped.append(task)
+        return dropped
+
+    def evict_overflow(self) -> list[Task]:
+        """Drop the oldest final tasks while more than ``max_tracked`` are tracked.
+
+        Successes go before failures (failures are kept longer); only final tasks are ever
+        evicted, which config validation guarantees is enough.
+        """
+        dropped: list[Task] = []
+        excess = len(self._tasks) - self.max_tracked
+        for index in (self._finished, self._failed):
+            while excess > 0 and index:
+                task = index.pop(next(iter(index)))
+                self._drop(task)
+                dropped.append(task)
+                excess -= 1
+        self.evicted += len(dropped)
+        return dropped
+
+    def active(self) -> Iterable[Task]:
+        return self._active.values()
+
+    def newest(
+        self,
+        *,
+        statuses: frozenset[TaskStatus] | None = None,
+        type_: str | None = None,
+    ) -> Iterator[Task]:
+        """Tracked tasks newest first (by submission), filtered."""
+        if statuses is not None and statuses <= {TaskStatus.PENDING, TaskStatus.RUNNING}:
+            pool: Iterable[Task] = sorted(self._active.values(), key=_seq, reverse=True)
+        else:
+            pool = reversed(self._tasks.values())
+        pred: Callable[[Task], bool] | None = None
+        if statuses is not None and type_ is not None:
+            pred = lambda t: t.status in statuses and t.type == type_  # noqa: E731
+        elif statuses is not None:
+            pred = lambda t: t.status in statuses  # noqa: E731
+        elif type_ is not None:
+            pred = lambda t: t.type == type_  # noqa: E731
+        return iter(pool) if pred is None else filter(pred, pool)
+
+    def page(
+        self,
+        *,
+        statuses: frozenset[TaskStatus] | None = None,
+        type_: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Task], int]:
+        """One page of :meth:`newest` and the total number of matches."""
+        if type_ is None:
+            total = len(self._tasks) if statuses is None else sum(self.counts[s] for s in statuses)
+            items = list(islice(self.newest(statuses=statuses), offset, offset + limit))
+            return items, total
+        matches = list(self.newest(statuses=statuses, type_=type_))
+        return matches[offset : offset + limit], len(matches)
+
+
+def _seq(task: Task) -> int:
+    return task.seq

@@ -1,0 +1,120 @@
+"""Running statistics: throughput per second, latency percentiles, scaling history, loop lag.
+
+Recording is O(1) on the worker's hot path (an integer bucket and a ring slot); the
+percentiles are computed when someone asks, from the most recent samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import msgspec
+
+WINDOW_S = 60
+"""Throughput is averaged over the last minute."""
+SAMPLES = 4096
+"""Latency percentiles use the most recent this-many tasks."""
+
+
+class Percentiles(msgspec.Struct, frozen=True):
+    p50: float
+    p95: float
+    p99: float
+
+
+class Throughput(msgspec.Struct, frozen=True):
+    completed_per_s: float
+    """Finished tasks (any outcome) per second, averaged over the last minute."""
+    completed_last_s: float
+    """Finished tasks in the last full second."""
+    window_s: int
+    history: list[int]
+    """Finished tasks per second, oldest first, for the last ``window_s`` seconds."""
+
+
+class Latency(msgspec.Struct, frozen=True):
+    queue_wait_s: Percentiles
+    run_s: Percentiles
+    loop_lag_s: float
+    """How late the event loop woke a 250 ms timer, last measurement."""
+    loop_lag_max_s: float
+
+
+class ScalingDecision(msgspec.Struct, frozen=True):
+    at: float
+    delta: int
+    current: int
+    reason: str
+
+
+class _Ring:
+    __slots__ = ("count", "data", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data: list[float] = [0.0] * size
+        self.count = 0
+
+    def add(self, value: float) -> None:
+        self.data[self.count % self.size] = value
+        self.count += 1
+
+    def percentiles(self) -> Percentiles:
+        n = min(self.count, self.size)
+        if n == 0:
+            return Percentiles(0.0, 0.0, 0.0)
+        values = sorted(self.data[:n])
+
+        def at(q: float) -> float:
+            return values[min(n - 1, max(0, math.ceil(q * n) - 1))]
+
+        return Percentiles(at(0.50), at(0.95), at(0.99))
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._buckets = [0] * WINDOW_S
+        self._bucket_second = [0] * WINDOW_S
+        self.queue_wait = _Ring(SAMPLES)
+        self.run_time = _Ring(SAMPLES)
+        self.scaling: deque[ScalingDecision] = deque(maxlen=50)
+        self.loop_lag_s = 0.0
+        self.loop_lag_max_s = 0.0
+        self.finished_total = 0
+
+    def record_finish(self, now: float) -> None:
+        second = int(now)
+        slot = second % WINDOW_S
+        if self._bucket_second[slot] != second:
+            self._bucket_second[slot] = second
+            self._buckets[slot] = 0
+        self._buckets[slot] += 1
+        self.finished_total += 1
+
+    def history(self, now: float) -> list[int]:
+        """Finished tasks per second for the last minute, oldest first (current second last)."""
+        current = int(now)
+        out = []
+        for second in range(current - WINDOW_S + 1, current + 1):
+            slot = second % WINDOW_S
+            out.append(self._buckets[slot] if self._bucket_second[slot] == second else 0)
+        return out
+
+    def throughput(self, now: float) -> Throughput:
+        hist = self.history(now)
+        full = hist[:-1]  # the current second is still filling up
+        return Throughput(
+            completed_per_s=round(sum(full) / len(full), 2),
+            completed_last_s=float(full[-1]),
+            window_s=WINDOW_S,
+            history=hist,
+        )
+
+    def latency(self) -> Latency:
+        return Latency(
+            queue_wait_s=self.queue_wait.percentiles(),
+            run_s=self.run_time.percentiles(),
+            loop_lag_s=round(self.loop_lag_s, 6),
+            loop_lag_max_s=round(self.loop_lag_max_s, 6),
+        )

@@ -1,0 +1,88 @@
+"""The composition root: one task group holding the engine and, optionally, the API server.
+
+``Runtime`` is what both front ends stand on: the dashboard opens it around its Textual
+app (one event loop for everything), ``workerpool-tui serve`` opens it and waits for a
+signal. Leaving it shuts down in order: stop accepting, drain the engine, close the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .config import Config
+from .core import Engine
+from .core.journal import Journal, MemoryJournal
+
+log = logging.getLogger("workerpool_tui.runtime")
+
+
+def make_journal(cfg: Config) -> Journal:
+    """The task store for ``[store]`` (memory only until a durable store is configured)."""
+    return MemoryJournal()
+
+
+class Runtime:
+    def __init__(
+        self, cfg: Config, *, with_server: bool | None = None, engine: Engine | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.with_server = cfg.server.enabled if with_server is None else with_server
+        self.engine = engine or Engine(cfg, journal=make_journal(cfg))
+        self.server: Any = None
+        """The running API server, or ``None``."""
+        self.server_error: str | None = None
+        """Why the API is not running (disabled, port in use, ...)."""
+        self._stack = AsyncExitStack()
+        self.tg: TaskGroup | None = None
+
+    async def __aenter__(self) -> Runtime:
+        await self._stack.__aenter__()
+        try:
+            self.tg = await self._stack.enter_async_context(anyio.create_task_group())
+            await self._stack.enter_async_context(self.engine)
+            if not self.with_server:
+                self.server_error = "disabled (server.enabled = false or --no-server)"
+        except BaseException:
+            await self._stack.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self.tg is not None:
+            self.tg.cancel_scope.cancel()
+        return await self._stack.__aexit__(exc_type, exc, tb)
+
+
+async def wait_for_stop_signal() -> int:
+    """Wait for SIGINT or SIGTERM; returns the signal number."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            return int(signum)
+    return 0  # pragma: no cover - the receiver never ends by itself
+
+
+async def serve(cfg: Config) -> int:
+    """Headless: pool + API until SIGINT/SIGTERM, then a graceful shutdown; exit status 0."""
+    async with Runtime(cfg) as rt:
+        if rt.server_error:
+            log.info("API: %s", rt.server_error)
+        signum = await wait_for_stop_signal()
+        log.info(
+            "%s received: draining (up to %gs)",
+            signal.Signals(signum).name,
+            cfg.worker.shutdown_timeout,
+        )
+    log.info("stopped")
+    return 0
