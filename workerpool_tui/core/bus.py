@@ -59,6 +59,7 @@ Event = TaskEvent | PoolEvent | LogEvent
 Delivery = Event | _Resync
 
 DEFAULT_BUFFER = 10_000
+_PROGRESS = EventKind.PROGRESS
 
 
 class Subscription:
@@ -87,7 +88,7 @@ class Subscription:
             self.dropped += 1
             return
         buf = self._buf
-        if type(event) is TaskEvent and event.kind is EventKind.PROGRESS:
+        if type(event) is TaskEvent and event.kind is _PROGRESS:
             tid = event.task.id
             if tid in self._progress_queued:
                 self.dropped += 1

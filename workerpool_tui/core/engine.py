@@ -107,6 +107,10 @@ class EngineStats(msgspec.Struct, frozen=True):
     uptime_s: float
 
 
+def _ignore(task: Task) -> None:
+    pass
+
+
 def random_id() -> str:
     """A URL-safe, 16-hex-digit random id (64 bits)."""
     return f"{random.getrandbits(64):016x}"
@@ -131,8 +135,12 @@ class Engine:
         )
         self.clock: Clock = clock or SystemClock()
         self._journal: Journal = journal or MemoryJournal()
+        self._changed: Callable[[Task], None] = (
+            _ignore if isinstance(self._journal, MemoryJournal) else self._journal.changed
+        )
         self._new_id = id_factory or random_id
         self.bus = EventBus()
+        self._publish = self.bus.publish
         self.registry = Registry(cfg.task.max_tracked_tasks)
         self.queue = PriorityQueue(cfg.task.queue_capacity)
         self.stats_data = Stats()
@@ -148,8 +156,8 @@ class Engine:
         self._idle: list[Worker] = []
         self._next_worker_id = 1
         self._busy = 0
-        self._busy_area = 0.0
-        self._busy_since = time.monotonic()
+        self._busy_sum = 0
+        self._busy_samples = 0
         self._seq = 0
         self._retry_heap: list[tuple[float, int, Task]] = []
         self._retry_wake: anyio.Event | None = None
@@ -238,7 +246,7 @@ class Engine:
                     task.status = TaskStatus.FAILED
                     task.finished_at = self.clock.now()
                     task.error = TaskError("interrupted", "the process stopped while this task ran")
-                self._journal.changed(task)
+                self._changed(task)
             self.registry.add(task)
             if task.status is TaskStatus.PENDING:
                 requeue.append(task)
@@ -313,10 +321,10 @@ class Engine:
                     retry_of=spec.retry_of,
                 )
             )
-        registry, publish, journal = self.registry, self.bus.publish, self._journal
+        registry, publish, changed = self.registry, self._publish, self._changed
         for task in tasks:
             registry.add(task)
-            journal.changed(task)
+            changed(task)
             publish(TaskEvent(EventKind.CREATED, task))
         self.queue.push_many(tasks)
         self._wake_workers(len(tasks))
@@ -383,7 +391,7 @@ class Engine:
         task.finished_at = self.clock.now()
         task.message = message
         self.registry.moved(task, old)
-        self._journal.changed(task)
+        self._changed(task)
         self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
         self._notify_finished(task)
 
@@ -392,7 +400,6 @@ class Engine:
         assert self._tg is not None
         w = Worker(self._next_worker_id)
         self._next_worker_id += 1
-        self._account_busy(0)
         self._workers[w.id] = w
         self._live[w.id] = w
         self._tg.start_soon(self._worker_main, w, name=f"worker-{w.id}")
@@ -407,8 +414,6 @@ class Engine:
             if w.waiter is not None:
                 w.waiter.set()
             retired += 1
-        if retired:
-            self._account_busy(0)
         return retired
 
     def _wake_workers(self, n: int) -> None:
@@ -420,11 +425,10 @@ class Engine:
                 w.waiter = None
             n -= 1
 
-    def _account_busy(self, delta: int) -> None:
-        now = time.monotonic()
-        self._busy_area += self._busy * (now - self._busy_since)
-        self._busy_since = now
-        self._busy += delta
+    def _sample_busy(self) -> None:
+        """One sample of the busy count for the scaler's average (taken 4x a second)."""
+        self._busy_sum += self._busy
+        self._busy_samples += 1
 
     async def _worker_main(self, w: Worker) -> None:
         try:
@@ -465,23 +469,25 @@ class Engine:
     async def _run(self, w: Worker, task: Task) -> None:
         tt = self.types.get(task.type)
         now = self.clock.now()
-        old = task.transition(TaskStatus.RUNNING)
+        task.transition(_RUNNING)
         task.started_at = now
         task.finished_at = None
         task.attempts += 1
         task.worker = w.id
-        self.registry.moved(task, old)
-        self.stats_data.queue_wait.add(now - task.created_at)
+        counts = self.registry.counts  # pending -> running: only the counts move
+        counts[_PENDING] -= 1
+        counts[_RUNNING] += 1
+        self.stats_data.queue_wait.append(now - task.created_at)
         w.task = task
         ctx = w.ctx = TaskContext(self, task)
-        self._account_busy(1)
+        self._busy += 1
         deadline = w.deadline = time.monotonic() + task.timeout_s
         if deadline < self._watch_next:
             self._watch_next = deadline
             if self._watch_wake is not None:
                 self._watch_wake.set()
-        self._journal.changed(task)
-        self.bus.publish(TaskEvent(EventKind.STARTED, task))
+        self._changed(task)
+        self._publish(TaskEvent(_STARTED, task))
         if tt is None:  # recovered from a store whose type is no longer registered
             self._fail(
                 w,
@@ -512,7 +518,7 @@ class Engine:
         if w.cancel_reason is not None:  # the handler swallowed its cancellation
             self._interrupted(w, task)
             return
-        self._finish(w, task, TaskStatus.COMPLETED, result=result)
+        self._finish(w, task, _COMPLETED, result=result)
 
     def _interrupted(self, w: Worker, task: Task) -> None:
         reason = w.cancel_reason
@@ -540,7 +546,7 @@ class Engine:
         w.ctx = None
         w.cancel_reason = None
         w.deadline = math.inf
-        self._account_busy(-1)
+        self._busy -= 1
         if self._busy == 0 and self._idle_all is not None:
             self._idle_all.set()
 
@@ -561,7 +567,7 @@ class Engine:
         task.error = error
         if message is not None:
             task.message = message
-        if status is TaskStatus.COMPLETED:
+        if status is _COMPLETED:
             task.progress = 100.0
         self.registry.moved(task, old)
         if w is not None:
@@ -569,9 +575,9 @@ class Engine:
         stats = self.stats_data
         stats.record_finish(now)
         if task.started_at is not None:
-            stats.run_time.add(now - task.started_at)
-        self._journal.changed(task)
-        self.bus.publish(TaskEvent(_FINAL_EVENT[status], task))
+            stats.run_time.append(now - task.started_at)
+        self._changed(task)
+        self._publish(TaskEvent(_FINAL_EVENT[status], task))
         self._notify_finished(task)
 
     def _notify_finished(self, task: Task) -> None:
@@ -594,7 +600,7 @@ class Engine:
         heapq.heappush(self._retry_heap, (due, task.seq, task))
         if self._retry_wake is not None and self._retry_heap[0][2] is task:
             self._retry_wake.set()
-        self._journal.changed(task)
+        self._changed(task)
         self.bus.publish(TaskEvent(EventKind.RETRYING, task))
 
     async def wait_finished(self, task_id: str) -> Task:
@@ -614,7 +620,7 @@ class Engine:
         task.progress = pct
         if message is not None:
             task.message = message
-        self._journal.changed(task)
+        self._changed(task)
         self.bus.publish(TaskEvent(EventKind.PROGRESS, task))
 
     def _task_log(self, task: Task, line: str) -> None:
@@ -658,14 +664,11 @@ class Engine:
                 await self._retry_wake.wait()
 
     async def _scaler(self) -> None:
-        last = time.monotonic()
-        area0 = self._busy_area
         while True:
             await anyio.sleep(self._wcfg.scale_check_interval)
-            self._account_busy(0)
-            now = time.monotonic()
-            busy_avg = (self._busy_area - area0) / max(now - last, 1e-9)
-            last, area0 = now, self._busy_area
+            self._sample_busy()
+            busy_avg = self._busy_sum / self._busy_samples
+            self._busy_sum = self._busy_samples = 0
             if self.auto_scaling and not self.paused:
                 self.scale_once(busy_avg)
 
@@ -722,6 +725,7 @@ class Engine:
             start = time.monotonic()
             await anyio.sleep(LOOP_PROBE_S)
             lag = max(0.0, time.monotonic() - start - LOOP_PROBE_S)
+            self._sample_busy()
             stats.loop_lag_s = lag
             stats.loop_lag_max_s = max(lag, stats.loop_lag_max_s * 0.98)
 
@@ -847,6 +851,10 @@ class Engine:
         )
 
 
+_PENDING = TaskStatus.PENDING
+_RUNNING = TaskStatus.RUNNING
+_COMPLETED = TaskStatus.COMPLETED
+_STARTED = EventKind.STARTED
 _FINAL_EVENT = {
     TaskStatus.COMPLETED: EventKind.COMPLETED,
     TaskStatus.FAILED: EventKind.FAILED,

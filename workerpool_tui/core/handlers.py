@@ -43,19 +43,45 @@ class _ProgressSink(Protocol):
     def loop_thread(self) -> int: ...
 
 
+class CancelFlag:
+    """Whether the task was cancelled or timed out; safe to poll from any thread.
+
+    The ``is_set()`` of ``threading.Event`` without its lock and condition, which would
+    cost more than the rest of a short task's bookkeeping. A view of its context.
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self._ctx = ctx
+
+    def is_set(self) -> bool:
+        return self._ctx._cancelled
+
+    def set(self) -> None:
+        self._ctx._cancelled = True
+
+    def __bool__(self) -> bool:
+        return self._ctx._cancelled
+
+
 class TaskContext:
     """What a handler gets besides its payload."""
 
-    __slots__ = ("_sink", "_task", "attempt", "cancel_requested", "task_id")
+    __slots__ = ("_cancelled", "_sink", "_task", "attempt", "task_id")
 
     def __init__(self, sink: _ProgressSink, task: Task) -> None:
         self._sink = sink
         self._task = task
+        self._cancelled = False
         self.task_id = task.id
         self.attempt = task.attempts
         """1 for the first run, 2 for the first retry, ..."""
-        self.cancel_requested = threading.Event()
+
+    @property
+    def cancel_requested(self) -> CancelFlag:
         """Set when the task is cancelled or times out; sync handlers should poll it."""
+        return CancelFlag(self)
 
     def progress(self, pct: float, message: str | None = None) -> None:
         """Report progress (0-100) and an optional note. Safe from the loop or a thread."""
@@ -63,7 +89,7 @@ class TaskContext:
         if threading.get_ident() == self._sink.loop_thread:
             self._sink._task_progress(self._task, pct, message)
             return
-        if self.cancel_requested.is_set():
+        if self._cancelled:
             raise TaskInterrupted(self.task_id)
         self._sink._call_from_thread(self._sink._task_progress, self._task, pct, message)
 

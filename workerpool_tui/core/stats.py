@@ -48,36 +48,25 @@ class ScalingDecision(msgspec.Struct, frozen=True):
     reason: str
 
 
-class _Ring:
-    __slots__ = ("count", "data", "size")
+def percentiles(samples: deque[float]) -> Percentiles:
+    """Nearest-rank p50/p95/p99 of the samples (zeros when there are none)."""
+    n = len(samples)
+    if n == 0:
+        return Percentiles(0.0, 0.0, 0.0)
+    values = sorted(samples)
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.data: list[float] = [0.0] * size
-        self.count = 0
+    def at(q: float) -> float:
+        return round(values[min(n - 1, max(0, math.ceil(q * n) - 1))], 6)
 
-    def add(self, value: float) -> None:
-        self.data[self.count % self.size] = value
-        self.count += 1
-
-    def percentiles(self) -> Percentiles:
-        n = min(self.count, self.size)
-        if n == 0:
-            return Percentiles(0.0, 0.0, 0.0)
-        values = sorted(self.data[:n])
-
-        def at(q: float) -> float:
-            return values[min(n - 1, max(0, math.ceil(q * n) - 1))]
-
-        return Percentiles(at(0.50), at(0.95), at(0.99))
+    return Percentiles(at(0.50), at(0.95), at(0.99))
 
 
 class Stats:
     def __init__(self) -> None:
         self._buckets = [0] * WINDOW_S
         self._bucket_second = [0] * WINDOW_S
-        self.queue_wait = _Ring(SAMPLES)
-        self.run_time = _Ring(SAMPLES)
+        self.queue_wait: deque[float] = deque(maxlen=SAMPLES)
+        self.run_time: deque[float] = deque(maxlen=SAMPLES)
         self.scaling: deque[ScalingDecision] = deque(maxlen=50)
         self.loop_lag_s = 0.0
         self.loop_lag_max_s = 0.0
@@ -113,8 +102,8 @@ class Stats:
 
     def latency(self) -> Latency:
         return Latency(
-            queue_wait_s=self.queue_wait.percentiles(),
-            run_s=self.run_time.percentiles(),
+            queue_wait_s=percentiles(self.queue_wait),
+            run_s=percentiles(self.run_time),
             loop_lag_s=round(self.loop_lag_s, 6),
             loop_lag_max_s=round(self.loop_lag_max_s, 6),
         )
