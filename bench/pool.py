@@ -19,6 +19,8 @@ import argparse
 import asyncio
 import gc
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -100,8 +102,10 @@ def _engine(n: int) -> Engine:
     return Engine(cfg, types=types)
 
 
-async def _drive(engine: Engine, n: int, batch: int = 512) -> None:
-    """Submit ``n`` no-op tasks in batches while one subscriber drains every event."""
+async def _drive(engine: Engine, n: int, batch: int = 512, *, fresh: bool = False) -> None:
+    """Submit ``n`` no-op tasks in batches while one subscriber drains every event.
+
+    ``fresh``: a new ``{}`` payload per task, as decoding a request would give."""
     spec = TaskSpec(type="noop")
     done = anyio.Event()
     seen = 0
@@ -124,7 +128,12 @@ async def _drive(engine: Engine, n: int, batch: int = 512) -> None:
         while left:
             room = min(left, batch, engine.queue.free)
             if room:
-                await engine.submit_many([spec] * room)
+                specs = (
+                    [TaskSpec(type="noop", payload={}) for _ in range(room)]
+                    if fresh
+                    else [spec] * room
+                )
+                await engine.submit_many(specs)
                 left -= room
             await anyio.lowlevel.checkpoint()
         with anyio.fail_after(120):
@@ -147,15 +156,27 @@ def _rss() -> int:
 
 
 async def memory_per_task(n: int) -> float:
+    """RSS growth per tracked finished task; run first thing in a fresh process, so memory
+    freed by earlier runs cannot hide the growth."""
     async with _engine(n) as engine:
-        await _drive(engine, 2_000)  # warm up allocators and caches
+        await _drive(engine, 2_000, fresh=True)  # warm up allocators and caches
         gc.collect()
         before = _rss()
-        await _drive(engine, n)
+        await _drive(engine, n, fresh=True)
         gc.collect()
         after = _rss()
         assert len(engine.registry) == n + 2_000
     return (after - before) / n
+
+
+def _memory_in_subprocess(n: int) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-only", "--memory-tasks", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -165,7 +186,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--memory-tasks", type=int, default=100_000)
+    ap.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_only:
+        print(anyio.run(memory_per_task, args.memory_tasks))
+        return
     n = args.tasks
     rates: dict[str, list[float]] = {"limit": [], "peer": [], "engine": []}
     for r in range(args.rounds):
@@ -179,7 +204,7 @@ def main() -> None:
             flush=True,
         )
     med = {k: statistics.median(v) for k, v in rates.items()}
-    per_task = anyio.run(memory_per_task, args.memory_tasks)
+    per_task = _memory_in_subprocess(args.memory_tasks)
     print()
     print(f"tasks per run: {n:,}, workers: {WORKERS}, rounds: {args.rounds} (medians)")
     print(f"limit  (asyncio.Queue, no-op)            {med['limit']:>10,.0f} tasks/s")

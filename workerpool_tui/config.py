@@ -254,6 +254,8 @@ def _msgspec_error(exc: msgspec.ValidationError, origin: str) -> ConfigError:
 
 
 def _convert(tree: dict[str, Any], origin: str) -> Config:
+    if "source" in tree:  # set by the loader, not a user key
+        raise ConfigError(f"{origin}: source: unknown key")
     try:
         cfg = msgspec.convert(_normalise(tree, origin), Config)
     except msgspec.ValidationError as exc:
