@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from pathlib import Path
+
+import anyio
 import pytest
 from enginekit import (
     child_pids,
@@ -127,3 +132,44 @@ async def test_timeout_kills_the_whole_process_group() -> None:
         assert done.error is not None and done.error.type == "timeout"
         assert pgid not in child_pids()
         await wait_for(lambda: not live_group_members(pgid), "the process group to die")
+
+
+def _pids_running(marker: str) -> set[int]:
+    """Live processes whose command line holds ``marker``."""
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.add(int(entry))
+    return {p for p in found if _alive(p)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_cancel_at_any_point_of_the_start_leaves_no_process() -> None:
+    """Cancel after 0, 1, 2, ... loop turns: also while the process is being set up."""
+    async with shell_engine() as engine:
+        for turns in range(0, 40, 2):
+            marker = f"300.{uuid.uuid4().int % 10**6:06d}"
+            before = child_pids()
+            task = await submit(
+                engine, "shell_task", {"command": f"sleep {marker} & sleep {marker}"}
+            )
+            for _ in range(turns):
+                await anyio.lowlevel.checkpoint()
+            if not task.status.final:
+                await engine.cancel(task.id)
+            assert task.status is TaskStatus.CANCELLED
+            assert child_pids() - before == set()
+            await wait_for(lambda m=marker: not _pids_running(m), f"no 'sleep {marker}' left")
