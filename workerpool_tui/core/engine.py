@@ -770,11 +770,12 @@ class Engine:
             self._wake_workers(lo - current)
         elif current > hi:
             excess = current - hi - self._retire(current - hi)
-            # Busy workers above the bound retire when their task is done.
-            for w in list(self._workers.values()):
+            # Workers not parked idle (not started yet, between two tasks, or busy) retire
+            # at their next loop check, a busy one once its task is done; free ones first.
+            for w in sorted(self._workers.values(), key=lambda w: w.task is not None):
                 if excess <= 0:
                     break
-                if w.task is not None and not w.retire:
+                if not w.retire:
                     w.retire = True
                     del self._workers[w.id]
                     excess -= 1

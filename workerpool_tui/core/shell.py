@@ -80,15 +80,19 @@ async def shell_task(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any
     cmd: list[str] = p.argv if p.argv is not None else ["/bin/sh", "-c", p.command or ""]
     env = {**os.environ, **p.env} if p.env else None
     out, err = _Tail(), _Tail()
-    proc = await anyio.open_process(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=p.cwd,
-        env=env,
-        start_new_session=True,
-    )
+    # Shielded: a cancel that lands while the process is being set up would otherwise let
+    # asyncio kill only the leader, leaving the rest of its group running. Once started,
+    # a pending cancel arrives at the first await below and the group goes in ``finally``.
+    with anyio.CancelScope(shield=True):
+        proc = await anyio.open_process(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=p.cwd,
+            env=env,
+            start_new_session=True,
+        )
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_drain, proc.stdout, out, ctx)
