@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .models import Task
 
 ENTRY_POINT_GROUP = "workerpool_tui.tasks"
+_EVENT_LOCK = threading.Lock()
 
 
 class TaskInterrupted(Exception):
@@ -44,10 +45,11 @@ class _ProgressSink(Protocol):
 
 
 class CancelFlag:
-    """Whether the task was cancelled or timed out; safe to poll from any thread.
+    """Whether the task was cancelled or timed out; safe to use from any thread.
 
-    The ``is_set()`` of ``threading.Event`` without its lock and condition, which would
-    cost more than the rest of a short task's bookkeeping. A view of its context.
+    Reads like ``threading.Event`` (``is_set``, ``wait``), but the event itself is made
+    only when someone waits: a lock and a condition per task would cost more than the rest
+    of a short task's bookkeeping. A view of its context.
     """
 
     __slots__ = ("_ctx",)
@@ -59,7 +61,22 @@ class CancelFlag:
         return self._ctx._cancelled
 
     def set(self) -> None:
-        self._ctx._cancelled = True
+        self._ctx._cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block (in a handler's thread) until cancelled or ``timeout``; True if cancelled."""
+        ctx = self._ctx
+        event = ctx._event
+        if event is None:
+            with _EVENT_LOCK:
+                event = ctx._event
+                if event is None:
+                    event = ctx._event = threading.Event()
+        # The event is published before the flag is read, and _cancel sets the flag before
+        # it reads the event: whichever runs second sees the other's write.
+        if ctx._cancelled:
+            return True
+        return event.wait(timeout)
 
     def __bool__(self) -> bool:
         return self._ctx._cancelled
@@ -68,15 +85,22 @@ class CancelFlag:
 class TaskContext:
     """What a handler gets besides its payload."""
 
-    __slots__ = ("_cancelled", "_sink", "_task", "attempt", "task_id")
+    __slots__ = ("_cancelled", "_event", "_sink", "_task", "attempt", "task_id")
 
     def __init__(self, sink: _ProgressSink, task: Task) -> None:
         self._sink = sink
         self._task = task
         self._cancelled = False
+        self._event: threading.Event | None = None
         self.task_id = task.id
         self.attempt = task.attempts
         """1 for the first run, 2 for the first retry, ..."""
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+        event = self._event
+        if event is not None:
+            event.set()
 
     @property
     def cancel_requested(self) -> CancelFlag:

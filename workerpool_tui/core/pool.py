@@ -49,7 +49,7 @@ class Worker:
             return
         self.cancel_reason = reason
         if self.ctx is not None:
-            self.ctx._cancelled = True
+            self.ctx._cancel()
         if self.scope is not None:
             self.scope.cancel()
 

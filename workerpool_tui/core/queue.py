@@ -30,6 +30,10 @@ class PriorityQueue:
     def __len__(self) -> int:
         return self._depth
 
+    def held(self) -> int:
+        """Entries held, stale ones (cancelled, not yet skipped) included."""
+        return sum(len(b) for b in self._buckets.values())
+
     @property
     def free(self) -> int:
         return max(0, self.capacity - self._depth)
