@@ -172,7 +172,13 @@ class Engine:
         self._stack = AsyncExitStack()
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
-        recovered = await self._journal.open(tg)
+        try:
+            recovered = await self._journal.open(tg)
+        except BaseException:
+            # A store that cannot be opened (in use, corrupt): leave nothing running.
+            self._tg = None
+            await self._stack.aclose()
+            raise
         self._recover(recovered)
         for _ in range(self.min_workers):
             self._spawn()
