@@ -16,16 +16,20 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from .config import Config
+from .config import Config, store_path
 from .core import Engine
 from .core.journal import Journal, MemoryJournal
+from .core.store import SqliteJournal
 
 log = logging.getLogger("workerpool_tui.runtime")
 
 
 def make_journal(cfg: Config) -> Journal:
-    """The task store for ``[store]`` (memory only until a durable store is configured)."""
-    return MemoryJournal()
+    """The task store for ``[store]``: an SQLite file, or memory only for ``path = ""``."""
+    path = store_path(cfg.store)
+    if path is None:
+        return MemoryJournal()
+    return SqliteJournal(path, sync=cfg.store.sync)
 
 
 class Runtime:
