@@ -1,0 +1,139 @@
+"""Benchmark: the engine with the SQLite store against memory only, in the same run.
+
+    .venv/bin/python bench/store.py [--tasks 100000] [--latency-submits 5000]
+
+Prints, for memory only and for the store: throughput (``default_task``s submitted in
+batches of ``--batch`` by ``--submitters`` concurrent callers and run to completion),
+single-``submit`` latency p50/p99 under ``--concurrency`` concurrent callers (with the
+store a submit returns once committed), and the database size per 100,000 finished
+tasks. Ratios are against memory only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from workerpool_tui.config import Config, StoreConfig, TaskConfig, WorkerConfig
+from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
+from workerpool_tui.core.journal import Journal, MemoryJournal
+from workerpool_tui.core.store import SqliteJournal
+
+
+def _config(tasks: int, workers: int) -> Config:
+    return Config(
+        worker=WorkerConfig(min_workers=workers, max_workers=workers, enable_auto_scaling=False),
+        task=TaskConfig(
+            queue_capacity=tasks,
+            max_concurrent_tasks=workers,
+            max_tracked_tasks=tasks + workers + 1,
+        ),
+        store=StoreConfig(path=""),
+    )
+
+
+async def _throughput(
+    journal: Journal, tasks: int, batch: int, workers: int, submitters: int
+) -> float:
+    """Tasks per second, from the first submission to the last completion."""
+    async with Engine(_config(tasks, workers), journal=journal) as engine:
+        done = engine.registry.counts
+        starts = list(range(0, tasks, batch))
+
+        async def submitter(mine: list[int]) -> None:
+            for first in mine:
+                specs = [
+                    TaskSpec(type="default_task", payload={"i": i, "note": "bench"})
+                    for i in range(first, min(tasks, first + batch))
+                ]
+                submitted.extend(await engine.submit_many(specs))
+
+        submitted: list[Task] = []
+        start = time.perf_counter()
+        async with anyio.create_task_group() as tg:  # like several clients at once
+            for k in range(submitters):
+                tg.start_soon(submitter, starts[k::submitters])
+        with anyio.fail_after(600):
+            for task in submitted:
+                await engine.wait_finished(task.id)  # at once if already finished
+        assert done[TaskStatus.COMPLETED] == tasks
+        elapsed = time.perf_counter() - start
+    return tasks / elapsed
+
+
+async def _latency(journal: Journal, submits: int, concurrency: int) -> list[float]:
+    """Seconds per ``engine.submit`` (acknowledged = committed) under concurrent callers."""
+    latencies: list[float] = []
+    async with Engine(_config(submits, 8), journal=journal) as engine:
+
+        async def caller(n: int) -> None:
+            for i in range(n):
+                t0 = time.perf_counter()
+                await engine.submit(TaskSpec(type="default_task", payload={"i": i}))
+                latencies.append(time.perf_counter() - t0)
+
+        with anyio.fail_after(600):
+            async with anyio.create_task_group() as tg:
+                for _ in range(concurrency):
+                    tg.start_soon(caller, submits // concurrency)
+    return latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="wp-bench-store-") as tmp:
+        db = Path(tmp) / "tasks.db"
+        print(
+            f"{args.tasks} default_task tasks, {args.submitters} submitters of batches of"
+            f" {args.batch}, {args.workers} workers;"
+            f" latency: {args.latency_submits} submits, {args.concurrency} concurrent callers;"
+            f" store sync={args.sync}"
+        )
+        mem_tps = await _throughput(
+            MemoryJournal(), args.tasks, args.batch, args.workers, args.submitters
+        )
+        store = SqliteJournal(db, sync=args.sync)
+        store_tps = await _throughput(store, args.tasks, args.batch, args.workers, args.submitters)
+        size = db.stat().st_size
+        per_commit = store.rows_written / max(1, store.commits)
+        mem_lat = await _latency(MemoryJournal(), args.latency_submits, args.concurrency)
+        lat_db = Path(tmp) / "latency.db"
+        store_lat = await _latency(
+            SqliteJournal(lat_db, sync=args.sync), args.latency_submits, args.concurrency
+        )
+
+    print(f"{'':24}{'memory':>12}{'store':>12}{'ratio':>8}")
+    print(
+        f"{'throughput (tasks/s)':24}{mem_tps:12,.0f}{store_tps:12,.0f}{store_tps / mem_tps:8.2f}"
+    )
+    for q in (50, 99):
+        m, s = _pct(mem_lat, q) * 1e3, _pct(store_lat, q) * 1e3
+        print(f"{f'submit p{q} (ms)':24}{m:12.3f}{s:12.3f}{s / m:8.1f}")
+    print(
+        f"store: {store.commits:,} commits, {store.rows_written:,} rows written"
+        f" ({per_commit:.0f} per commit)"
+    )
+    print(
+        f"database size: {size / 1e6:.1f} MB for {args.tasks:,} finished tasks"
+        f" = {size * 100_000 / args.tasks / 1e6:.1f} MB per 100,000"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--submitters", type=int, default=4)
+    parser.add_argument("--latency-submits", type=int, default=5_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--sync", choices=["normal", "full", "off"], default="normal")
+    anyio.run(main, parser.parse_args())
