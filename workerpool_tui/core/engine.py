@@ -225,8 +225,10 @@ class Engine:
         finally:
             with anyio.CancelScope(shield=True):
                 # Workers marked their interrupted tasks final as they unwound; write it down.
-                await self._journal.commit()
-                await self._journal.close()
+                try:
+                    await self._journal.commit()
+                finally:  # a store that cannot write must still be closed and unlocked
+                    await self._journal.close()
             self.closed = True
             self.bus.close()
 
