@@ -147,6 +147,12 @@ def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks ORDER BY seq"
 _FIELD_INDEX = {name: i for i, name in enumerate(Task.__struct_fields__)}
 _encode = msgspec.json.Encoder().encode
+# Decoders built once: loading 100,000 tasks at start-up is mostly decoding.
+_decode_any = msgspec.json.Decoder().decode
+_decode_payload = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_error = msgspec.json.Decoder(TaskError).decode
+_decode_logs = msgspec.json.Decoder(list[str]).decode
+_STATUS = {s.value: s for s in TaskStatus}
 
 
 class StoreError(Exception):
@@ -220,17 +226,17 @@ def _task(row: tuple[Any, ...]) -> Task:
         retry_of,
         logs,
     ) = row
-    lines = msgspec.json.decode(logs, type=list[str]) if logs else None
+    lines = _decode_logs(logs) if logs else None
     return Task(
         id=id_,
         type=type_,
-        payload=msgspec.json.decode(payload, type=dict[str, Any]),
-        status=TaskStatus(status),
+        payload=_decode_payload(payload),
+        status=_STATUS[status],
         priority=priority,
         progress=progress,
         message=message,
-        result=None if result is None else msgspec.json.decode(result),
-        error=None if error is None else msgspec.json.decode(error, type=TaskError),
+        result=None if result is None else _decode_any(result),
+        error=None if error is None else _decode_error(error),
         attempts=attempts,
         max_retries=max_retries,
         timeout_s=timeout_s,
@@ -480,7 +486,7 @@ class SqliteJournal:
                 raise StoreError(
                     f"store {db} is corrupt or unreadable ({exc}); it was left untouched"
                 ) from None
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as exc:
                 conn.close()
                 raise StoreError(
                     f"store {db} holds a task it cannot read ({exc}); it was left untouched"
