@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -359,8 +360,10 @@ class SqliteJournal:
         self._chunk = 1
         self._thread: threading.Thread | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
-        self._cond = threading.Condition()
-        # Shared with the writer thread; guarded by ``_cond``.
+        self._mutex = threading.Lock()
+        """Taken directly on the hot path (``changed``): cheaper than the Condition's."""
+        self._cond = threading.Condition(self._mutex)
+        # Shared with the writer thread; guarded by ``_mutex``.
         self._dirty: dict[str, Task] = {}
         self._gone: set[int] = set()
         """The ``seq`` of tasks to delete."""
@@ -400,7 +403,7 @@ class SqliteJournal:
         return tasks
 
     def changed(self, task: Task) -> None:
-        with self._cond:
+        with self._mutex:
             self._dirty[task.id] = task
             self._recorded += 1
             if self._idle:
@@ -408,7 +411,7 @@ class SqliteJournal:
                 self._cond.notify()
 
     def forget(self, tasks: Iterable[Task]) -> None:
-        with self._cond:
+        with self._mutex:
             for task in tasks:
                 self._dirty.pop(task.id, None)
                 self._gone.add(task.seq)
@@ -557,7 +560,7 @@ class SqliteJournal:
             try:
                 before = conn.total_changes
                 for chunk in _chunks(rows, self._chunk):
-                    conn.execute(_upsert(len(chunk)), [v for row in chunk for v in row])
+                    conn.execute(_upsert(len(chunk)), list(chain.from_iterable(chunk)))
                 if conn.total_changes - before != len(rows):
                     raise StoreError("two tasks share one seq; the engine must never reuse one")
                 for seqs in _chunks(sorted(gone), self._chunk * len(_COLUMNS)):
