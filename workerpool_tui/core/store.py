@@ -22,12 +22,13 @@ import contextlib
 import fcntl
 import functools
 import logging
+import operator
 import os
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
@@ -172,40 +173,33 @@ def _json(value: Any) -> str:
         return _encode(repr(value)).decode()
 
 
-def _row(task: Task) -> tuple[Any, ...]:
+_pick = operator.itemgetter(*(_FIELD_INDEX[c] for c in _COLUMNS))
+"""Task fields in column order, in one C call."""
+_STATUS_AT, _PAYLOAD_AT, _RESULT_AT, _ERROR_AT, _LOGS_AT = (
+    _COLUMNS.index(c) for c in ("status", "payload", "result", "error", "logs")
+)
+
+
+def _row(task: Task) -> list[Any]:
     """The task as a table row, from one consistent read of its fields.
 
     Runs in the writer thread while the loop may be changing the task: ``astuple`` reads
     every field in one C call under the GIL, so the row never mixes two states. (A state
     written in between is dirty again and goes out with the next batch.)
     """
-    f = msgspec.structs.astuple(task)
-    ix = _FIELD_INDEX
-    result, error, logs = f[ix["result"]], f[ix["error"]], f[ix["logs"]]
-    return (
-        f[ix["seq"]],
-        f[ix["id"]],
-        f[ix["type"]],
-        f[ix["status"]].value,
-        f[ix["priority"]],
-        _json(f[ix["payload"]]),
-        f[ix["progress"]],
-        f[ix["message"]],
-        None if result is None else _json(result),
-        None if error is None else _json(error),
-        f[ix["attempts"]],
-        f[ix["max_retries"]],
-        f[ix["timeout_s"]],
-        f[ix["created_at"]],
-        f[ix["started_at"]],
-        f[ix["finished_at"]],
-        f[ix["worker"]],
-        f[ix["retry_of"]],
-        _json(list(logs)) if logs else None,
-    )
+    row = list(_pick(msgspec.structs.astuple(task)))
+    row[_STATUS_AT] = row[_STATUS_AT].value
+    row[_PAYLOAD_AT] = _json(row[_PAYLOAD_AT])
+    if row[_RESULT_AT] is not None:
+        row[_RESULT_AT] = _json(row[_RESULT_AT])
+    if row[_ERROR_AT] is not None:
+        row[_ERROR_AT] = _json(row[_ERROR_AT])
+    logs = row[_LOGS_AT]
+    row[_LOGS_AT] = _json(list(logs)) if logs else None
+    return row
 
 
-def _task(row: tuple[Any, ...]) -> Task:
+def _task(row: Sequence[Any]) -> Task:
     (
         seq,
         id_,
