@@ -19,8 +19,9 @@ from workerpool_tui.core.store import SqliteJournal
 
 async def main(db: str) -> None:
     cfg = Config(
-        worker=WorkerConfig(min_workers=4, max_workers=4, enable_auto_scaling=False),
-        task=TaskConfig(queue_capacity=200, max_tracked_tasks=100_000),
+        # Two slow workers: work is left pending and running when the test kills us.
+        worker=WorkerConfig(min_workers=2, max_workers=2, enable_auto_scaling=False),
+        task=TaskConfig(queue_capacity=1000, max_tracked_tasks=100_000),
         store=StoreConfig(path=db),
     )
     counter = itertools.count()
@@ -29,7 +30,7 @@ async def main(db: str) -> None:
         async def submitter(k: int) -> None:
             while True:
                 specs = [
-                    TaskSpec(type="default_task", payload={"n": next(counter), "sleep": 0.01})
+                    TaskSpec(type="default_task", payload={"n": next(counter), "sleep": 0.02})
                     for _ in range(1 + k % 4)
                 ]
                 try:
