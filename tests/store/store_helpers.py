@@ -15,7 +15,7 @@ from workerpool_tui.core import Engine, Task, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
-from workerpool_tui.core.store import SqliteJournal
+from workerpool_tui.core.store import SqliteJournal, SyncMode
 
 
 def store_config(
@@ -57,9 +57,13 @@ class Gate:
 
 
 def make_engine(
-    cfg: Config, db: Path, gate: Gate | None = None, clock: Clock | None = None
+    cfg: Config,
+    db: Path,
+    gate: Gate | None = None,
+    clock: Clock | None = None,
+    sync: SyncMode = "normal",
 ) -> tuple[Engine, SqliteJournal]:
-    journal = SqliteJournal(db, sync="normal")
+    journal = SqliteJournal(db, sync=sync)
     types = (gate or Gate()).types()
     return Engine(cfg, types=types, journal=journal, clock=clock), journal
 

@@ -10,6 +10,7 @@ import pytest
 from store_helpers import Gate, copy_store, db_rows, make_engine, store_config, wait_status
 
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
+from workerpool_tui.core.store import SyncMode
 
 pytestmark = pytest.mark.anyio
 
@@ -147,10 +148,11 @@ async def test_graceful_stop_keeps_pending_tasks_pending(tmp_path: Path) -> None
         assert done.status is TaskStatus.COMPLETED
 
 
-async def test_acknowledged_means_committed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync", ["normal", "full", "off"])
+async def test_acknowledged_means_committed(tmp_path: Path, sync: SyncMode) -> None:
     """Once ``submit`` returns, another connection already sees the row."""
     db = tmp_path / "tasks.db"
-    engine, _ = make_engine(store_config(db, workers=1), db)
+    engine, _ = make_engine(store_config(db, workers=1), db, sync=sync)
     async with engine:
         engine.pause()
         tasks = await engine.submit_many(
