@@ -18,9 +18,6 @@ Everything is bounded in time and count; every process started here is ended by 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import argparse
 import asyncio
 import json
@@ -30,8 +27,10 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 # This file is named like the standard library's ``http`` package: keep its directory off
