@@ -39,8 +39,10 @@ def _config(tasks: int, workers: int) -> Config:
 
 async def _throughput(
     journal: Journal, tasks: int, batch: int, workers: int, submitters: int
-) -> float:
-    """Tasks per second, from the first submission to the last completion."""
+) -> tuple[float, float, float]:
+    """Tasks per second, from the first submission to the last completion; CPU seconds
+    per task of the whole process (the store's writer thread too) and of the event loop's
+    thread alone."""
     async with Engine(_config(tasks, workers), journal=journal) as engine:
         done = engine.registry.counts
         starts = list(range(0, tasks, batch))
@@ -54,7 +56,7 @@ async def _throughput(
                 submitted.extend(await engine.submit_many(specs))
 
         submitted: list[Task] = []
-        start = time.perf_counter()
+        start, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
         async with anyio.create_task_group() as tg:  # like several clients at once
             for k in range(submitters):
                 tg.start_soon(submitter, starts[k::submitters])
@@ -63,7 +65,8 @@ async def _throughput(
                 await engine.wait_finished(task.id)  # at once if already finished
         assert done[TaskStatus.COMPLETED] == tasks
         elapsed = time.perf_counter() - start
-    return tasks / elapsed
+        cpu, loop = time.process_time() - cpu, time.thread_time() - loop
+    return tasks / elapsed, cpu / tasks, loop / tasks
 
 
 async def _latency(journal: Journal, submits: int, concurrency: int) -> list[float]:
@@ -113,8 +116,8 @@ async def main(args: argparse.Namespace) -> None:
             f" store sync={args.sync}"
         )
         # Memory and store alternate, so a noisy neighbour hits both alike; medians.
-        mem_runs: list[float] = []
-        store_runs: list[float] = []
+        mem_runs: list[tuple[float, float, float]] = []
+        store_runs: list[tuple[float, float, float]] = []
         for rep in range(args.repeat):
             mem_runs.append(
                 await _throughput(
@@ -127,8 +130,13 @@ async def main(args: argparse.Namespace) -> None:
             store_runs.append(
                 await _throughput(store, args.tasks, args.batch, args.workers, args.submitters)
             )
-        mem_tps, store_tps = statistics.median(mem_runs), statistics.median(store_runs)
-        ratios = sorted(s / m for m, s in zip(mem_runs, store_runs, strict=True))
+        mem_tps = statistics.median(r[0] for r in mem_runs)
+        store_tps = statistics.median(r[0] for r in store_runs)
+        mem_cpu = statistics.median(r[1] for r in mem_runs)
+        store_cpu = statistics.median(r[1] for r in store_runs)
+        mem_loop = statistics.median(r[2] for r in mem_runs)
+        store_loop = statistics.median(r[2] for r in store_runs)
+        ratios = sorted(s[0] / m[0] for m, s in zip(mem_runs, store_runs, strict=True))
         size = db.stat().st_size
         reopen_s, recovered = await _reopen(db)
         per_commit = store.rows_written / max(1, store.commits)
@@ -141,6 +149,14 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{'(median of runs)':24}{'memory':>12}{'store':>12}{'ratio':>8}")
     print(
         f"{'throughput (tasks/s)':24}{mem_tps:12,.0f}{store_tps:12,.0f}{store_tps / mem_tps:8.2f}"
+    )
+    print(
+        f"{'process CPU/task (us)':24}{mem_cpu * 1e6:12.1f}{store_cpu * 1e6:12.1f}"
+        f"{store_cpu / mem_cpu:8.2f}"
+    )
+    print(
+        f"{'loop-thread CPU/task (us)':24}{mem_loop * 1e6:12.1f}{store_loop * 1e6:12.1f}"
+        f"{store_loop / mem_loop:8.2f}"
     )
     for q in (50, 99):
         m, s = _pct(mem_lat, q) * 1e3, _pct(store_lat, q) * 1e3
