@@ -47,8 +47,8 @@ SyncMode = Literal["normal", "full", "off"]
 SCHEMA_VERSION = 2
 """Version 1 (the first layout) keyed rows by task id and had no log lines nor retry links.
 Version 2 keys rows by submission order, ``seq``, so that new rows append to the table's
-own b-tree instead of also landing at random places in an index of random ids (about
-1.6x the write rate), and adds both columns."""
+own b-tree instead of also landing at random places in an index of random ids (1.6x the
+rows per second in a micro-benchmark), and adds both columns."""
 APPLICATION_ID = 0x77707475
 """``PRAGMA application_id`` of a workerpool-tui store ("wptu"): foreign databases are refused."""
 LINGER_S = 0.005
