@@ -216,7 +216,7 @@ class HttpConnection:
         self.requests += 1
         method = event.method.decode("ascii", "replace")
         target = event.target.decode("ascii", "replace")
-        headers = event.headers
+        headers = list(event.headers)
         # h11 caps a head that arrives in pieces; one that arrived whole is measured here.
         head_size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in headers)
         if head_size > limits.max_header_bytes:
