@@ -333,7 +333,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per load run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per figure")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved runs per figure")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks in the fan-out run")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--only", choices=["http", "ws"], default=None)

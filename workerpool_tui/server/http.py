@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
@@ -78,6 +79,14 @@ class _DateCache:
 
 _date = _DateCache()
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+
+
+def _redact(target: str) -> str:
+    """The request target for the access log, without a ``?token=`` value."""
+    return _TOKEN_IN_QUERY.sub(r"\1***", target) if "token=" in target else target
 
 
 def _headers_too_large(limits: Limits) -> Response:
@@ -216,7 +225,7 @@ class HttpConnection:
         self.requests += 1
         method = event.method.decode("ascii", "replace")
         target = event.target.decode("ascii", "replace")
-        headers = event.headers
+        headers = list(event.headers)
         # h11 caps a head that arrives in pieces; one that arrived whole is measured here.
         head_size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in headers)
         if head_size > limits.max_header_bytes:
@@ -306,7 +315,7 @@ class HttpConnection:
                 '%s "%s %s" %d %d %.1fms',
                 self.peer,
                 request.method,
-                request.target,
+                _redact(request.target),
                 response.status,
                 len(response.body),
                 (time.perf_counter() - start) * 1000,
