@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .core.handlers import HandlerLoadError
+from .core.store import StoreError
 
 CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "stats", "watch")
 EXIT_USAGE = 2
@@ -134,7 +135,7 @@ def _run(argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(argv)
-    except (UsageError, ConfigError, HandlerLoadError) as exc:
+    except (UsageError, ConfigError, HandlerLoadError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -180,7 +180,13 @@ class Engine:
         self._stack = AsyncExitStack()
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
-        recovered = await self._journal.open(tg)
+        try:
+            recovered = await self._journal.open(tg)
+        except BaseException:
+            # A store that cannot be opened (in use, corrupt): leave nothing running.
+            self._tg = None
+            await self._stack.aclose()
+            raise
         self._recover(recovered)
         for _ in range(self.min_workers):
             self._spawn()
@@ -227,8 +233,10 @@ class Engine:
         finally:
             with anyio.CancelScope(shield=True):
                 # Workers marked their interrupted tasks final as they unwound; write it down.
-                await self._journal.commit()
-                await self._journal.close()
+                try:
+                    await self._journal.commit()
+                finally:  # a store that cannot write must still be closed and unlocked
+                    await self._journal.close()
             self.closed = True
             self.bus.close()
 

@@ -1,0 +1,97 @@
+"""Shared pieces of the store tests: configs, a controllable task type, file checks."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from workerpool_tui.config import Config, StoreConfig, TaskConfig, WorkerConfig
+from workerpool_tui.core import Engine, Task, TaskStatus
+from workerpool_tui.core.builtin import builtin_types
+from workerpool_tui.core.clock import Clock
+from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
+from workerpool_tui.core.store import SqliteJournal, SyncMode
+
+
+def store_config(
+    db: Path, *, workers: int = 1, recover_running: str = "requeue", **task: Any
+) -> Config:
+    return Config(
+        worker=WorkerConfig(
+            min_workers=workers,
+            max_workers=workers,
+            enable_auto_scaling=False,
+            shutdown_timeout=0.2,
+        ),
+        task=TaskConfig(**task),
+        store=msgspec.convert({"path": str(db), "recover_running": recover_running}, StoreConfig),
+    )
+
+
+class Gate:
+    """A task type (``gated``) whose tasks log a line, then run until the gate opens.
+
+    ``ran`` lists task ids in the order they started, for checking recovery order.
+    """
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.opened = anyio.Event()
+
+    async def handler(self, ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+        self.ran.append(ctx.task_id)
+        ctx.log(f"started attempt {ctx.attempt}")
+        if payload.get("wait", True):
+            await self.opened.wait()
+        return {"echo": payload}
+
+    def types(self) -> TypeRegistry:
+        reg = TypeRegistry(builtin_types())
+        reg.add(task_type("gated", self.handler))
+        return reg
+
+
+def make_engine(
+    cfg: Config,
+    db: Path,
+    gate: Gate | None = None,
+    clock: Clock | None = None,
+    sync: SyncMode = "normal",
+) -> tuple[Engine, SqliteJournal]:
+    journal = SqliteJournal(db, sync=sync)
+    types = (gate or Gate()).types()
+    return Engine(cfg, types=types, journal=journal, clock=clock), journal
+
+
+def copy_store(src: Path, dst: Path) -> None:
+    """Copy a live store's files as they are on disk: what a power cut would leave."""
+    for suffix in ("", "-wal"):
+        s = Path(str(src) + suffix)
+        if s.exists():
+            shutil.copyfile(s, str(dst) + suffix)
+
+
+def db_rows(db: Path) -> dict[str, dict[str, Any]]:
+    """The store's rows by id, read with plain sqlite3 (after an integrity check)."""
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT * FROM tasks").fetchall()
+        return {r["id"]: dict(r) for r in rows}
+    finally:
+        conn.close()
+
+
+async def wait_status(engine: Engine, task_id: str, status: TaskStatus) -> Task:
+    with anyio.fail_after(10):
+        while True:
+            task = engine.get(task_id)
+            if task is not None and task.status is status:
+                return task
+            await anyio.sleep(0.005)

@@ -1,0 +1,218 @@
+"""The store file: one process at a time, corrupt or foreign files refused untouched,
+schema migration, and retention reaching the file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from store_helpers import db_rows, make_engine, store_config
+
+from workerpool_tui.core import TaskSpec, TaskStatus
+from workerpool_tui.core.clock import FakeClock
+from workerpool_tui.core.store import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    SqliteJournal,
+    StoreError,
+    StoreLocked,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def _open(db: Path) -> list[str]:
+    """Open the store alone (no engine) and return the ids it holds."""
+    journal = SqliteJournal(db)
+    error: StoreError | None = None
+    async with anyio.create_task_group() as tg:
+        try:
+            tasks = await journal.open(tg)
+        except StoreError as exc:  # raised out of the group it would come wrapped
+            error = exc
+    if error is not None:
+        raise error
+    await journal.close()
+    return [t.id for t in tasks]
+
+
+async def _fill(db: Path, n: int) -> list[str]:
+    engine, _ = make_engine(store_config(db), db)
+    async with engine:
+        tasks = await engine.submit_many(
+            [TaskSpec(type="gated", payload={"wait": False, "pad": "x" * 300}) for _ in range(n)]
+        )
+        for t in tasks:
+            await engine.wait_finished(t.id)
+    return [t.id for t in tasks]
+
+
+def _serve(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workerpool_tui", "serve", "--no-server", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+async def test_second_instance_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    engine, _ = make_engine(store_config(db), db)
+    async with engine:
+        with pytest.raises(StoreLocked, match=f"store {db} is in use by process {os.getpid()}"):
+            await _open(db)
+        # The same through the command line: one line, exit 2.
+        config = tmp_path / "config.toml"
+        config.write_text(f'[store]\npath = "{db}"\n')
+        out = await anyio.to_thread.run_sync(_serve, config)
+        assert out.returncode == 2
+        assert out.stderr.strip() == f"error: store {db} is in use by process {os.getpid()}"
+        assert "Traceback" not in out.stderr
+        # The running engine is unaffected.
+        t = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))
+        await engine.wait_finished(t.id)
+    assert await _open(db) == [t.id]  # released at close
+
+
+async def test_garbage_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    junk = b"these are not the tasks you are looking for\n" * 100
+    db.write_bytes(junk)
+    with pytest.raises(StoreError, match=r"is not an SQLite database.*left untouched"):
+        await _open(db)
+    assert db.read_bytes() == junk
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\npath = "{db}"\n')
+    out = await anyio.to_thread.run_sync(_serve, config)
+    assert out.returncode == 2 and "is not an SQLite database" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == junk
+
+
+async def test_damaged_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    await _fill(db, 300)
+    data = bytearray(db.read_bytes())
+    page = sqlite3.connect(db).execute("PRAGMA page_size").fetchone()[0]
+    assert len(data) > 6 * page
+    data[3 * page : 5 * page] = bytes(range(256)) * (2 * page // 256)
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"corrupt.*left untouched"):
+        await _open(db)
+    assert db.read_bytes() == bytes(data)
+    assert f"{db.name}-wal" not in {p.name for p in db.parent.iterdir()}
+
+
+async def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="another program"):
+        await _open(db)
+    assert db.read_bytes() == before
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    await _fill(db, 2)
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        await _open(db)
+    assert db.read_bytes() == before
+
+
+async def test_version_1_file_is_migrated(tmp_path: Path) -> None:
+    """Schema 1 (written here by hand) had no retry links and no log lines."""
+    db = tmp_path / "tasks.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        f"""
+        PRAGMA application_id = {APPLICATION_ID};
+        PRAGMA user_version = 1;
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT NOT NULL,
+            status TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL,
+            progress REAL NOT NULL, message TEXT, result TEXT, error TEXT,
+            attempts INTEGER NOT NULL, max_retries INTEGER NOT NULL, timeout_s REAL NOT NULL,
+            created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker INTEGER
+        );
+        INSERT INTO tasks VALUES ('old-done', 1, 'gated', 'completed', 0, '{{"a":1}}', 100.0,
+            NULL, '{{"ok":true}}', NULL, 1, 0, 300.0, 1790000000.0, 1790000001.0,
+            1790000002.0, 3);
+        INSERT INTO tasks VALUES ('old-failed', 2, 'gated', 'failed', 0, '{{"wait":false}}', 40.0,
+            'hm',
+            NULL, '{{"type":"timeout","message":"timed out after 1s","traceback":null}}',
+            1, 0, 1.0, 1790000000.0, 1790000001.0, 1790000002.0, 1);
+        INSERT INTO tasks VALUES ('old-pending', 3, 'gated', 'pending', 7, '{{"wait":false}}',
+            0.0, NULL, NULL, NULL, 0, 0, 300.0, 1790000003.0, NULL, NULL, NULL);
+        """
+    )
+    conn.close()
+
+    engine, journal = make_engine(store_config(db), db)
+    async with engine:
+        done = engine.get("old-done")
+        assert done is not None and done.status is TaskStatus.COMPLETED
+        assert done.result == {"ok": True} and done.payload == {"a": 1} and done.worker == 3
+        assert done.retry_of is None and done.logs is None
+        failed = engine.get("old-failed")
+        assert failed is not None and failed.error is not None
+        assert failed.error.type == "timeout" and failed.message == "hm"
+        pending = await engine.wait_finished("old-pending")
+        assert pending.status is TaskStatus.COMPLETED and pending.priority == 7
+        retry = await engine.retry("old-failed")
+        assert (await engine.wait_finished(retry.id)).status is TaskStatus.COMPLETED
+        await journal.commit()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    rows = db_rows(db)
+    assert rows[retry.id]["retry_of"] == "old-failed"
+    assert rows["old-pending"]["logs"] == '["started attempt 1"]'
+
+
+async def test_retention_keeps_failures_longer(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    clock = FakeClock()
+    cfg = store_config(db, cleanup_completed_tasks_after=60.0, keep_failed_for=3600.0)
+    engine, journal = make_engine(cfg, db, clock=clock)
+    async with engine:
+        ok = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))
+        bad = await engine.submit(TaskSpec(type="default_task", payload={"fail": True}))
+        await engine.wait_finished(ok.id)
+        await engine.wait_finished(bad.id)
+        clock.advance(120)
+        assert engine.run_cleanup() == 1
+        await journal.commit()
+        assert db_rows(db).keys() == {bad.id}
+        clock.advance(3600)
+        assert engine.run_cleanup() == 1
+        await journal.commit()
+        assert db_rows(db) == {}
+    assert await _open(db) == []
+
+
+async def test_max_tracked_tasks_applies_to_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    cfg = store_config(db, queue_capacity=5, max_concurrent_tasks=1, max_tracked_tasks=8)
+    engine, journal = make_engine(cfg, db)
+    async with engine:
+        for _ in range(12):
+            t = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))
+            await engine.wait_finished(t.id)
+        await journal.commit()
+        tracked = {t.id for t in engine.list_tasks(limit=100)[0]}
+        assert len(tracked) == 8
+        assert db_rows(db).keys() == tracked
