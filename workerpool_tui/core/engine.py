@@ -498,7 +498,7 @@ class Engine:
                 )
         except anyio.get_cancelled_exc_class():
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a handler's sys.exit() fails only its task
             if w.cancel_reason is not None:
                 self._interrupted(w, task)
                 return
