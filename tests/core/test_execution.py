@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -378,3 +379,24 @@ async def test_handler_context_knows_id_attempt_and_keeps_logs() -> None:
     assert task.result == {"id": task.id, "attempt": 1, "progress": 100.0}
     assert task.logs is not None and list(task.logs) == ["line 0", "line 1", "line 2"]
     assert task.message == "step 2"
+
+
+async def test_a_handler_calling_sys_exit_fails_only_its_task() -> None:
+    async def quits(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        sys.exit(3)
+
+    def quits_in_thread(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        sys.exit(4)
+
+    cfg = make_config(worker=ONE_WORKER)
+    async with make_engine({"quits": quits, "quits_in_thread": quits_in_thread}, cfg) as engine:
+        a = await submit(engine, "quits")
+        b = await submit(engine, "quits_in_thread")
+        after = await submit(engine, "default_task")
+        await wait_final(engine, after)
+        assert after.status is TaskStatus.COMPLETED
+    for task, code in ((a, "3"), (b, "4")):
+        assert task.status is TaskStatus.FAILED
+        assert task.error is not None
+        assert (task.error.type, task.error.message) == ("SystemExit", code)
+        assert task.error.traceback is not None and "sys.exit" in task.error.traceback
