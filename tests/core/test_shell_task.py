@@ -173,3 +173,16 @@ async def test_cancel_at_any_point_of_the_start_leaves_no_process() -> None:
             assert task.status is TaskStatus.CANCELLED
             assert child_pids() - before == set()
             await wait_for(lambda m=marker: not _pids_running(m), f"no 'sleep {marker}' left")
+
+
+async def test_output_without_newlines_is_logged_in_bounded_pieces() -> None:
+    async with shell_engine() as engine:
+        task = await submit(
+            engine, "shell_task", {"command": "head -c 1000000 /dev/zero | tr '\\0' x"}
+        )
+        await wait_final(engine, task)
+    assert task.status is TaskStatus.COMPLETED
+    assert task.result["stdout_tail"] == "x" * TAIL_BYTES
+    # The unterminated line did not pile up in memory: it reached the log in pieces.
+    assert task.logs
+    assert all(0 < len(line) <= TAIL_BYTES for line in task.logs)
