@@ -506,7 +506,7 @@ class Engine:
                 self._fail(w, task, TaskError("interrupted", "the handler was interrupted"))
                 return
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            error = TaskError(type(exc).__name__, str(exc) or type(exc).__name__, tb)
+            error = TaskError(type(exc).__name__, _exc_message(exc), tb)
             self._fail(w, task, error, result=getattr(exc, "task_result", None))
             return
         if w.cancel_reason is not None:  # the handler swallowed its cancellation
@@ -846,6 +846,14 @@ class Engine:
             scaling=list(self.stats_data.scaling)[-10:],
             uptime_s=self.uptime_s(),
         )
+
+
+def _exc_message(exc: BaseException) -> str:
+    """The exception's text; a handler's exception whose ``str()`` fails must not escape."""
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:
+        return f"{type(exc).__name__} (its message could not be read)"
 
 
 _FINAL_EVENT = {
