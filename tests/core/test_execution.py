@@ -400,3 +400,23 @@ async def test_a_handler_calling_sys_exit_fails_only_its_task() -> None:
         assert task.error is not None
         assert (task.error.type, task.error.message) == ("SystemExit", code)
         assert task.error.traceback is not None and "sys.exit" in task.error.traceback
+
+
+async def test_an_exception_whose_str_fails_still_only_fails_its_task() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    async def raises(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        raise Unprintable
+
+    async with make_engine({"raises": raises}, make_config(worker=ONE_WORKER)) as engine:
+        bad = await submit(engine, "raises")
+        good = await submit(engine, "default_task")
+        await wait_final(engine, good)
+        assert good.status is TaskStatus.COMPLETED
+    assert bad.status is TaskStatus.FAILED
+    assert bad.error is not None
+    assert bad.error.type == "Unprintable"
+    assert "could not be read" in bad.error.message
+    assert bad.error.traceback is not None and "Unprintable" in bad.error.traceback
