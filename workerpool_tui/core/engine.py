@@ -512,6 +512,14 @@ class Engine:
         if w.cancel_reason is not None:  # the handler swallowed its cancellation
             self._interrupted(w, task)
             return
+        if result is not None and type(result) not in _JSON_SCALARS:
+            # Every adapter sends the result as JSON; one that cannot be must not get that far.
+            try:
+                msgspec.json.encode(result)
+            except Exception as exc:
+                message = f"the handler's result is not JSON: {_exc_message(exc)}"
+                self._finish(w, task, TaskStatus.FAILED, error=TaskError("invalid_result", message))
+                return
         self._finish(w, task, TaskStatus.COMPLETED, result=result)
 
     def _interrupted(self, w: Worker, task: Task) -> None:
@@ -846,6 +854,9 @@ class Engine:
             scaling=list(self.stats_data.scaling)[-10:],
             uptime_s=self.uptime_s(),
         )
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool})
 
 
 def _exc_message(exc: BaseException) -> str:
