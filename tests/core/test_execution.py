@@ -420,3 +420,28 @@ async def test_an_exception_whose_str_fails_still_only_fails_its_task() -> None:
     assert bad.error.type == "Unprintable"
     assert "could not be read" in bad.error.message
     assert bad.error.traceback is not None and "Unprintable" in bad.error.traceback
+
+
+async def test_a_result_that_is_not_json_fails_the_task_not_the_adapters() -> None:
+    class Opaque:
+        pass
+
+    async def opaque(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return {"value": Opaque()} if payload.get("nested") else Opaque()
+
+    async def fine(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return payload["v"]
+
+    async with make_engine({"opaque": opaque, "fine": fine}) as engine:
+        flat = await submit(engine, "opaque")
+        nested = await submit(engine, "opaque", {"nested": True})
+        oks = [await submit(engine, "fine", {"v": v}) for v in (None, 1, 2.5, "s", True, [1], {})]
+        for task in (flat, nested, *oks):
+            await wait_final(engine, task)
+    for task in (flat, nested):
+        assert task.status is TaskStatus.FAILED
+        assert task.result is None
+        assert task.error is not None and task.error.type == "invalid_result"
+        assert "Opaque" in task.error.message
+    assert [t.status for t in oks] == [TaskStatus.COMPLETED] * len(oks)
+    assert [t.result for t in oks] == [None, 1, 2.5, "s", True, [1], {}]
