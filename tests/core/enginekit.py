@@ -111,9 +111,18 @@ def statuses(tasks: Iterable[Task]) -> list[TaskStatus]:
 
 # ------------------------------------------------------------------ processes (Linux /proc)
 def child_pids() -> set[int]:
-    """Direct children of this process (every thread's ``children`` list)."""
+    """Direct children of this process (every thread's ``children`` list; where the kernel
+    has no such list, every process whose parent is this one)."""
+    lists = list(Path("/proc/self/task").glob("*/children"))
+    if not lists:
+        me = str(os.getpid())
+        return {
+            int(entry)
+            for entry in os.listdir("/proc")
+            if entry.isdigit() and (fields := _stat_fields(int(entry))) and fields[1] == me
+        }
     pids: set[int] = set()
-    for path in Path("/proc/self/task").glob("*/children"):
+    for path in lists:
         try:
             pids.update(int(p) for p in path.read_text().split())
         except (FileNotFoundError, ProcessLookupError):
