@@ -15,10 +15,18 @@ from enginekit import (
     submit,
     task_events,
     wait_final,
+    wait_for,
     wait_until,
 )
 
-from workerpool_tui.core import AlreadyFinished, EventKind, NotFound, TaskSpec, TaskStatus
+from workerpool_tui.core import (
+    AlreadyFinished,
+    EventKind,
+    NotFound,
+    QueueFull,
+    TaskSpec,
+    TaskStatus,
+)
 from workerpool_tui.core.handlers import TaskContext
 
 pytestmark = pytest.mark.anyio
@@ -445,3 +453,31 @@ async def test_a_result_that_is_not_json_fails_the_task_not_the_adapters() -> No
         assert "Opaque" in task.error.message
     assert [t.status for t in oks] == [TaskStatus.COMPLETED] * len(oks)
     assert [t.result for t in oks] == [None, 1, 2.5, "s", True, [1], {}]
+
+
+async def test_a_retry_re_enters_a_full_queue() -> None:
+    fillers: list[Any] = []
+
+    async def second_time_lucky(ctx: TaskContext, payload: dict[str, Any]) -> int:
+        if ctx.attempt == 1:
+            # Before failing: stop dispatch and fill the queue, so the retry finds it full.
+            engine.pause()
+            fillers.extend(engine.submit_nowait([TaskSpec(type="default_task")] * 2))
+            raise RuntimeError("first attempt fails")
+        return ctx.attempt
+
+    cfg = make_config(worker=ONE_WORKER, task={"queue_capacity": 2, "retry_backoff": "10ms"})
+    engine = make_engine({"lucky": second_time_lucky}, cfg)
+    async with engine:
+        task = await submit(engine, "lucky", max_retries=1)
+        # The retry timer puts it back without an event of its own: watch the depth.
+        await wait_for(lambda: len(engine.queue) == 3, "the retry to re-enter the full queue")
+        assert task.status is TaskStatus.PENDING
+        with pytest.raises(QueueFull):
+            await submit(engine, "default_task")
+        engine.resume()
+        await wait_final(engine, task)
+        for filler in fillers:
+            await wait_final(engine, filler)
+    assert task.status is TaskStatus.COMPLETED
+    assert task.result == 2
