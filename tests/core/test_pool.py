@@ -163,6 +163,8 @@ async def test_scale_once_applies_the_rule_to_the_live_pool() -> None:
         assert engine.scale_once() == 0  # busy but nothing queued
         gate.open.set()
         await wait_all_final(engine, tasks)
+        # Shrinking retires parked idle workers: wait until all five have parked.
+        await wait_for(lambda: len(engine._idle) == 5, "the workers to park")
         assert engine.scale_once() == -3
         assert engine.pool_state().current == 2
         _consistent(engine)
