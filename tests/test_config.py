@@ -207,6 +207,11 @@ BAD_FILES = [
         id="zero",
     ),
     pytest.param(
+        '[task]\ndefault_task_timeout = "0s"\n',
+        "task.default_task_timeout: must be greater than 0",
+        id="zero-task-timeout",
+    ),
+    pytest.param(
         "[task]\nmax_tracked_tasks = 1100\n",
         "task.max_tracked_tasks: 1100 must exceed"
         " task.queue_capacity + task.max_concurrent_tasks (1100)",

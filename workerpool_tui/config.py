@@ -133,7 +133,7 @@ _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
 _POSITIVE: dict[str, tuple[str, ...]] = {
     "server": ("max_body_bytes", "max_connections"),
     "worker": ("max_workers", "scale_check_interval"),
-    "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks"),
+    "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_task_timeout"),
 }
 
 

@@ -7,6 +7,7 @@ progress update and pool change is published), under a deadline: never sleep-and
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,18 @@ def statuses(tasks: Iterable[Task]) -> list[TaskStatus]:
 
 # ------------------------------------------------------------------ processes (Linux /proc)
 def child_pids() -> set[int]:
-    """Direct children of this process (every thread's ``children`` list)."""
+    """Direct children of this process (every thread's ``children`` list; where the kernel
+    has no such list, every process whose parent is this one)."""
+    lists = list(Path("/proc/self/task").glob("*/children"))
+    if not lists:
+        me = str(os.getpid())
+        return {
+            int(entry)
+            for entry in os.listdir("/proc")
+            if entry.isdigit() and (fields := _stat_fields(int(entry))) and fields[1] == me
+        }
     pids: set[int] = set()
-    for path in Path("/proc/self/task").glob("*/children"):
+    for path in lists:
         try:
             pids.update(int(p) for p in path.read_text().split())
         except (FileNotFoundError, ProcessLookupError):
@@ -144,6 +154,18 @@ def live_group_members(pgid: int) -> set[int]:
     return members
 
 
+def describe(pid: int) -> str:
+    """A process's state, parent, group and command line, for failure messages."""
+    fields = _stat_fields(pid)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        cmdline = "?"
+    if fields is None:
+        return f"{pid}: gone"
+    return f"{pid}: state {fields[0]} ppid {fields[1]} pgrp {fields[2]} cmd {cmdline!r}"
+
+
 async def wait_for(predicate: Callable[[], bool], what: str) -> None:
     """Poll an outside condition (the kernel's process table) under a deadline."""
     try:
@@ -153,3 +175,12 @@ async def wait_for(predicate: Callable[[], bool], what: str) -> None:
                 await anyio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def wait_for_sync(predicate: Callable[[], bool], what: str) -> None:
+    """:func:`wait_for` outside an event loop (a signal is delivered, not obeyed at once)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

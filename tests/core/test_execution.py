@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -14,10 +15,18 @@ from enginekit import (
     submit,
     task_events,
     wait_final,
+    wait_for,
     wait_until,
 )
 
-from workerpool_tui.core import AlreadyFinished, EventKind, NotFound, TaskSpec, TaskStatus
+from workerpool_tui.core import (
+    AlreadyFinished,
+    EventKind,
+    NotFound,
+    QueueFull,
+    TaskSpec,
+    TaskStatus,
+)
 from workerpool_tui.core.handlers import TaskContext
 
 pytestmark = pytest.mark.anyio
@@ -378,3 +387,97 @@ async def test_handler_context_knows_id_attempt_and_keeps_logs() -> None:
     assert task.result == {"id": task.id, "attempt": 1, "progress": 100.0}
     assert task.logs is not None and list(task.logs) == ["line 0", "line 1", "line 2"]
     assert task.message == "step 2"
+
+
+async def test_a_handler_calling_sys_exit_fails_only_its_task() -> None:
+    async def quits(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        sys.exit(3)
+
+    def quits_in_thread(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        sys.exit(4)
+
+    cfg = make_config(worker=ONE_WORKER)
+    async with make_engine({"quits": quits, "quits_in_thread": quits_in_thread}, cfg) as engine:
+        a = await submit(engine, "quits")
+        b = await submit(engine, "quits_in_thread")
+        after = await submit(engine, "default_task")
+        await wait_final(engine, after)
+        assert after.status is TaskStatus.COMPLETED
+    for task, code in ((a, "3"), (b, "4")):
+        assert task.status is TaskStatus.FAILED
+        assert task.error is not None
+        assert (task.error.type, task.error.message) == ("SystemExit", code)
+        assert task.error.traceback is not None and "sys.exit" in task.error.traceback
+
+
+async def test_an_exception_whose_str_fails_still_only_fails_its_task() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    async def raises(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        raise Unprintable
+
+    async with make_engine({"raises": raises}, make_config(worker=ONE_WORKER)) as engine:
+        bad = await submit(engine, "raises")
+        good = await submit(engine, "default_task")
+        await wait_final(engine, good)
+        assert good.status is TaskStatus.COMPLETED
+    assert bad.status is TaskStatus.FAILED
+    assert bad.error is not None
+    assert bad.error.type == "Unprintable"
+    assert "could not be read" in bad.error.message
+    assert bad.error.traceback is not None and "Unprintable" in bad.error.traceback
+
+
+async def test_a_result_that_is_not_json_fails_the_task_not_the_adapters() -> None:
+    class Opaque:
+        pass
+
+    async def opaque(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return {"value": Opaque()} if payload.get("nested") else Opaque()
+
+    async def fine(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return payload["v"]
+
+    async with make_engine({"opaque": opaque, "fine": fine}) as engine:
+        flat = await submit(engine, "opaque")
+        nested = await submit(engine, "opaque", {"nested": True})
+        oks = [await submit(engine, "fine", {"v": v}) for v in (None, 1, 2.5, "s", True, [1], {})]
+        for task in (flat, nested, *oks):
+            await wait_final(engine, task)
+    for task in (flat, nested):
+        assert task.status is TaskStatus.FAILED
+        assert task.result is None
+        assert task.error is not None and task.error.type == "invalid_result"
+        assert "Opaque" in task.error.message
+    assert [t.status for t in oks] == [TaskStatus.COMPLETED] * len(oks)
+    assert [t.result for t in oks] == [None, 1, 2.5, "s", True, [1], {}]
+
+
+async def test_a_retry_re_enters_a_full_queue() -> None:
+    fillers: list[Any] = []
+
+    async def second_time_lucky(ctx: TaskContext, payload: dict[str, Any]) -> int:
+        if ctx.attempt == 1:
+            # Before failing: stop dispatch and fill the queue, so the retry finds it full.
+            engine.pause()
+            fillers.extend(engine.submit_nowait([TaskSpec(type="default_task")] * 2))
+            raise RuntimeError("first attempt fails")
+        return ctx.attempt
+
+    cfg = make_config(worker=ONE_WORKER, task={"queue_capacity": 2, "retry_backoff": "10ms"})
+    engine = make_engine({"lucky": second_time_lucky}, cfg)
+    async with engine:
+        task = await submit(engine, "lucky", max_retries=1)
+        # The retry timer puts it back without an event of its own: watch the depth.
+        await wait_for(lambda: len(engine.queue) == 3, "the retry to re-enter the full queue")
+        assert task.status is TaskStatus.PENDING
+        with pytest.raises(QueueFull):
+            await submit(engine, "default_task")
+        engine.resume()
+        await wait_final(engine, task)
+        for filler in fillers:
+            await wait_final(engine, filler)
+    assert task.status is TaskStatus.COMPLETED
+    assert task.result == 2

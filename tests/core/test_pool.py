@@ -6,7 +6,15 @@ from typing import Any
 
 import anyio
 import pytest
-from enginekit import make_config, make_engine, submit, wait_all_final, wait_for, wait_until
+from enginekit import (
+    make_config,
+    make_engine,
+    submit,
+    wait_all_final,
+    wait_final,
+    wait_for,
+    wait_until,
+)
 
 from workerpool_tui.core import Engine, InvalidRequest, TaskSpec, TaskStatus
 from workerpool_tui.core.bus import PoolEvent
@@ -155,6 +163,8 @@ async def test_scale_once_applies_the_rule_to_the_live_pool() -> None:
         assert engine.scale_once() == 0  # busy but nothing queued
         gate.open.set()
         await wait_all_final(engine, tasks)
+        # Shrinking retires parked idle workers: wait until all five have parked.
+        await wait_for(lambda: len(engine._idle) == 5, "the workers to park")
         assert engine.scale_once() == -3
         assert engine.pool_state().current == 2
         _consistent(engine)
@@ -302,3 +312,21 @@ async def test_busy_plus_idle_is_current_throughout_a_run() -> None:
                 checks += 1
         sub.close()
     assert checks > 0
+
+
+async def test_auto_scaling_from_zero_workers_and_back() -> None:
+    cfg = make_config(
+        worker={
+            "min_workers": 0,
+            "max_workers": 3,
+            "enable_auto_scaling": True,
+            "scale_check_interval": "20ms",
+        }
+    )
+    async with make_engine(config=cfg) as engine:
+        assert engine.pool_state().current == 0
+        task = await submit(engine, "default_task")
+        done = await wait_final(engine, task)  # the scaler started a worker for it
+        assert done.status is TaskStatus.COMPLETED
+        await wait_until(engine, lambda: engine.pool_state().current == 0)
+        _consistent(engine)

@@ -173,3 +173,44 @@ async def test_cancel_at_any_point_of_the_start_leaves_no_process() -> None:
             assert task.status is TaskStatus.CANCELLED
             assert child_pids() - before == set()
             await wait_for(lambda m=marker: not _pids_running(m), f"no 'sleep {marker}' left")
+
+
+async def test_output_without_newlines_is_logged_in_bounded_pieces() -> None:
+    async with shell_engine() as engine:
+        task = await submit(
+            engine, "shell_task", {"command": "head -c 1000000 /dev/zero | tr '\\0' x"}
+        )
+        await wait_final(engine, task)
+    assert task.status is TaskStatus.COMPLETED
+    assert task.result["stdout_tail"] == "x" * TAIL_BYTES
+    # The unterminated line did not pile up in memory: it reached the log in pieces.
+    assert task.logs
+    assert all(0 < len(line) <= TAIL_BYTES for line in task.logs)
+
+
+async def test_a_group_that_ignores_sigterm_is_killed() -> None:
+    async with shell_engine() as engine:
+        before = child_pids()
+        task = await submit(
+            engine, "shell_task", {"command": "trap '' TERM; sleep 300 & sleep 300; wait"}
+        )
+        found: list[int] = []
+
+        def group_is_up() -> bool:
+            found[:] = [p for p in child_pids() - before if len(live_group_members(p)) >= 2]
+            return bool(found)
+
+        await wait_for(group_is_up, "the command's process group to start")
+        await engine.cancel(task.id)
+        assert task.status is TaskStatus.CANCELLED
+        await wait_for(lambda: not live_group_members(found[0]), "the process group to die")
+
+
+async def test_a_program_that_does_not_exist_fails_the_task() -> None:
+    async with shell_engine() as engine:
+        task = await submit(engine, "shell_task", {"argv": ["/nonexistent/program-zz"]})
+        await wait_final(engine, task)
+        assert task.status is TaskStatus.FAILED
+        assert task.error is not None and task.error.type == "FileNotFoundError"
+        nxt = await submit(engine, "shell_task", {"argv": ["true"]})
+        assert (await wait_final(engine, nxt)).status is TaskStatus.COMPLETED

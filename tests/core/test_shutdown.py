@@ -11,9 +11,11 @@ import pytest
 from enginekit import (
     DEADLINE_S,
     child_pids,
+    describe,
     live_group_members,
     make_config,
     wait_for,
+    wait_for_sync,
     wait_until,
 )
 
@@ -127,8 +129,10 @@ def test_shutdown_leaves_no_task_thread_or_child_process_behind() -> None:
         thread.join(DEADLINE_S)
     assert [t.name for t in set(threading.enumerate()) - threads_before] == []
     # Child processes: the shell was reaped, and its whole group is gone.
-    assert child_pids() - children_before == set()
-    assert live_group_members(seen["pgid"]) == set()
+    left = child_pids() - children_before
+    assert left == set(), {p: describe(p) for p in left}
+    # SIGKILL was sent to the whole group; the kernel takes a moment to carry it out.
+    wait_for_sync(lambda: not live_group_members(seen["pgid"]), "the shell's group to die")
 
 
 @pytest.mark.anyio
@@ -172,3 +176,19 @@ async def test_shutdown_is_idempotent_and_pause_after_close_is_harmless() -> Non
         assert engine.closed
         assert engine.pause().paused is True
         assert engine.resume().paused is True  # nothing resumes a closed engine
+
+
+@pytest.mark.anyio
+async def test_shutdown_cancels_a_task_waiting_out_its_retry_backoff() -> None:
+    async def fails(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        raise RuntimeError("again")
+
+    cfg = make_config(task={"retry_backoff": "1h"})
+    engine = Engine(cfg, types=TypeRegistry([*builtin_types(), task_type("fails", fails)]))
+    async with engine:
+        task = (await engine.submit_many([TaskSpec(type="fails", max_retries=5)]))[0]
+        await wait_until(engine, lambda: task.attempts == 1 and task.status is TaskStatus.PENDING)
+    assert task.status is TaskStatus.CANCELLED
+    assert task.message == "cancelled: shutting down"
+    assert len(engine.queue) == 0
+    assert engine.stats().tasks.pending == 0

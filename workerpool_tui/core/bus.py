@@ -167,6 +167,7 @@ class EventBus:
         self._subs: tuple[Subscription, ...] = ()
         self.published = 0
         self.dropped_closed = 0
+        self.resyncs_closed = 0
 
     def subscribe(self, *, maxsize: int = DEFAULT_BUFFER, name: str = "subscriber") -> Subscription:
         if maxsize < 1:
@@ -178,6 +179,7 @@ class EventBus:
     def _remove(self, sub: Subscription) -> None:
         self._subs = tuple(s for s in self._subs if s is not sub)
         self.dropped_closed += sub.dropped
+        self.resyncs_closed += sub.resyncs
 
     @property
     def subscribers(self) -> tuple[Subscription, ...]:
@@ -202,5 +204,5 @@ class EventBus:
             "published": self.published,
             "dropped": self.dropped,
             "subscribers": len(self._subs),
-            "resyncs": sum(s.resyncs for s in self._subs),
+            "resyncs": self.resyncs_closed + sum(s.resyncs for s in self._subs),
         }

@@ -512,7 +512,7 @@ class Engine:
                 )
         except anyio.get_cancelled_exc_class():
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a handler's sys.exit() fails only its task
             if w.cancel_reason is not None:
                 self._interrupted(w, task)
                 return
@@ -520,12 +520,20 @@ class Engine:
                 self._fail(w, task, TaskError("interrupted", "the handler was interrupted"))
                 return
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            error = TaskError(type(exc).__name__, str(exc) or type(exc).__name__, tb)
+            error = TaskError(type(exc).__name__, _exc_message(exc), tb)
             self._fail(w, task, error, result=getattr(exc, "task_result", None))
             return
         if w.cancel_reason is not None:  # the handler swallowed its cancellation
             self._interrupted(w, task)
             return
+        if result is not None and type(result) not in _JSON_SCALARS:
+            # Every adapter sends the result as JSON; one that cannot be must not get that far.
+            try:
+                msgspec.json.encode(result)
+            except Exception as exc:
+                message = f"the handler's result is not JSON: {_exc_message(exc)}"
+                self._finish(w, task, TaskStatus.FAILED, error=TaskError("invalid_result", message))
+                return
         self._finish(w, task, _COMPLETED, result=result)
 
     def _interrupted(self, w: Worker, task: Task) -> None:
@@ -858,6 +866,17 @@ class Engine:
             scaling=list(self.stats_data.scaling)[-10:],
             uptime_s=self.uptime_s(),
         )
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
+
+def _exc_message(exc: BaseException) -> str:
+    """The exception's text; a handler's exception whose ``str()`` fails must not escape."""
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:
+        return f"{type(exc).__name__} (its message could not be read)"
 
 
 _PENDING = TaskStatus.PENDING

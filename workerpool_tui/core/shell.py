@@ -65,6 +65,11 @@ async def _drain(stream: ByteReceiveStream | None, tail: _Tail, ctx: TaskContext
         if ctx is not None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            if len(pending) > TAIL_BYTES:
+                # A line without an end (binary output): log it in bounded pieces, or the
+                # buffer would grow with the output and each split would rescan all of it.
+                lines.append(pending[:TAIL_BYTES])
+                pending = b""
             for line in lines[-20:]:
                 ctx.log(line.decode("utf-8", "replace"))
 
