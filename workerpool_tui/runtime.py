@@ -12,7 +12,7 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -21,6 +21,9 @@ from .config import Config, store_path
 from .core import Engine
 from .core.journal import Journal, MemoryJournal
 from .core.store import SqliteJournal
+
+if TYPE_CHECKING:
+    from .server import ApiServer
 
 log = logging.getLogger("workerpool_tui.runtime")
 
@@ -40,7 +43,7 @@ class Runtime:
         self.cfg = cfg
         self.with_server = cfg.server.enabled if with_server is None else with_server
         self.engine = engine or Engine(cfg, journal=make_journal(cfg))
-        self.server: Any = None
+        self.server: ApiServer | None = None
         """The running API server, or ``None``."""
         self.server_error: str | None = None
         """Why the API is not running (disabled, port in use, ...)."""
