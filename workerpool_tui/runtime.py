@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -47,12 +48,24 @@ class Runtime:
         try:
             self.tg = await self._stack.enter_async_context(anyio.create_task_group())
             await self._stack.enter_async_context(self.engine)
-            if not self.with_server:
+            if self.with_server:
+                await self._start_server(self.tg)
+            else:
                 self.server_error = "disabled (server.enabled = false or --no-server)"
         except BaseException:
             await self._stack.__aexit__(None, None, None)
             raise
         return self
+
+    async def _start_server(self, tg: TaskGroup) -> None:
+        from .server import ApiServer, ServerStartError
+
+        server = ApiServer(self.engine, self.cfg.server, allow_shell=self.cfg.task.allow_shell)
+        try:
+            self.server = await tg.start(server.run)
+        except ServerStartError as exc:
+            self.server_error = str(exc)
+            log.warning("API not started: %s", exc)
 
     async def __aexit__(
         self,
@@ -60,8 +73,20 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        if self.tg is not None:
-            self.tg.cancel_scope.cancel()
+        # Graceful order: stop accepting (503 on open connections) -> the engine drains
+        # (up to worker.shutdown_timeout) -> WebSockets closed with 1001 -> everything ends.
+        server = self.server
+        try:
+            if server is not None:
+                server.begin_shutdown()
+            await self.engine.shutdown()
+            if server is not None:
+                with anyio.CancelScope(shield=True):
+                    await server.close_websockets()
+                server.stop()
+        finally:
+            if self.tg is not None:
+                self.tg.cancel_scope.cancel()
         return await self._stack.__aexit__(exc_type, exc, tb)
 
 
@@ -74,8 +99,12 @@ async def wait_for_stop_signal() -> int:
 
 
 async def serve(cfg: Config) -> int:
-    """Headless: pool + API until SIGINT/SIGTERM, then a graceful shutdown; exit status 0."""
+    """Headless: pool + API until SIGINT/SIGTERM, then a graceful shutdown; exit status 0.
+    An API that cannot start (port in use, unsafe shell setup) is one line and exit 2."""
     async with Runtime(cfg) as rt:
+        if rt.server is None and rt.with_server:
+            print(f"error: API server: {rt.server_error}", file=sys.stderr)
+            return 2
         if rt.server_error:
             log.info("API: %s", rt.server_error)
         signum = await wait_for_stop_signal()

@@ -1,0 +1,152 @@
+"""The API server: an anyio TCP listener, one :class:`~.http.HttpConnection` per socket,
+the :class:`~.broadcast.Broadcaster` for WebSocket clients, and the shutdown sequence.
+
+Start it with ``await task_group.start(server.run)``: a bind failure raises
+:class:`ServerStartError` in the caller ("port 8080 is in use"). Shutdown, driven by the
+runtime: :meth:`ApiServer.begin_shutdown` (listener closed, 503 on open connections) →
+the engine drains → :meth:`ApiServer.close_websockets` (1001) → :meth:`ApiServer.stop`.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, TaskStatus
+from wsproto.frame_protocol import CloseReason
+
+from ..config import ServerConfig
+from ..core.engine import Engine
+from .broadcast import Broadcaster
+from .http import HttpConnection, refuse_connection
+from .limits import Limits
+from .openapi import openapi_json
+from .responses import error_response
+from .routes import Api
+
+log = logging.getLogger("workerpool_tui.server")
+
+
+class ServerStartError(Exception):
+    """The server could not start; the message is one line for the user."""
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiServer:
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: ServerConfig,
+        *,
+        limits: Limits | None = None,
+        web_root: Path | Traversable | None = None,
+        allow_shell: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.limits = limits or Limits.from_config(cfg)
+        self.allow_shell = allow_shell
+        self.broadcaster = Broadcaster(engine, self.limits)
+        self.api = Api(
+            engine, cfg, self.limits, self.broadcaster, web_root=web_root, openapi=openapi_json
+        )
+        self.host = cfg.host
+        self.port = cfg.port
+        """The bound port once running (``port = 0`` picks a free one)."""
+        self.draining = False
+        self.connections = 0
+        self._accept_scope = anyio.CancelScope()
+        self._stopped = anyio.Event()
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_clients(self) -> int:
+        return len(self.broadcaster.clients)
+
+    def _is_draining(self) -> bool:
+        return self.draining
+
+    # ------------------------------------------------------------------ running
+    async def run(self, *, task_status: TaskStatus[ApiServer] = anyio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.cfg
+        if self.allow_shell and not cfg.auth_token and not is_loopback(cfg.host):
+            raise ServerStartError(
+                f"refusing to serve on non-loopback host {cfg.host} with task.allow_shell on "
+                "and no server.auth_token"
+            )
+        try:
+            listener = await anyio.create_tcp_listener(local_host=cfg.host, local_port=cfg.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServerStartError(f"port {cfg.port} is in use") from None
+            reason = exc.strerror or str(exc)
+            raise ServerStartError(f"cannot listen on {cfg.host}:{cfg.port}: {reason}") from None
+        self.port = int(listener.extra(SocketAttribute.local_port))
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.broadcaster.run)
+            tg.start_soon(self._accept, listener, tg)
+            log.info("API listening on %s", self.address)
+            task_status.started(self)
+            await self._stopped.wait()
+            tg.cancel_scope.cancel()
+
+    async def _accept(
+        self, listener: anyio.abc.Listener[ByteStream], tg: anyio.abc.TaskGroup
+    ) -> None:
+        with self._accept_scope:
+            async with listener:
+                await listener.serve(self._connection, task_group=tg)
+
+    async def _connection(self, stream: ByteStream) -> None:
+        self.connections += 1
+        try:
+            if self.connections > self.limits.max_connections:
+                await refuse_connection(
+                    stream,
+                    error_response(
+                        503,
+                        "too_many_connections",
+                        f"the server holds its limit of {self.limits.max_connections} connections",
+                        close=True,
+                    ),
+                    self.limits,
+                )
+                return
+            await HttpConnection(stream, self.api, self.limits, is_draining=self._is_draining).run()
+        except Exception:  # a bug on one connection must never take the server down
+            log.exception("connection handler failed")
+        finally:
+            self.connections -= 1
+
+    # ------------------------------------------------------------------ shutdown
+    def begin_shutdown(self) -> None:
+        """Stop accepting; requests on open connections get 503 ``shutting_down``."""
+        self.draining = True
+        self._accept_scope.cancel()
+
+    async def close_websockets(self) -> None:
+        """Close every WebSocket with 1001 and wait (bounded) for them to go."""
+        self.broadcaster.close_all(CloseReason.GOING_AWAY, "server shutting down")
+        with anyio.move_on_after(self.limits.ws_close_timeout_s * 2):
+            await self.broadcaster.wait_empty()
+
+    def stop(self) -> None:
+        """End :meth:`run`: every remaining connection is cancelled."""
+        self.begin_shutdown()
+        self._stopped.set()

@@ -1,0 +1,132 @@
+"""One bus subscription for every WebSocket client.
+
+Each event is encoded to JSON once and framed once; the frames of one bus batch are joined
+and the same bytes are pushed to every client's bounded buffer (``push`` never waits).
+``stats`` goes out about once a second. When the shared subscription itself falls behind,
+every client gets ``resync`` and one fresh snapshot, encoded once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from ..core.bus import RESYNC, PoolEvent, TaskEvent
+from ..core.engine import Engine
+from ..core.models import task_view
+from .limits import Limits
+from .schemas import PoolMessage, ResyncMessage, SnapshotMessage, StatsMessage, TaskMessage
+from .websocket import WebSocketClient, frame_text
+
+log = logging.getLogger("workerpool_tui.server")
+
+BUS_BUFFER = 50_000
+"""The shared subscription's buffer; past it, all clients resync."""
+
+_encode = msgspec.json.Encoder().encode
+_RESYNC_FRAME = frame_text(_encode(ResyncMessage()))
+
+
+class Broadcaster:
+    def __init__(self, engine: Engine, limits: Limits) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.clients: dict[WebSocketClient, None] = {}
+        self.frames_sent = 0
+        self._snapshot_cache: tuple[int, bytes] | None = None
+        self._empty = anyio.Event()
+        self._empty.set()
+
+    # ------------------------------------------------------------------ frames
+    def snapshot_frame(self) -> bytes:
+        """A ``snapshot`` message framed; reused by everyone asking in the same bus round."""
+        engine = self.engine
+        stamp = engine.bus.published
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        message = SnapshotMessage(
+            stats=engine.stats(),
+            tasks=[task_view(t, with_logs=False) for t in engine.snapshot()],
+        )
+        frame = frame_text(_encode(message))
+        self._snapshot_cache = (stamp, frame)
+        return frame
+
+    def resync_frames(self) -> bytes:
+        return _RESYNC_FRAME + self.snapshot_frame()
+
+    def _fan_out(self, data: bytes) -> None:
+        for client in list(self.clients):
+            client.push(data)
+        self.frames_sent += len(self.clients)
+
+    # ------------------------------------------------------------------ clients
+    @contextmanager
+    def register(self, client: WebSocketClient) -> Iterator[None]:
+        if not self.clients:
+            self._empty = anyio.Event()
+        self.clients[client] = None
+        try:
+            yield
+        finally:
+            self.clients.pop(client, None)
+            if not self.clients:
+                self._empty.set()
+
+    async def wait_empty(self) -> None:
+        """Return once no client is connected (callers bound this with a deadline)."""
+        await self._empty.wait()
+
+    def close_all(self, code: int, reason: str) -> None:
+        for client in list(self.clients):
+            client.close(code, reason)
+
+    # ------------------------------------------------------------------ running
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        sub = self.engine.bus.subscribe(maxsize=BUS_BUFFER, name="websocket")
+        async with sub, anyio.create_task_group() as tg:
+            tg.start_soon(self._stats_ticker)
+            task_status.started()
+            while True:
+                try:
+                    batch = await sub.get_batch()
+                except anyio.EndOfStream:
+                    break  # the engine closed its bus; the ticker goes on until we are cancelled
+                if not self.clients:
+                    continue
+                frames: list[bytes] = []
+                for item in batch:
+                    kind = type(item)
+                    if kind is TaskEvent:
+                        assert isinstance(item, TaskEvent)
+                        message = TaskMessage(item.kind, task_view(item.task, with_logs=False))
+                        frames.append(frame_text(_encode(message)))
+                    elif kind is PoolEvent:
+                        assert isinstance(item, PoolEvent)
+                        pool = PoolMessage(
+                            item.action,
+                            item.reason,
+                            item.current,
+                            item.min_workers,
+                            item.max_workers,
+                            item.paused,
+                        )
+                        frames.append(frame_text(_encode(pool)))
+                    elif item is RESYNC:
+                        log.warning("websocket broadcast fell behind the bus; resyncing clients")
+                        frames = [self.resync_frames()]
+                if frames:
+                    self._fan_out(frames[0] if len(frames) == 1 else b"".join(frames))
+            await anyio.sleep_forever()
+
+    async def _stats_ticker(self) -> None:
+        while True:
+            await anyio.sleep(self.limits.stats_interval_s)
+            if self.clients:
+                self._fan_out(frame_text(_encode(StatsMessage(self.engine.stats()))))

@@ -1,0 +1,596 @@
+"""The endpoints of SPEC §8: one route table (which ``openapi.py`` also reads) and the
+handlers behind it.
+
+Every handler decodes its input with the structs of ``schemas.py`` and answers with them;
+engine refusals map to the status codes of SPEC §8 in :func:`engine_error`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import math
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import msgspec
+from anyio.abc import ByteStream
+from wsproto.utilities import generate_accept_token
+
+from .. import __version__
+from ..config import ServerConfig, parse_duration
+from ..core.engine import Engine
+from ..core.errors import EngineError, QueueFull
+from ..core.models import TaskSpec, TaskStatus, task_view
+from .broadcast import Broadcaster
+from .http import Request
+from .limits import Limits
+from .responses import Response, Upgrade, error_response, json_response
+from .schemas import (
+    BatchRequest,
+    Health,
+    PoolPatch,
+    SubmitRequest,
+    TaskBatch,
+    TaskList,
+    TypeInfo,
+    TypeList,
+)
+from .websocket import WebSocketClient
+
+API_PREFIX = "/api/"
+LIST_LIMIT_MAX = 1000
+LIST_LIMIT_DEFAULT = 100
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+CONTENT_TYPES = {
+    ".html": b"text/html; charset=utf-8",
+    ".js": b"text/javascript; charset=utf-8",
+    ".mjs": b"text/javascript; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".json": b"application/json; charset=utf-8",
+    ".map": b"application/json; charset=utf-8",
+    ".svg": b"image/svg+xml",
+    ".png": b"image/png",
+    ".ico": b"image/x-icon",
+    ".txt": b"text/plain; charset=utf-8",
+    ".woff2": b"font/woff2",
+}
+_T = TypeVar("_T")
+
+
+class QueryParam(msgspec.Struct, frozen=True):
+    name: str
+    schema: dict[str, Any]
+    description: str
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True):
+    """One method on one path: how it is dispatched and how OpenAPI describes it."""
+
+    method: str
+    path: str
+    """A template: ``{name}`` segments are parameters."""
+    handler: str
+    """The :class:`Api` method serving it."""
+    summary: str
+    status: int = 200
+    request: Any = None
+    response: Any = None
+    """A struct type, or a media type string for non-JSON bodies."""
+    errors: tuple[int, ...] = ()
+    query: tuple[QueryParam, ...] = ()
+    websocket: bool = False
+
+    @property
+    def auth(self) -> bool:
+        return self.path.startswith(API_PREFIX)
+
+
+def _routes() -> tuple[Route, ...]:
+    from ..core.engine import EngineStats, PoolState
+    from ..core.models import TaskView
+
+    task_errors = (401, 404)
+    submit_errors = (400, 401, 413, 415, 429, 503)
+    return (
+        Route(method="GET", path="/health", handler="health", summary="Liveness", response=Health),
+        Route(
+            method="GET",
+            path="/openapi.json",
+            handler="openapi",
+            summary="This OpenAPI document",
+            response="application/json",
+        ),
+        Route(
+            method="GET",
+            path="/",
+            handler="index",
+            summary="The web monitoring page",
+            response="text/html",
+            errors=(404,),
+        ),
+        Route(
+            method="GET",
+            path="/static/{name}",
+            handler="static",
+            summary="A file of the web page",
+            response="application/octet-stream",
+            errors=(404,),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks",
+            handler="submit",
+            summary="Submit a task",
+            status=201,
+            request=SubmitRequest,
+            response=TaskView,
+            errors=submit_errors,
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/tasks",
+            handler="list_tasks",
+            summary="List tasks, newest first",
+            response=TaskList,
+            errors=(400, 401),
+            query=(
+                QueryParam(
+                    "status",
+                    {"type": "string"},
+                    "comma-separated statuses: " + ", ".join(s.value for s in TaskStatus),
+                ),
+                QueryParam("type", {"type": "string"}, "only tasks of this type"),
+                QueryParam(
+                    "limit",
+                    {"type": "integer", "minimum": 0, "maximum": LIST_LIMIT_MAX},
+                    f"page size (default {LIST_LIMIT_DEFAULT})",
+                ),
+                QueryParam("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+            ),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks/batch",
+            handler="submit_batch",
+            summary="Submit several tasks: all or nothing",
+            status=201,
+            request=BatchRequest,
+            response=TaskBatch,
+            errors=submit_errors,
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/tasks/status/stats",
+            handler="stats",
+            summary="Pool and task statistics",
+            response=EngineStats,
+            errors=(401,),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/tasks/{id}",
+            handler="get_task",
+            summary="One task",
+            response=TaskView,
+            errors=task_errors,
+        ),
+        Route(
+            method="DELETE",
+            path="/api/v1/tasks/{id}",
+            handler="cancel_task",
+            summary="Cancel a task (returns it as cancelled)",
+            response=TaskView,
+            errors=(*task_errors, 409),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks/{id}/retry",
+            handler="retry_task",
+            summary="Submit a new task with the same type, payload and options",
+            status=201,
+            response=TaskView,
+            errors=(*task_errors, 400, 429, 503),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/types",
+            handler="types",
+            summary="Registered task types",
+            response=TypeList,
+            errors=(401,),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/pool",
+            handler="get_pool",
+            summary="Worker pool state",
+            response=PoolState,
+            errors=(401,),
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/pool",
+            handler="patch_pool",
+            summary="Resize, pause or resume the pool",
+            request=PoolPatch,
+            response=PoolState,
+            errors=(400, 401, 415),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/ws/tasks",
+            handler="websocket",
+            summary="Live events (WebSocket): snapshot, task, stats, pool, resync",
+            status=101,
+            errors=(400, 401, 403),
+            websocket=True,
+        ),
+    )
+
+
+ROUTES = _routes()
+
+
+def engine_error(exc: EngineError) -> Response:
+    """The status of SPEC §8 for each engine refusal."""
+    code = exc.code
+    status = {
+        "invalid_request": 400,
+        "unknown_task_type": 400,
+        "queue_full": 429,
+        "not_found": 404,
+        "already_finished": 409,
+        "shutting_down": 503,
+    }.get(code, 400)
+    headers = []
+    if isinstance(exc, QueueFull):
+        headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
+    return error_response(status, code, str(exc), headers=headers)
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _invalid(message: str) -> _Refused:
+    return _Refused(error_response(400, "invalid_request", message))
+
+
+def origin_allowed(origin: bytes | None, host: bytes | None, allowed: tuple[str, ...]) -> bool:
+    """SPEC §11: no Origin (not a browser) passes; else the Origin's host and port must equal
+    the ``Host`` header's, or the Origin must be listed in ``allowed_origins``."""
+    if origin is None:
+        return True
+    text = origin.decode("latin-1").strip().rstrip("/").lower()
+    if "*" in allowed or text in {a.strip().rstrip("/").lower() for a in allowed}:
+        return True
+    if host is None:
+        return False
+    try:
+        o = urlsplit(text)
+        if o.scheme not in ("http", "https") or not o.hostname:
+            return False
+        default = 443 if o.scheme == "https" else 80
+        h = urlsplit("//" + host.decode("latin-1").strip().lower())
+        return o.hostname == h.hostname and (o.port or default) == (h.port or default)
+    except ValueError:
+        return False
+
+
+def default_web_root() -> Traversable:
+    return resources.files("workerpool_tui") / "web"
+
+
+class Api:
+    """The application: turns a :class:`Request` into a :class:`Response`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: ServerConfig,
+        limits: Limits,
+        broadcaster: Broadcaster,
+        *,
+        web_root: Path | Traversable | None = None,
+        openapi: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.limits = limits
+        self.broadcaster = broadcaster
+        self.web_root = web_root if web_root is not None else default_web_root()
+        self._openapi = openapi
+        self._token = cfg.auth_token.encode()
+        self._static: dict[str, dict[str, Route]] = {}
+        self._templated: list[tuple[list[str], dict[str, Route]]] = []
+        for route in ROUTES:
+            if "{" in route.path:
+                segments = route.path.strip("/").split("/")
+                for known, methods in self._templated:
+                    if known == segments:
+                        methods[route.method] = route
+                        break
+                else:
+                    self._templated.append((segments, {route.method: route}))
+            else:
+                self._static.setdefault(route.path, {})[route.method] = route
+        self._handlers: dict[str, Callable[..., Awaitable[Response]]] = {
+            r.handler: getattr(self, r.handler) for r in ROUTES
+        }
+
+    # ------------------------------------------------------------------ dispatch
+    def _match(self, path: str) -> tuple[dict[str, Route] | None, dict[str, str]]:
+        methods = self._static.get(path)
+        if methods is not None:
+            return methods, {}
+        parts = path.strip("/").split("/")
+        for segments, methods in self._templated:
+            if len(segments) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(segments, parts, strict=True):
+                if want[0] == "{":
+                    if not got:
+                        break
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return methods, params
+        return None, {}
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.path
+        if (
+            path.startswith(API_PREFIX)
+            and self._token
+            and not self._authorized(request, allow_query=path == "/api/v1/ws/tasks")
+        ):
+            return error_response(
+                401,
+                "unauthorized",
+                "missing or wrong token (Authorization: Bearer <token>)",
+                headers=[(b"www-authenticate", b"Bearer")],
+            )
+        methods, params = self._match(path)
+        if methods is None:
+            return error_response(404, "not_found", f"no such endpoint: {path}")
+        method = "GET" if request.method == "HEAD" else request.method
+        route = methods.get(method)
+        if route is None:
+            allow = sorted(methods)
+            if "GET" in allow:
+                allow.append("HEAD")
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {path}",
+                headers=[(b"allow", ", ".join(allow).encode())],
+            )
+        try:
+            return await self._handlers[route.handler](request, **params)
+        except EngineError as exc:
+            return engine_error(exc)
+        except _Refused as refused:
+            return refused.response
+
+    def _authorized(self, request: Request, *, allow_query: bool) -> bool:
+        token = self._token
+        auth = request.header(b"authorization")
+        if auth is not None:
+            scheme, _, credentials = auth.partition(b" ")
+            if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token):
+                return True
+        if allow_query:
+            for value in parse_qs(request.query).get("token", []):
+                if hmac.compare_digest(value.encode(), token):
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ decoding
+    def _decode(self, request: Request, type_: type[_T]) -> _T:
+        ctype = request.header(b"content-type")
+        if ctype is None or ctype.partition(b";")[0].strip().lower() != b"application/json":
+            raise _Refused(
+                error_response(
+                    415,
+                    "unsupported_media_type",
+                    "send the body as Content-Type: application/json",
+                )
+            )
+        try:
+            return msgspec.json.decode(request.body, type=type_)
+        except msgspec.ValidationError as exc:
+            raise _invalid(str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise _Refused(error_response(400, "invalid_json", f"invalid JSON: {exc}")) from None
+
+    @staticmethod
+    def _spec(req: SubmitRequest, where: str = "") -> TaskSpec:
+        timeout_s: float | None = None
+        if req.timeout is not None:
+            try:
+                timeout_s = parse_duration(req.timeout)
+            except ValueError as exc:
+                raise _invalid(f"{where}timeout: {exc}") from None
+        return TaskSpec(
+            type=req.type,
+            payload=req.payload,
+            priority=req.priority,
+            timeout_s=timeout_s,
+            max_retries=req.max_retries,
+        )
+
+    # ------------------------------------------------------------------ handlers
+    async def health(self, request: Request) -> Response:
+        return json_response(200, Health("ok", self.engine.uptime_s(), __version__))
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            return error_response(404, "not_found", "no OpenAPI document")
+        return Response(200, self._openapi())
+
+    async def submit(self, request: Request) -> Response:
+        spec = self._spec(self._decode(request, SubmitRequest))
+        task = (await self.engine.submit_many([spec]))[0]
+        return json_response(
+            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        )
+
+    async def submit_batch(self, request: Request) -> Response:
+        batch = self._decode(request, BatchRequest)
+        if not batch.tasks:
+            raise _invalid("tasks: must not be empty")
+        if len(batch.tasks) > self.limits.max_batch_tasks:
+            raise _invalid(f"tasks: at most {self.limits.max_batch_tasks} in one batch")
+        specs = [self._spec(t, f"tasks[{i}].") for i, t in enumerate(batch.tasks)]
+        tasks = await self.engine.submit_many(specs)
+        return json_response(201, TaskBatch([task_view(t) for t in tasks]))
+
+    async def list_tasks(self, request: Request) -> Response:
+        query = parse_qs(request.query, keep_blank_values=True)
+
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else None
+
+        def integer(name: str, default: int, high: int | None) -> int:
+            raw = one(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise _invalid(f"{name}: expected an integer, got {raw!r}") from None
+            if value < 0 or (high is not None and value > high):
+                bound = f"between 0 and {high}" if high is not None else ">= 0"
+                raise _invalid(f"{name}: must be {bound}, got {value}")
+            return value
+
+        statuses: list[TaskStatus] | None = None
+        raw_status = one("status")
+        if raw_status:
+            statuses = []
+            for name in raw_status.split(","):
+                try:
+                    statuses.append(TaskStatus(name.strip()))
+                except ValueError:
+                    known = ", ".join(s.value for s in TaskStatus)
+                    raise _invalid(f"status: unknown {name!r} (one of {known})") from None
+        limit = integer("limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
+        offset = integer("offset", 0, None)
+        tasks, total = self.engine.list_tasks(
+            status=statuses, type_=one("type") or None, limit=limit, offset=offset
+        )
+        return json_response(200, TaskList([task_view(t, with_logs=False) for t in tasks], total))
+
+    async def stats(self, request: Request) -> Response:
+        return json_response(200, self.engine.stats())
+
+    async def get_task(self, request: Request, id: str) -> Response:
+        task = self.engine.get(id)
+        if task is None:
+            return error_response(404, "not_found", f"no task with id {id!r}")
+        return json_response(200, task_view(task))
+
+    async def cancel_task(self, request: Request, id: str) -> Response:
+        return json_response(200, task_view(await self.engine.cancel(id)))
+
+    async def retry_task(self, request: Request, id: str) -> Response:
+        task = await self.engine.retry(id)
+        return json_response(
+            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        )
+
+    async def types(self, request: Request) -> Response:
+        infos = [TypeInfo(t.name, t.description, t.payload_schema()) for t in self.engine.types]
+        return json_response(200, TypeList(infos))
+
+    async def get_pool(self, request: Request) -> Response:
+        return json_response(200, self.engine.pool_state())
+
+    async def patch_pool(self, request: Request) -> Response:
+        patch = self._decode(request, PoolPatch)
+        engine = self.engine
+        if patch.min_workers is not None or patch.max_workers is not None:
+            engine.resize(min_workers=patch.min_workers, max_workers=patch.max_workers)
+        if patch.paused is True:
+            engine.pause()
+        elif patch.paused is False:
+            engine.resume()
+        return json_response(200, engine.pool_state())
+
+    # ------------------------------------------------------------------ web page
+    async def _file(self, name: str) -> Response:
+        if not _STATIC_NAME.match(name) or ".." in name:
+            return error_response(404, "not_found", f"no such file: {name}")
+        resource = self.web_root / name
+        try:
+            body = await anyio.to_thread.run_sync(resource.read_bytes)
+        except (OSError, ValueError):
+            return error_response(404, "not_found", f"no such file: {name}")
+        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        ctype = CONTENT_TYPES.get(suffix, b"application/octet-stream")
+        return Response(
+            200,
+            body,
+            content_type=ctype,
+            headers=[(b"cache-control", b"no-cache"), (b"x-content-type-options", b"nosniff")],
+        )
+
+    async def index(self, request: Request) -> Response:
+        return await self._file("index.html")
+
+    async def static(self, request: Request, name: str) -> Response:
+        return await self._file(name)
+
+    # ------------------------------------------------------------------ WebSocket
+    async def websocket(self, request: Request) -> Response:
+        if not origin_allowed(
+            request.header(b"origin"), request.header(b"host"), self.cfg.allowed_origins
+        ):
+            return error_response(403, "forbidden_origin", "this Origin may not connect")
+        upgrade = (request.header(b"upgrade") or b"").lower()
+        connection = (request.header(b"connection") or b"").lower()
+        if upgrade != b"websocket" or b"upgrade" not in connection:
+            return error_response(400, "invalid_request", "expected a WebSocket upgrade request")
+        if request.header(b"sec-websocket-version") != b"13":
+            return error_response(
+                400,
+                "invalid_request",
+                "unsupported WebSocket version (13 needed)",
+                headers=[(b"sec-websocket-version", b"13")],
+            )
+        key = request.header(b"sec-websocket-key") or b""
+        try:
+            valid_key = len(base64.b64decode(key, validate=True)) == 16
+        except (binascii.Error, ValueError):
+            valid_key = False
+        if not valid_key:
+            return error_response(400, "invalid_request", "bad Sec-WebSocket-Key")
+        headers = [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", generate_accept_token(key)),
+        ]
+        return Upgrade(headers, self._ws_session)
+
+    async def _ws_session(self, stream: ByteStream, data: bytes) -> None:
+        broadcaster = self.broadcaster
+        client = WebSocketClient(
+            stream,
+            self.limits,
+            resync_frames=broadcaster.resync_frames,
+            initial=broadcaster.snapshot_frame(),
+        )
+        with broadcaster.register(client):
+            await client.run(data)

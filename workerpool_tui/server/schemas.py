@@ -1,0 +1,113 @@
+"""The API's wire types: request bodies, response bodies and WebSocket messages.
+
+Handlers decode and encode with exactly these structs, and ``openapi.py`` derives the
+OpenAPI document from them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..core.engine import EngineStats, PoolState
+from ..core.models import EventKind, TaskView
+
+
+class SubmitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/v1/tasks``. ``timeout`` is seconds or a duration string (``"300ms"``)."""
+
+    type: str
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    priority: int = 0
+    timeout: float | str | None = None
+    max_retries: int | None = None
+
+
+class BatchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /api/v1/tasks/batch``: all of them are admitted, or none."""
+
+    tasks: list[SubmitRequest]
+
+
+class PoolPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /api/v1/pool``: any of the three; absent ones stay as they are."""
+
+    min_workers: int | None = None
+    max_workers: int | None = None
+    paused: bool | None = None
+
+
+class TaskList(msgspec.Struct, frozen=True):
+    tasks: list[TaskView]
+    total: int
+
+
+class TaskBatch(msgspec.Struct, frozen=True):
+    tasks: list[TaskView]
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    uptime_s: float
+    version: str
+
+
+class TypeInfo(msgspec.Struct, frozen=True):
+    name: str
+    description: str
+    payload_schema: dict[str, Any] | None
+
+
+class TypeList(msgspec.Struct, frozen=True):
+    types: list[TypeInfo]
+
+
+# ---------------------------------------------------------------- WebSocket, server to client
+class SnapshotMessage(msgspec.Struct, frozen=True, tag_field="type", tag="snapshot"):
+    stats: EngineStats
+    tasks: list[TaskView]
+
+
+class TaskMessage(msgspec.Struct, frozen=True, tag_field="type", tag="task"):
+    event: EventKind
+    task: TaskView
+
+
+class StatsMessage(msgspec.Struct, frozen=True, tag_field="type", tag="stats"):
+    stats: EngineStats
+
+
+class PoolMessage(msgspec.Struct, frozen=True, tag_field="type", tag="pool"):
+    action: str
+    reason: str
+    current: int
+    min_workers: int
+    max_workers: int
+    paused: bool
+
+
+class ResyncMessage(msgspec.Struct, frozen=True, tag_field="type", tag="resync"):
+    pass
+
+
+WsMessage = SnapshotMessage | TaskMessage | StatsMessage | PoolMessage | ResyncMessage
+
+__all__ = [
+    "BatchRequest",
+    "EngineStats",
+    "Health",
+    "PoolMessage",
+    "PoolPatch",
+    "PoolState",
+    "ResyncMessage",
+    "SnapshotMessage",
+    "StatsMessage",
+    "SubmitRequest",
+    "TaskBatch",
+    "TaskList",
+    "TaskMessage",
+    "TypeInfo",
+    "TypeList",
+    "WsMessage",
+]
