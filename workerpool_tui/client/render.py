@@ -131,18 +131,23 @@ def task_detail(task: dict[str, Any]) -> RenderableType:
     grid.add_row("worker", "-" if task.get("worker") is None else str(task["worker"]))
     if task.get("retry_of"):
         grid.add_row("retry of", str(task["retry_of"]))
-    parts: list[RenderableType] = [grid, Panel(_json(task.get("payload")), title="payload")]
+    parts: list[RenderableType] = [
+        grid,
+        Panel(_json(task.get("payload")), title="payload", expand=False),
+    ]
     error = task.get("error")
     if isinstance(error, dict):
         body = Text(f"{error.get('type')}: {error.get('message')}", style="bold red")
         if error.get("traceback"):
             body.append("\n\n" + str(error["traceback"]).rstrip(), style="red")
-        parts.append(Panel(body, title="error", border_style="red"))
+        parts.append(Panel(body, title="error", border_style="red", expand=False))
     elif task.get("status") == "completed":
-        parts.append(Panel(_json(task.get("result")), title="result", border_style="green"))
+        parts.append(
+            Panel(_json(task.get("result")), title="result", border_style="green", expand=False)
+        )
     logs = task.get("logs") or []
     if logs:
-        parts.append(Panel(Text("\n".join(str(line) for line in logs)), title="logs"))
+        parts.append(Panel(Text("\n".join(str(line) for line in logs)), title="logs", expand=False))
     return Group(*parts)
 
 

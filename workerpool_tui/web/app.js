@@ -327,7 +327,7 @@
     const cells = {};
     for (const name of ["id", "type", "status", "progress", "priority", "created", "duration", "worker"]) {
       const td = document.createElement("td");
-      td.className = name;
+      td.className = "c-" + name;
       if (name === "priority" || name === "duration" || name === "worker") td.classList.add("num");
       tr.appendChild(td);
       cells[name] = td;

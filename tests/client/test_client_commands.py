@@ -1,0 +1,284 @@
+"""The client commands, run as a user runs them, against a real ``serve`` on loopback."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_server import LiveServer, free_port, isolated_env
+
+RUN_TIMEOUT_S = 30.0
+
+
+def run(
+    *argv: str, env: dict[str, str] | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workerpool_tui", *argv],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=env if env is not None else isolated_env(home or Path.cwd()),
+        cwd=home or Path.cwd(),
+    )
+
+
+def run_json(*argv: str) -> Any:
+    done = run(*argv, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_submit_wait_returns_the_completed_task(server: LiveServer) -> None:
+    task = run_json(
+        "submit", "default_task", "--payload", '{"b": 1, "a": [2]}', "--wait", "--url", server.url
+    )
+    assert task["status"] == "completed"
+    assert task["result"]["payload"] == {"a": [2], "b": 1}
+    assert task["result"]["size"] == len('{"a":[2],"b":1}')
+
+
+def test_submit_wait_exits_1_when_a_task_fails(server: LiveServer) -> None:
+    done = run(
+        "submit", "default_task", "--payload", '{"fail": true}', "--wait", "--url", server.url
+    )
+    assert done.returncode == 1
+    assert "failed" in done.stdout
+    assert "DemoFailure" in done.stderr
+
+
+def test_submit_wait_reports_a_timeout(server: LiveServer) -> None:
+    done = run(
+        "--url",
+        server.url,
+        "submit",
+        "long_running_task",
+        "--payload",
+        '{"duration": 20, "steps": 20}',
+        "--timeout",
+        "300ms",
+        "--wait",
+        "--json",
+    )
+    assert done.returncode == 1
+    task = json.loads(done.stdout)
+    assert task["status"] == "failed"
+    assert task["error"]["type"] == "timeout"
+
+
+def test_count_submits_a_batch_and_list_shows_full_ids(server: LiveServer) -> None:
+    created = run_json(
+        "submit",
+        "default_task",
+        "--payload",
+        '{"batch": "list"}',
+        "--count",
+        "3",
+        "--priority",
+        "7",
+        "--url",
+        server.url,
+    )["tasks"]
+    ids = {t["id"] for t in created}
+    assert len(ids) == 3
+    assert all(t["priority"] == 7 for t in created)
+
+    listed = run_json("list", "--type", "default_task", "--url", server.url)
+    assert ids <= {t["id"] for t in listed["tasks"]}
+    assert listed["total"] >= 3
+
+    table = run("list", "--type", "default_task", "--url", server.url)
+    assert table.returncode == 0, table.stderr
+    for task_id in ids:
+        assert task_id in table.stdout  # full ids, never shortened
+    assert "newest first" in table.stdout
+
+
+def test_get_shows_one_task_and_a_missing_one_is_refused(server: LiveServer) -> None:
+    task = run_json(
+        "submit", "default_task", "--payload", '{"shown": "in get"}', "--wait", "--url", server.url
+    )
+    shown = run("get", task["id"], "--url", server.url)
+    assert shown.returncode == 0, shown.stderr
+    assert task["id"] in shown.stdout
+    assert '"shown": "in get"' in shown.stdout
+    assert "completed" in shown.stdout
+
+    missing = run("get", "no-such-task", "--url", server.url)
+    assert missing.returncode == 1
+    assert "not_found" in missing.stderr
+    assert missing.stdout == ""
+
+
+def test_cancel_a_running_task_then_again(server: LiveServer) -> None:
+    task = run_json(
+        "submit",
+        "long_running_task",
+        "--payload",
+        '{"duration": 30, "steps": 300}',
+        "--url",
+        server.url,
+    )
+    cancelled = run_json("cancel", task["id"], "--url", server.url)
+    assert cancelled["id"] == task["id"]
+    assert cancelled["status"] == "cancelled"
+
+    again = run("cancel", task["id"], "--url", server.url)
+    assert again.returncode == 1
+    assert "already_finished" in again.stderr
+
+
+def test_stats_human_and_json(server: LiveServer) -> None:
+    stats = run_json("stats", "--url", server.url)
+    assert {"tasks", "queue", "workers", "throughput", "latency", "uptime_s"} <= set(stats)
+    human = run("stats", "--url", server.url)
+    assert human.returncode == 0
+    assert "workers" in human.stdout and "queue" in human.stdout
+
+
+def test_unknown_type_is_the_server_saying_no(server: LiveServer) -> None:
+    done = run("submit", "no_such_type", "--url", server.url)
+    assert done.returncode == 1
+    assert "unknown_task_type" in done.stderr
+
+
+BAD_USAGE = [
+    ["submit", "default_task", "--payload", "{not json"],
+    ["submit", "default_task", "--payload", "[1, 2]"],
+    ["submit", "default_task", "--timeout", "soon"],
+    ["submit", "default_task", "--count", "0"],
+    ["submit", "default_task", "--max-retries", "-1"],
+    ["submit", "default_task", "--priority", "high"],
+    ["list", "--status", "finished"],
+    ["submit"],
+    ["get"],
+]
+
+
+def test_bad_usage_is_one_line_exit_2_and_changes_nothing(server: LiveServer) -> None:
+    before = run_json("stats", "--url", server.url)["tasks"]["total"]
+    for argv in BAD_USAGE:
+        done = run(*argv, "--url", server.url)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, (argv, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert run_json("stats", "--url", server.url)["tasks"]["total"] == before
+
+
+def test_bad_url_is_bad_usage(tmp_path: Path) -> None:
+    done = run("stats", "--url", "ftp://example", home=tmp_path)
+    assert done.returncode == 2
+    assert "--url" in done.stderr
+
+
+def test_no_server_exits_3_with_the_hint(tmp_path: Path) -> None:
+    port = free_port()
+    for command in (["stats"], ["watch"], ["submit", "example_task"]):
+        done = run(*command, "--port", str(port), home=tmp_path)
+        assert done.returncode == 3, (command, done.stderr)
+        assert (
+            f"no server at http://127.0.0.1:{port} — start one with `workerpool-tui serve`"
+            in done.stderr
+        )
+
+
+def test_default_url_comes_from_the_config(server: LiveServer, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(f"[server]\nport = {server.port}\n")
+    done = run("stats", "--json", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "workers" in json.loads(done.stdout)
+
+
+def test_token_from_option_or_environment(auth_server: LiveServer, tmp_path: Path) -> None:
+    refused = run("list", "--url", auth_server.url, home=tmp_path)
+    assert refused.returncode == 1
+    assert "unauthorized" in refused.stderr
+
+    wrong = run("--token", "nope", "stats", "--url", auth_server.url, home=tmp_path)
+    assert wrong.returncode == 1
+
+    ok = run("--token", auth_server.token, "list", "--url", auth_server.url, home=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+
+    env = isolated_env(tmp_path, WORKERPOOL_TOKEN=auth_server.token)
+    from_env = run("stats", "--json", "--url", auth_server.url, env=env, home=tmp_path)
+    assert from_env.returncode == 0, from_env.stderr
+
+
+def test_watch_refused_without_token(auth_server: LiveServer, tmp_path: Path) -> None:
+    done = run("watch", "--url", auth_server.url, home=tmp_path)
+    assert done.returncode == 1
+    assert "unauthorized" in done.stderr
+
+
+class _Lines:
+    """Lines of a child's stdout, read by a thread, waited for with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._q: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert proc.stdout is not None
+        stream = proc.stdout
+        self._thread = threading.Thread(
+            target=lambda: [self._q.put(line) for line in stream], daemon=True
+        )
+        self._thread.start()
+
+    def wait_for(self, *needles: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.seen:
+                if all(n in line for n in needles):
+                    return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line with {needles} in {self.seen}")
+            try:
+                self.seen.append(self._q.get(timeout=left))
+            except queue.Empty:
+                continue
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_watch_prints_events_until_ctrl_c(
+    server: LiveServer, tmp_path: Path, as_json: bool
+) -> None:
+    argv = [sys.executable, "-m", "workerpool_tui", "watch", "--url", server.url]
+    if as_json:
+        argv.append("--json")
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=isolated_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        lines = _Lines(proc)
+        lines.wait_for("snapshot")
+        task = run_json(
+            "submit", "default_task", "--payload", '{"watched": true}', "--url", server.url
+        )
+        if as_json:
+            line = lines.wait_for('"event":"completed"', task["id"])
+            message = json.loads(line)
+            assert message["type"] == "task"
+            assert message["task"]["result"]["payload"] == {"watched": True}
+        else:
+            lines.wait_for("created", task["id"], "default_task")
+            lines.wait_for("completed", task["id"], "default_task")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

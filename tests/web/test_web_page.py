@@ -1,0 +1,202 @@
+"""The monitoring page in headless Chromium against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from live_server import LiveServer
+
+LIVE = "#conn[data-state='open']"
+
+
+def api_submit(server: LiveServer, spec: dict[str, Any], token: str = "") -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = httpx.post(f"{server.url}/api/v1/tasks", json=spec, headers=headers, timeout=10)
+    assert r.status_code == 201, r.text
+    task: dict[str, Any] = r.json()
+    return task
+
+
+def api_get(server: LiveServer, task_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{server.url}/api/v1/tasks/{task_id}", timeout=10)
+    assert r.status_code == 200, r.text
+    task: dict[str, Any] = r.json()
+    return task
+
+
+def row(page: Any, task_id: str) -> Any:
+    return page.locator(f"#tasks-body tr[data-id='{task_id}']")
+
+
+def open_page(page: Any, server: LiveServer) -> None:
+    page.goto(server.url + "/")
+    page.wait_for_selector(LIVE)
+    page.wait_for_selector("#f-type option[value='example_task']", state="attached")
+
+
+def test_loads_without_console_errors(page: Any, console: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    assert page.title().startswith("workerpool")
+    types = page.locator("#f-type option").all_text_contents()
+    assert {"default_task", "example_task", "long_running_task"} <= set(types)
+    page.wait_for_function("document.getElementById('stat-queue').textContent !== '\u2013'")
+    assert console.errors == []
+
+
+def test_submitted_task_appears_and_completes(page: Any, console: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    page.select_option("#f-type", "default_task")
+    page.fill("#f-payload", '{"from": "the form", "n": 3}')
+    page.fill("#f-priority", "5")
+    page.click("#f-submit")
+    page.wait_for_function(
+        "document.getElementById('f-result').textContent.startsWith('Submitted')"
+    )
+    task_id = page.locator("#f-result").text_content().split()[-1]
+
+    page.wait_for_selector(f"#tasks-body tr[data-id='{task_id}'][data-status='completed']")
+    assert row(page, task_id).locator(".c-type").text_content() == "default_task"
+    assert row(page, task_id).locator(".c-priority").text_content() == "5"
+    # the detail panel follows the new task and shows its result
+    page.wait_for_selector("#d-result-wrap:not([hidden])")
+    result = json.loads(page.locator("#d-result").text_content())
+    assert result["payload"] == {"from": "the form", "n": 3}
+    assert api_get(server, task_id)["status"] == "completed"
+    assert console.errors == []
+
+
+def test_count_submits_that_many_tasks(page: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    before = httpx.get(f"{server.url}/api/v1/tasks?type=default_task&limit=1").json()["total"]
+    page.select_option("#f-type", "default_task")
+    page.fill("#f-payload", '{"counted": true}')
+    page.fill("#f-count", "4")
+    page.click("#f-submit")
+    page.wait_for_function(
+        "document.getElementById('f-result').textContent === 'Submitted 4 tasks'"
+    )
+    after = httpx.get(f"{server.url}/api/v1/tasks?type=default_task&limit=1").json()["total"]
+    assert after == before + 4
+
+
+def test_invalid_payload_is_refused_before_sending(page: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    before = httpx.get(f"{server.url}/api/v1/tasks/status/stats").json()["tasks"]["total"]
+    page.select_option("#f-type", "long_running_task")
+    for text, expected in (
+        ("{oops", "Not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"duration": "long"}', '"duration" must be number'),
+        ('{"speed": 1}', 'Unknown field "speed"'),
+    ):
+        page.fill("#f-payload", text)
+        assert expected in page.locator("#f-payload-error").text_content()
+        page.click("#f-submit")
+    page.fill("#f-payload", "{}")
+    page.fill("#f-timeout", "soon")
+    page.click("#f-submit")
+    assert "Timeout" in page.locator("#f-options-error").text_content()
+    assert page.locator("#f-result").text_content() == ""
+    after = httpx.get(f"{server.url}/api/v1/tasks/status/stats").json()["tasks"]["total"]
+    assert after == before
+
+
+def test_running_task_is_cancelled_from_its_button(
+    page: Any, console: Any, server: LiveServer
+) -> None:
+    open_page(page, server)
+    task = api_submit(server, {"type": "long_running_task", "payload": {"duration": 30}})
+    page.wait_for_selector(f"#tasks-body tr[data-id='{task['id']}'][data-status='running']")
+    row(page, task["id"]).click()
+    page.wait_for_selector("#d-cancel:not([disabled])")
+    page.click("#d-cancel")
+    page.wait_for_selector(f"#tasks-body tr[data-id='{task['id']}'][data-status='cancelled']")
+    page.wait_for_selector("#d-fields[data-status='cancelled']")
+    assert page.locator("#d-cancel").is_disabled()
+    assert api_get(server, task["id"])["status"] == "cancelled"
+    assert console.errors == []
+
+
+def test_filter_by_status_and_search(page: Any, server: LiveServer) -> None:
+    failed = api_submit(server, {"type": "default_task", "payload": {"fail": True}})
+    ok = api_submit(server, {"type": "default_task", "payload": {"ok": True}})
+    open_page(page, server)
+    page.wait_for_selector(f"#tasks-body tr[data-id='{ok['id']}'][data-status='completed']")
+    page.click("#status-filter .chip[data-status='failed']")
+    page.wait_for_selector(f"#tasks-body tr[data-id='{ok['id']}']", state="detached")
+    statuses = set(
+        page.locator("#tasks-body tr").evaluate_all("rs => rs.map(r => r.dataset.status)")
+    )
+    assert statuses == {"failed"}
+    assert row(page, failed["id"]).count() == 1
+
+    page.click("#status-filter .chip[data-status='']")
+    page.fill("#search", ok["id"][:10])
+    page.wait_for_selector(f"#tasks-body tr[data-id='{failed['id']}']", state="detached")
+    assert row(page, ok["id"]).count() == 1
+
+
+def test_recovers_after_the_server_restarts(browser: Any, tmp_path: Path, console: Any) -> None:
+    live = LiveServer(tmp_path).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        open_page(page, live)
+        before = api_submit(live, {"type": "default_task", "payload": {"life": 1}})
+        page.wait_for_selector(f"#tasks-body tr[data-id='{before['id']}']")
+
+        assert live.stop() == 0
+        page.wait_for_selector("#conn[data-state='closed']")
+
+        live.start()  # same port, a fresh (in-memory) server
+        page.wait_for_selector(LIVE)
+        after = api_submit(live, {"type": "default_task", "payload": {"life": 2}})
+        page.wait_for_selector(f"#tasks-body tr[data-id='{after['id']}'][data-status='completed']")
+        # the fresh snapshot replaced the old server's tasks
+        assert row(page, before["id"]).count() == 0
+        assert "disconnected" in page.locator("#eventlog").text_content()
+    finally:
+        context.close()
+        live.stop()
+
+
+def test_token_is_asked_once_and_kept_for_the_tab(browser: Any, tmp_path: Path) -> None:
+    with LiveServer(tmp_path, token="web-token") as live:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(live.url + "/")
+            page.wait_for_selector("#token-dialog[open]")
+            page.fill("#token-input", "web-token")
+            page.click("#token-form button[type='submit']")
+            page.wait_for_selector(LIVE)
+            page.wait_for_selector("#f-type option[value='example_task']", state="attached")
+            task = api_submit(live, {"type": "default_task"}, token="web-token")
+            page.wait_for_selector(f"#tasks-body tr[data-id='{task['id']}']")
+
+            page.reload()  # same tab: no second question
+            page.wait_for_selector(LIVE)
+            assert not page.locator("#token-dialog").evaluate("d => d.open")
+        finally:
+            context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_both_themes_render(browser: Any, server: LiveServer, scheme: str) -> None:
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        page = context.new_page()
+        open_page(page, server)
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        text = page.evaluate("getComputedStyle(document.body).color")
+        assert bg != text
+        dark_bg = bg in ("rgb(15, 20, 26)",)
+        assert dark_bg == (scheme == "dark")
+    finally:
+        context.close()
