@@ -38,9 +38,18 @@ def isolated_env(home: Path, **settings: str) -> dict[str, str]:
 
 
 class LiveServer:
-    def __init__(self, workdir: Path, *, token: str = "", port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        token: str = "",
+        port: int | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.token = token
+        self.settings = settings or {}
+        """Extra ``WORKERPOOL__SECTION__KEY`` values (TOML syntax)."""
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"serve-{self.port}.log"
@@ -57,6 +66,7 @@ class LiveServer:
         }
         if self.token:
             settings["WORKERPOOL__SERVER__AUTH_TOKEN"] = f'"{self.token}"'
+        settings.update(self.settings)
         return isolated_env(self.workdir, **settings)
 
     def start(self) -> LiveServer:

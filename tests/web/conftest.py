@@ -46,9 +46,26 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
+CHATTY_MODULE = """
+import anyio
+
+
+async def chatty(ctx, payload):
+    \"\"\"Writes log lines, then waits to be released or cancelled.\"\"\"
+    for i in range(int(payload.get("lines", 3))):
+        ctx.log(f"line {i + 1} from {ctx.task_id}")
+    await anyio.sleep(float(payload.get("sleep", 0)))
+    return {"lines": int(payload.get("lines", 3))}
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with LiveServer(tmp_path_factory.mktemp("web-serve")) as live:
+    """A real server with one extra task type, ``chatty``, whose handler writes log lines."""
+    workdir = tmp_path_factory.mktemp("web-serve")
+    (workdir / "web_test_tasks.py").write_text(CHATTY_MODULE)
+    settings = {"WORKERPOOL__TASK__HANDLERS__CHATTY": '"web_test_tasks:chatty"'}
+    with LiveServer(workdir, settings=settings) as live:
         yield live
 
 

@@ -121,6 +121,28 @@ def test_running_task_is_cancelled_from_its_button(
     assert console.errors == []
 
 
+def test_detail_shows_the_task_log_lines(page: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    task = api_submit(server, {"type": "chatty", "payload": {"lines": 4}})
+    page.wait_for_selector(f"#tasks-body tr[data-id='{task['id']}'][data-status='completed']")
+    row(page, task["id"]).click()
+    page.wait_for_selector("#d-logs-wrap:not([hidden])")
+    logs = page.locator("#d-logs").text_content().splitlines()
+    assert logs == [f"line {i} from {task['id']}" for i in range(1, 5)]
+    assert json.loads(page.locator("#d-result").text_content()) == {"lines": 4}
+
+
+def test_failed_task_shows_its_error(page: Any, server: LiveServer) -> None:
+    task = api_submit(server, {"type": "default_task", "payload": {"fail": True}})
+    open_page(page, server)
+    row(page, task["id"]).click()
+    page.wait_for_selector("#d-error-wrap:not([hidden])")
+    error = page.locator("#d-error").text_content()
+    assert error.startswith("DemoFailure: ")
+    assert "Traceback" in error
+    assert page.locator("#d-result-wrap").is_hidden()
+
+
 def test_filter_by_status_and_search(page: Any, server: LiveServer) -> None:
     failed = api_submit(server, {"type": "default_task", "payload": {"fail": True}})
     ok = api_submit(server, {"type": "default_task", "payload": {"ok": True}})

@@ -231,8 +231,13 @@ def event_line(message: dict[str, Any]) -> Text | None:
         return line
     if kind == "pool":
         line.append("pool      ", style="bold blue")
-        detail = {k: v for k, v in message.items() if k != "type"}
-        line.append(" " + "  ".join(f"{k}={v}" for k, v in detail.items()))
+        line.append(
+            f" {message.get('action')}: {message.get('current')} workers "
+            f"(min {message.get('min_workers')}, max {message.get('max_workers')})"
+            + (", paused" if message.get("paused") else "")
+        )
+        if message.get("reason"):
+            line.append(f" — {message['reason']}", style="dim")
         return line
     if kind == "resync":
         line.append("resync    ", style="bold yellow")

@@ -202,12 +202,14 @@
       case "stats":
         onStats(msg.stats);
         break;
-      case "pool": {
-        const parts = [];
-        for (const [k, v] of Object.entries(msg)) if (k !== "type") parts.push(`${k}=${v}`);
-        logLine("info", "pool", parts.join("  "));
+      case "pool":
+        logLine(
+          "info",
+          "pool",
+          `${msg.action}: ${msg.current} workers (min ${msg.min_workers}, max ${msg.max_workers})` +
+            (msg.paused ? ", paused" : "") + (msg.reason ? ` — ${msg.reason}` : ""),
+        );
         break;
-      }
       case "resync":
         logLine("warn", "resync", "fell behind; a fresh snapshot follows");
         break;
@@ -225,6 +227,7 @@
     }
     state.tasks.set(task.id, task);
     if (state.tasks.size > MAX_TASKS) evict();
+    if (task.id === state.selected) refreshSelected(FINAL.has(task.status));
     if (event !== "progress" || state.showProgress) {
       let detail = task.type;
       if (event === "progress") detail += `  ${Math.round(task.progress)}%`;
@@ -472,10 +475,28 @@
     if (el.textContent !== text) el.textContent = text;
   }
 
+  let lastRefresh = 0;
+  let refreshTimer = null;
+
+  /** Events carry no log lines: fetch the selected task again, at most once a second. */
+  function refreshSelected(now) {
+    const id = state.selected;
+    const wait = now ? 0 : Math.max(0, lastRefresh + 1000 - Date.now());
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => {
+      if (state.selected === id) fetchSelected(id);
+    }, wait);
+  }
+
   async function select(id) {
     state.selected = id;
     $("d-action-result").textContent = "";
     requestRender();
+    await fetchSelected(id);
+  }
+
+  async function fetchSelected(id) {
+    lastRefresh = Date.now();
     try {
       const fresh = await api("GET", `${API}/tasks/${encodeURIComponent(id)}`);
       const known = state.tasks.get(id);
