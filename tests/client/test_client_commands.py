@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from live_server import LiveServer, free_port, isolated_env
+
+from workerpool_tui.cli import main
 
 RUN_TIMEOUT_S = 30.0
 
@@ -37,6 +40,29 @@ def run_json(*argv: str) -> Any:
     return json.loads(done.stdout)
 
 
+class Cli:
+    """The same ``main()`` the console script calls, in this process (no interpreter start)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+
+    def __call__(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        self._capsys.readouterr()
+        code = main(list(argv))
+        out, err = self._capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, out, err)
+
+    def json(self, *argv: str) -> Any:
+        done = self(*argv, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
 def test_submit_wait_returns_the_completed_task(server: LiveServer) -> None:
     task = run_json(
         "submit", "default_task", "--payload", '{"b": 1, "a": [2]}', "--wait", "--url", server.url
@@ -46,8 +72,8 @@ def test_submit_wait_returns_the_completed_task(server: LiveServer) -> None:
     assert task["result"]["size"] == len('{"a":[2],"b":1}')
 
 
-def test_submit_wait_exits_1_when_a_task_fails(server: LiveServer) -> None:
-    done = run(
+def test_submit_wait_exits_1_when_a_task_fails(cli: Cli, server: LiveServer) -> None:
+    done = cli(
         "submit", "default_task", "--payload", '{"fail": true}', "--wait", "--url", server.url
     )
     assert done.returncode == 1
@@ -55,8 +81,8 @@ def test_submit_wait_exits_1_when_a_task_fails(server: LiveServer) -> None:
     assert "DemoFailure" in done.stderr
 
 
-def test_submit_wait_reports_a_timeout(server: LiveServer) -> None:
-    done = run(
+def test_submit_wait_reports_a_timeout(cli: Cli, server: LiveServer) -> None:
+    done = cli(
         "--url",
         server.url,
         "submit",
@@ -74,8 +100,8 @@ def test_submit_wait_reports_a_timeout(server: LiveServer) -> None:
     assert task["error"]["type"] == "timeout"
 
 
-def test_count_submits_a_batch_and_list_shows_full_ids(server: LiveServer) -> None:
-    created = run_json(
+def test_count_submits_a_batch_and_list_shows_full_ids(cli: Cli, server: LiveServer) -> None:
+    created = cli.json(
         "submit",
         "default_task",
         "--payload",
@@ -91,35 +117,38 @@ def test_count_submits_a_batch_and_list_shows_full_ids(server: LiveServer) -> No
     assert len(ids) == 3
     assert all(t["priority"] == 7 for t in created)
 
-    listed = run_json("list", "--type", "default_task", "--url", server.url)
+    listed = cli.json("list", "--type", "default_task", "--url", server.url)
     assert ids <= {t["id"] for t in listed["tasks"]}
     assert listed["total"] >= 3
 
-    table = run("list", "--type", "default_task", "--url", server.url)
+    table = cli("list", "--type", "default_task", "--url", server.url)
     assert table.returncode == 0, table.stderr
     for task_id in ids:
         assert task_id in table.stdout  # full ids, never shortened
     assert "newest first" in table.stdout
 
+    only_failed = cli.json("list", "--status", "failed", "--url", server.url)
+    assert all(t["status"] == "failed" for t in only_failed["tasks"])
 
-def test_get_shows_one_task_and_a_missing_one_is_refused(server: LiveServer) -> None:
-    task = run_json(
+
+def test_get_shows_one_task_and_a_missing_one_is_refused(cli: Cli, server: LiveServer) -> None:
+    task = cli.json(
         "submit", "default_task", "--payload", '{"shown": "in get"}', "--wait", "--url", server.url
     )
-    shown = run("get", task["id"], "--url", server.url)
+    shown = cli("get", task["id"], "--url", server.url)
     assert shown.returncode == 0, shown.stderr
     assert task["id"] in shown.stdout
     assert '"shown": "in get"' in shown.stdout
     assert "completed" in shown.stdout
 
-    missing = run("get", "no-such-task", "--url", server.url)
+    missing = cli("get", "no-such-task", "--url", server.url)
     assert missing.returncode == 1
     assert "not_found" in missing.stderr
     assert missing.stdout == ""
 
 
-def test_cancel_a_running_task_then_again(server: LiveServer) -> None:
-    task = run_json(
+def test_cancel_a_running_task_then_again(cli: Cli, server: LiveServer) -> None:
+    task = cli.json(
         "submit",
         "long_running_task",
         "--payload",
@@ -127,31 +156,30 @@ def test_cancel_a_running_task_then_again(server: LiveServer) -> None:
         "--url",
         server.url,
     )
-    cancelled = run_json("cancel", task["id"], "--url", server.url)
+    cancelled = cli.json("cancel", task["id"], "--url", server.url)
     assert cancelled["id"] == task["id"]
     assert cancelled["status"] == "cancelled"
 
-    again = run("cancel", task["id"], "--url", server.url)
+    again = cli("cancel", task["id"], "--url", server.url)
     assert again.returncode == 1
     assert "already_finished" in again.stderr
 
 
-def test_stats_human_and_json(server: LiveServer) -> None:
-    stats = run_json("stats", "--url", server.url)
+def test_stats_human_and_json(cli: Cli, server: LiveServer) -> None:
+    stats = cli.json("stats", "--url", server.url)
     assert {"tasks", "queue", "workers", "throughput", "latency", "uptime_s"} <= set(stats)
-    human = run("stats", "--url", server.url)
+    human = cli("stats", "--url", server.url)
     assert human.returncode == 0
     assert "workers" in human.stdout and "queue" in human.stdout
 
 
-def test_unknown_type_is_the_server_saying_no(server: LiveServer) -> None:
-    done = run("submit", "no_such_type", "--url", server.url)
+def test_unknown_type_is_the_server_saying_no(cli: Cli, server: LiveServer) -> None:
+    done = cli("submit", "no_such_type", "--url", server.url)
     assert done.returncode == 1
     assert "unknown_task_type" in done.stderr
 
 
 BAD_USAGE = [
-    ["submit", "default_task", "--payload", "{not json"],
     ["submit", "default_task", "--payload", "[1, 2]"],
     ["submit", "default_task", "--timeout", "soon"],
     ["submit", "default_task", "--count", "0"],
@@ -160,61 +188,66 @@ BAD_USAGE = [
     ["list", "--status", "finished"],
     ["submit"],
     ["get"],
+    ["stats", "--url", "ftp://example"],
 ]
 
 
-def test_bad_usage_is_one_line_exit_2_and_changes_nothing(server: LiveServer) -> None:
-    before = run_json("stats", "--url", server.url)["tasks"]["total"]
+def test_bad_usage_is_one_line_exit_2_and_changes_nothing(
+    cli: Cli, server: LiveServer, tmp_path: Path
+) -> None:
+    before = cli.json("stats", "--url", server.url)["tasks"]["total"]
+    as_user = run(
+        "submit", "default_task", "--payload", "{not json", "--url", server.url, home=tmp_path
+    )
+    assert as_user.returncode == 2
+    assert as_user.stderr.startswith("error: --payload: not valid JSON")
     for argv in BAD_USAGE:
-        done = run(*argv, "--url", server.url)
+        done = cli(*argv, "--url", server.url) if "--url" not in argv else cli(*argv)
         assert done.returncode == 2, (argv, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, (argv, done.stderr)
         assert "Traceback" not in done.stderr
-    assert run_json("stats", "--url", server.url)["tasks"]["total"] == before
+    assert cli.json("stats", "--url", server.url)["tasks"]["total"] == before
 
 
-def test_bad_url_is_bad_usage(tmp_path: Path) -> None:
-    done = run("stats", "--url", "ftp://example", home=tmp_path)
-    assert done.returncode == 2
-    assert "--url" in done.stderr
-
-
-def test_no_server_exits_3_with_the_hint(tmp_path: Path) -> None:
+def test_no_server_exits_3_with_the_hint(cli: Cli, tmp_path: Path) -> None:
     port = free_port()
-    for command in (["stats"], ["watch"], ["submit", "example_task"]):
-        done = run(*command, "--port", str(port), home=tmp_path)
+    hint = f"no server at http://127.0.0.1:{port} — start one with `workerpool-tui serve`"
+    as_user = run("stats", "--port", str(port), home=tmp_path)
+    assert as_user.returncode == 3
+    assert hint in as_user.stderr
+    for command in (["watch"], ["submit", "example_task"], ["cancel", "x"]):
+        done = cli(*command, "--port", str(port))
         assert done.returncode == 3, (command, done.stderr)
-        assert (
-            f"no server at http://127.0.0.1:{port} — start one with `workerpool-tui serve`"
-            in done.stderr
-        )
+        assert hint in done.stderr
 
 
-def test_default_url_comes_from_the_config(server: LiveServer, tmp_path: Path) -> None:
+def test_default_url_comes_from_the_config(cli: Cli, server: LiveServer, tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f"[server]\nport = {server.port}\n")
-    done = run("stats", "--json", home=tmp_path)
+    done = cli("stats", "--json", "--config", str(tmp_path / "config.toml"))
     assert done.returncode == 0, done.stderr
     assert "workers" in json.loads(done.stdout)
 
 
-def test_token_from_option_or_environment(auth_server: LiveServer, tmp_path: Path) -> None:
-    refused = run("list", "--url", auth_server.url, home=tmp_path)
+def test_token_from_option_or_environment(
+    cli: Cli, auth_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = cli("list", "--url", auth_server.url)
     assert refused.returncode == 1
     assert "unauthorized" in refused.stderr
 
-    wrong = run("--token", "nope", "stats", "--url", auth_server.url, home=tmp_path)
+    wrong = cli("--token", "nope", "stats", "--url", auth_server.url)
     assert wrong.returncode == 1
 
-    ok = run("--token", auth_server.token, "list", "--url", auth_server.url, home=tmp_path)
+    ok = cli("--token", auth_server.token, "list", "--url", auth_server.url)
     assert ok.returncode == 0, ok.stderr
 
-    env = isolated_env(tmp_path, WORKERPOOL_TOKEN=auth_server.token)
-    from_env = run("stats", "--json", "--url", auth_server.url, env=env, home=tmp_path)
+    monkeypatch.setenv("WORKERPOOL_TOKEN", auth_server.token)
+    from_env = cli("stats", "--json", "--url", auth_server.url)
     assert from_env.returncode == 0, from_env.stderr
 
 
-def test_watch_refused_without_token(auth_server: LiveServer, tmp_path: Path) -> None:
-    done = run("watch", "--url", auth_server.url, home=tmp_path)
+def test_watch_refused_without_token(cli: Cli, auth_server: LiveServer) -> None:
+    done = cli("watch", "--url", auth_server.url)
     assert done.returncode == 1
     assert "unauthorized" in done.stderr
 
@@ -265,9 +298,11 @@ def test_watch_prints_events_until_ctrl_c(
     try:
         lines = _Lines(proc)
         lines.wait_for("snapshot")
-        task = run_json(
-            "submit", "default_task", "--payload", '{"watched": true}', "--url", server.url
-        )
+        task = httpx.post(
+            f"{server.url}/api/v1/tasks",
+            json={"type": "default_task", "payload": {"watched": True}},
+            timeout=10,
+        ).json()
         if as_json:
             line = lines.wait_for('"event":"completed"', task["id"])
             message = json.loads(line)
