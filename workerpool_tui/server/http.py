@@ -79,6 +79,15 @@ _date = _DateCache()
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
+def _headers_too_large(limits: Limits) -> Response:
+    return error_response(
+        431,
+        "headers_too_large",
+        f"request head exceeds {limits.max_header_bytes} bytes",
+        close=True,
+    )
+
+
 class _Closed(Exception):
     """The peer went away; nothing more to do on this connection."""
 
@@ -166,6 +175,11 @@ class HttpConnection:
         method = event.method.decode("ascii", "replace")
         target = event.target.decode("ascii", "replace")
         headers = list(event.headers)
+        # h11 caps a head that arrives in pieces; one that arrived whole is measured here.
+        head_size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in headers)
+        if head_size > limits.max_header_bytes:
+            await self._send_error(_headers_too_large(limits), method, target)
+            return None
         if self.is_draining():
             await self._send_error(
                 error_response(503, "shutting_down", "the server is shutting down", close=True),
@@ -319,12 +333,7 @@ class HttpConnection:
 
     async def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
         if exc.error_status_hint == 431:
-            response = error_response(
-                431,
-                "headers_too_large",
-                f"request head exceeds {self.limits.max_header_bytes} bytes",
-                close=True,
-            )
+            response = _headers_too_large(self.limits)
         else:
             response = error_response(
                 exc.error_status_hint, "invalid_request", f"malformed HTTP: {exc}", close=True

@@ -29,6 +29,9 @@ WS_MAX_MESSAGE_BYTES = 65_536
 """Clients only send control messages; a bigger message is closed with 1009."""
 WS_QUEUE_BYTES = 4 * 1024 * 1024
 """Bytes queued for one WebSocket client before it is resynced (or dropped)."""
+WS_SOCKET_SEND_BUFFER = 256 * 1024
+"""The kernel send buffer of a WebSocket socket: without it the kernel would hold megabytes
+for a client that does not read, on top of the queue above."""
 WS_PING_INTERVAL_S = 20.0
 """A WebSocket client silent for this long is pinged..."""
 WS_PING_TIMEOUT_S = 20.0
@@ -52,6 +55,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_batch_tasks: int = MAX_BATCH_TASKS
     ws_max_message_bytes: int = WS_MAX_MESSAGE_BYTES
     ws_queue_bytes: int = WS_QUEUE_BYTES
+    ws_socket_send_buffer: int = WS_SOCKET_SEND_BUFFER
     ws_ping_interval_s: float = WS_PING_INTERVAL_S
     ws_ping_timeout_s: float = WS_PING_TIMEOUT_S
     ws_close_timeout_s: float = WS_CLOSE_TIMEOUT_S

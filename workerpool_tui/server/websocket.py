@@ -11,11 +11,13 @@ gets a close with wsproto's code; a silent client is pinged and dropped if it st
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable
 
 import anyio
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, SocketAttribute
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
@@ -79,7 +81,8 @@ class WebSocketClient:
         """Queue already-framed bytes (shared with other clients); never waits."""
         if self._closing:
             return
-        if self._queued + len(data) <= self.limits.ws_queue_bytes:
+        # A client with nothing queued is keeping up: it takes a batch of any size.
+        if not self._queued or self._queued + len(data) <= self.limits.ws_queue_bytes:
             self._append(data)
             return
         if self._resync_pending:
@@ -107,6 +110,8 @@ class WebSocketClient:
             self.dropped = why
             log.info("websocket client dropped: %s", why)
         self._closing = True
+        self._queue.clear()
+        self._queued = 0
         if self._scope is not None:
             self._scope.cancel()
 
@@ -115,9 +120,18 @@ class WebSocketClient:
         return self._queued
 
     # ------------------------------------------------------------------ running
+    def _bound_socket_buffer(self) -> None:
+        sock = self.stream.extra(SocketAttribute.raw_socket, None)
+        if sock is not None and self.limits.ws_socket_send_buffer > 0:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.ws_socket_send_buffer
+                )
+
     async def run(self, data: bytes) -> None:
         """Serve the client until it closes, is closed, or is dropped. ``data`` holds bytes
         the client sent right after its upgrade request."""
+        self._bound_socket_buffer()
         try:
             with anyio.CancelScope() as self._scope:
                 async with anyio.create_task_group() as tg:

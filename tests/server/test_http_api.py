@@ -1,0 +1,314 @@
+"""Every endpoint of SPEC §8 and its error codes, through a real httpx client on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from openapi_spec_validator import validate
+from server_helpers import make_config, read_response, running_server
+
+from workerpool_tui.server.routes import ROUTES
+
+pytestmark = pytest.mark.anyio
+
+
+def client(port: int, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5)
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/json; charset=utf-8"
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body
+
+
+async def wait_status(c: httpx.AsyncClient, task_id: str, status: str) -> dict[str, Any]:
+    with anyio.fail_after(5):
+        while True:
+            task = (await c.get(f"/api/v1/tasks/{task_id}")).json()
+            if task["status"] == status:
+                return task
+            await anyio.sleep(0.02)
+
+
+async def test_health_and_task_lifecycle() -> None:
+    async with running_server() as server, client(server.port) as c:
+        health = await c.get("/health")
+        assert health.status_code == 200
+        assert health.headers["content-type"] == "application/json; charset=utf-8"
+        body = health.json()
+        assert body["status"] == "ok" and body["version"] and body["uptime_s"] >= 0
+
+        resp = await c.post(
+            "/api/v1/tasks",
+            json={"type": "default_task", "payload": {"x": 1}, "priority": 3, "timeout": "30s"},
+        )
+        assert resp.status_code == 201
+        task = resp.json()
+        assert resp.headers["location"] == f"/api/v1/tasks/{task['id']}"
+        assert task["priority"] == 3 and task["timeout_s"] == 30.0
+        done = await wait_status(c, task["id"], "completed")
+        assert done["result"]["payload"] == {"x": 1}
+
+        retry = await c.post(f"/api/v1/tasks/{task['id']}/retry")
+        assert retry.status_code == 201
+        assert retry.json()["retry_of"] == task["id"]
+        assert retry.headers["location"] == f"/api/v1/tasks/{retry.json()['id']}"
+
+        assert_error(await c.get("/api/v1/tasks/nope"), 404, "not_found")
+        assert_error(await c.post("/api/v1/tasks/nope/retry"), 404, "not_found")
+        assert_error(await c.delete("/api/v1/tasks/nope"), 404, "not_found")
+
+
+async def test_cancel_running_then_409() -> None:
+    async with running_server() as server, client(server.port) as c:
+        resp = await c.post(
+            "/api/v1/tasks", json={"type": "long_running_task", "payload": {"duration": 30}}
+        )
+        task_id = resp.json()["id"]
+        await wait_status(c, task_id, "running")
+        cancelled = await c.delete(f"/api/v1/tasks/{task_id}")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        assert_error(await c.delete(f"/api/v1/tasks/{task_id}"), 409, "already_finished")
+
+
+async def test_list_filters_and_limits() -> None:
+    async with running_server() as server, client(server.port) as c:
+        await c.patch("/api/v1/pool", json={"paused": True})
+        ids = []
+        for i in range(5):
+            r = await c.post("/api/v1/tasks", json={"type": "default_task", "payload": {"i": i}})
+            ids.append(r.json()["id"])
+        await c.post("/api/v1/tasks", json={"type": "example_task"})
+        listing = (await c.get("/api/v1/tasks", params={"type": "default_task"})).json()
+        assert listing["total"] == 5
+        assert [t["id"] for t in listing["tasks"]] == ids[::-1]  # newest first
+        page = (await c.get("/api/v1/tasks", params={"limit": 2, "offset": 1})).json()
+        assert page["total"] == 6 and len(page["tasks"]) == 2
+        pending = (await c.get("/api/v1/tasks", params={"status": "pending,running"})).json()
+        assert pending["total"] == 6
+        done = (await c.get("/api/v1/tasks", params={"status": "completed"})).json()
+        assert done == {"tasks": [], "total": 0}
+        for params in ({"limit": 1001}, {"offset": -1}, {"status": "bogus"}, {"limit": "x"}):
+            assert_error(await c.get("/api/v1/tasks", params=params), 400, "invalid_request")
+
+
+async def test_batch_is_all_or_nothing() -> None:
+    async with running_server() as server, client(server.port) as c:
+        ok = await c.post(
+            "/api/v1/tasks/batch",
+            json={"tasks": [{"type": "default_task"}, {"type": "example_task", "priority": 2}]},
+        )
+        assert ok.status_code == 201
+        assert [t["type"] for t in ok.json()["tasks"]] == ["default_task", "example_task"]
+        bad = await c.post(
+            "/api/v1/tasks/batch", json={"tasks": [{"type": "default_task"}, {"type": "nope"}]}
+        )
+        assert_error(bad, 400, "unknown_task_type")
+        bad = await c.post(
+            "/api/v1/tasks/batch",
+            json={"tasks": [{"type": "default_task"}, {"type": "default_task", "timeout": "x"}]},
+        )
+        assert_error(bad, 400, "invalid_request")
+        assert "tasks[1].timeout" in bad.json()["error"]["message"]
+        assert_error(
+            await c.post("/api/v1/tasks/batch", json={"tasks": []}), 400, "invalid_request"
+        )
+        assert (await c.get("/api/v1/tasks")).json()["total"] == 2
+
+
+async def test_submission_errors() -> None:
+    cfg = make_config(task={"queue_capacity": 2}, worker={"min_workers": 1, "max_workers": 1})
+    async with running_server(cfg) as server, client(server.port) as c:
+        url = "/api/v1/tasks"
+        assert_error(
+            await c.post(url, content=b'{"type": "default_task"}'), 415, "unsupported_media_type"
+        )
+        assert_error(
+            await c.post(url, content=b"{nope", headers={"content-type": "application/json"}),
+            400,
+            "invalid_json",
+        )
+        for body in (
+            {"type": "default_task", "extra": 1},
+            {"type": "default_task", "priority": "high"},
+            {"type": "default_task", "timeout": "soon"},
+            {"type": "default_task", "timeout": 0},
+            {"type": "default_task", "payload": [1]},
+            {"payload": {}},
+            [1, 2],
+        ):
+            assert_error(await c.post(url, json=body), 400, "invalid_request")
+        assert_error(await c.post(url, json={"type": "nope"}), 400, "unknown_task_type")
+        shell = assert_error(
+            await c.post(url, json={"type": "shell_task"}), 400, "unknown_task_type"
+        )
+        assert "task.allow_shell" in shell["error"]["message"]
+
+        await c.patch("/api/v1/pool", json={"paused": True})
+        for _ in range(2):
+            assert (await c.post(url, json={"type": "default_task"})).status_code == 201
+        full = await c.post(url, json={"type": "default_task"})
+        assert_error(full, 429, "queue_full")
+        assert int(full.headers["retry-after"]) >= 1
+        assert (await c.get("/api/v1/tasks")).json()["total"] == 2
+
+
+async def test_stats_types_pool() -> None:
+    async with running_server() as server, client(server.port) as c:
+        stats = (await c.get("/api/v1/tasks/status/stats")).json()
+        assert set(stats["tasks"]) == {
+            "total",
+            "pending",
+            "running",
+            "completed",
+            "failed",
+            "cancelled",
+        }
+        assert set(stats["queue"]) == {"depth", "capacity"}
+        assert {"current", "busy", "idle", "min", "max", "paused"} <= set(stats["workers"])
+        assert "throughput" in stats and "latency" in stats and "uptime_s" in stats
+
+        types = (await c.get("/api/v1/types")).json()["types"]
+        names = {t["name"] for t in types}
+        assert {"default_task", "example_task", "long_running_task"} <= names
+        assert all(set(t) == {"name", "description", "payload_schema"} for t in types)
+
+        pool = (await c.get("/api/v1/pool")).json()
+        assert pool["min"] == 2 and pool["max"] == 4
+        patched = await c.patch(
+            "/api/v1/pool", json={"min_workers": 1, "max_workers": 3, "paused": True}
+        )
+        assert patched.status_code == 200
+        assert (patched.json()["min"], patched.json()["max"], patched.json()["paused"]) == (
+            1,
+            3,
+            True,
+        )
+        bad = await c.patch("/api/v1/pool", json={"min_workers": 5, "max_workers": 3})
+        assert_error(bad, 400, "invalid_request")
+        assert_error(await c.patch("/api/v1/pool", json={"workers": 3}), 400, "invalid_request")
+        assert_error(await c.patch("/api/v1/pool", content=b"{}"), 415, "unsupported_media_type")
+        assert (await c.get("/api/v1/pool")).json()["max"] == 3  # refused patch changed nothing
+        resumed = await c.patch("/api/v1/pool", json={"paused": False})
+        assert resumed.json()["paused"] is False
+
+
+async def test_unknown_path_and_method() -> None:
+    async with running_server() as server, client(server.port) as c:
+        assert_error(await c.get("/nope"), 404, "not_found")
+        assert_error(await c.get("/api/v1/tasks/a/b/c"), 404, "not_found")
+        resp = await c.put("/api/v1/tasks")
+        assert_error(resp, 405, "method_not_allowed")
+        assert resp.headers["allow"] == "GET, POST, HEAD"
+        resp = await c.get("/api/v1/tasks/batch")
+        assert_error(resp, 405, "method_not_allowed")
+        assert resp.headers["allow"] == "POST"
+        resp = await c.post("/health")
+        assert resp.headers["allow"] == "GET, HEAD"
+        head = await c.head("/health")
+        assert head.status_code == 200 and head.content == b""
+
+
+async def test_auth() -> None:
+    cfg = make_config(server={"auth_token": "s3cret"})
+    async with running_server(cfg) as server:
+        async with client(server.port) as anon:
+            assert (await anon.get("/health")).status_code == 200
+            assert (await anon.get("/openapi.json")).status_code == 200
+            resp = await anon.get("/api/v1/tasks")
+            assert_error(resp, 401, "unauthorized")
+            assert resp.headers["www-authenticate"] == "Bearer"
+            assert_error(
+                await anon.post("/api/v1/tasks", json={"type": "default_task"}), 401, "unauthorized"
+            )
+            assert_error(await anon.get("/api/v1/nothing"), 401, "unauthorized")
+            # ?token= is for the WebSocket only
+            assert_error(await anon.get("/api/v1/tasks?token=s3cret"), 401, "unauthorized")
+        async with client(server.port, "wrong") as bad:
+            assert_error(await bad.get("/api/v1/tasks"), 401, "unauthorized")
+        async with client(server.port, "s3cret") as good:
+            assert (await good.get("/api/v1/tasks")).status_code == 200
+            assert (
+                await good.post("/api/v1/tasks", json={"type": "default_task"})
+            ).status_code == 201
+        assert (await anon_count(server.port)) == 0
+
+
+async def anon_count(port: int) -> int:
+    async with client(port, "s3cret") as c:
+        return int((await c.get("/api/v1/tasks", params={"status": "failed"})).json()["total"])
+
+
+async def test_static_files(tmp_path: Path) -> None:
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>wp</title>")
+    (web / "app.js").write_text("console.log(1)")
+    (web / "style.css").write_text("body{}")
+    (tmp_path / "secret.txt").write_text("TOPSECRET")
+    async with running_server(web_root=web) as server, client(server.port) as c:
+        index = await c.get("/")
+        assert index.status_code == 200
+        assert index.headers["content-type"] == "text/html; charset=utf-8"
+        assert "<title>wp</title>" in index.text
+        js = await c.get("/static/app.js")
+        assert js.headers["content-type"].startswith("text/javascript")
+        assert js.text == "console.log(1)"
+        assert (await c.get("/static/style.css")).headers["content-type"].startswith("text/css")
+        assert_error(await c.get("/static/missing.js"), 404, "not_found")
+        assert_error(await c.get("/static/.hidden"), 404, "not_found")
+        assert_error(await c.get("/static/..%2fsecret.txt"), 404, "not_found")
+        # A raw request target that httpx would normalise away.
+        async with await anyio.connect_tcp("127.0.0.1", server.port) as raw:
+            await raw.send(b"GET /static/../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            with anyio.fail_after(5):
+                answer = await read_response(raw)
+            assert (
+                answer.startswith(b"HTTP/1.1 404")
+                and b"TOPSECRET" not in answer.split(b"\r\n\r\n")[1]
+            )
+
+
+async def test_openapi_valid_and_complete() -> None:
+    async with running_server() as server, client(server.port) as c:
+        doc = (await c.get("/openapi.json")).json()
+    validate(doc)
+    assert doc["openapi"].startswith("3.1")
+    for route in ROUTES:
+        assert route.method.lower() in doc["paths"][route.path], route
+    assert {r.path for r in ROUTES} == set(doc["paths"])
+    submit = doc["paths"]["/api/v1/tasks"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "SubmitRequest"
+    )
+    assert "429" in submit["responses"] and "201" in submit["responses"]
+    assert "SubmitRequest" in doc["components"]["schemas"]
+    assert "TaskView" in doc["components"]["schemas"]
+
+
+async def test_shutting_down_answers_503_on_open_connections() -> None:
+    async with running_server() as server:
+        async with await anyio.connect_tcp("127.0.0.1", server.port) as raw:
+            await raw.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            with anyio.fail_after(5):
+                assert (await read_response(raw)).startswith(b"HTTP/1.1 200")
+            server.begin_shutdown()
+            await raw.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            with anyio.fail_after(5):
+                answer = await read_response(raw)
+            assert answer.startswith(b"HTTP/1.1 503")
+            assert b'"shutting_down"' in answer
+            assert b"connection: close" in answer.lower()
+        with pytest.raises(OSError):
+            await anyio.connect_tcp("127.0.0.1", server.port)
