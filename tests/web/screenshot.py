@@ -65,6 +65,7 @@ def main() -> int:
             page.wait_for_selector("#detail-body:not([hidden])")
             page.wait_for_timeout(1200)
             page.evaluate("document.querySelector('.table-wrap').scrollTop = 0")
+            page.mouse.move(0, 0)
             OUT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(OUT), full_page=True)
             browser.close()
