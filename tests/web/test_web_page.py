@@ -143,6 +143,39 @@ def test_failed_task_shows_its_error(page: Any, server: LiveServer) -> None:
     assert page.locator("#d-result-wrap").is_hidden()
 
 
+def test_retry_a_failed_task_from_its_button(page: Any, server: LiveServer) -> None:
+    task = api_submit(server, {"type": "default_task", "payload": {"fail": True, "try": 2}})
+    open_page(page, server)
+    row(page, task["id"]).click()
+    page.wait_for_selector("#d-retry:not([hidden])")
+    page.click("#d-retry")
+    page.wait_for_function(
+        "id => window.workerpool.state.selected && window.workerpool.state.selected !== id",
+        arg=task["id"],
+    )
+    new_id = page.evaluate("window.workerpool.state.selected")
+    retried = api_get(server, new_id)
+    assert retried["retry_of"] == task["id"]
+    assert retried["payload"] == {"fail": True, "try": 2}
+    page.wait_for_selector(f"#tasks-body tr[data-id='{new_id}']")
+
+
+def test_pause_and_resume_the_pool(page: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    page.wait_for_selector("#pool-toggle:not([disabled])")
+    assert page.locator("#pool-toggle").text_content() == "Pause"
+    try:
+        page.click("#pool-toggle")
+        page.wait_for_selector("#pool-toggle[data-paused='true']")
+        assert httpx.get(f"{server.url}/api/v1/pool").json()["paused"] is True
+        assert page.locator("#pool-toggle").text_content() == "Resume"
+        page.click("#pool-toggle")
+        page.wait_for_selector("#pool-toggle[data-paused='false']")
+        assert httpx.get(f"{server.url}/api/v1/pool").json()["paused"] is False
+    finally:  # never leave the shared server paused for the next test
+        httpx.patch(f"{server.url}/api/v1/pool", json={"paused": False}, timeout=10)
+
+
 def test_filter_by_status_and_search(page: Any, server: LiveServer) -> None:
     failed = api_submit(server, {"type": "default_task", "payload": {"fail": True}})
     ok = api_submit(server, {"type": "default_task", "payload": {"ok": True}})

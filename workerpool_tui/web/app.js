@@ -302,6 +302,12 @@
     if (!s) return;
     const w = s.workers || {};
     $("stat-workers").textContent = `${w.busy ?? 0} / ${w.current ?? 0}`;
+    const toggle = $("pool-toggle");
+    if (!toggle.dataset.busy) {
+      toggle.disabled = false;
+      toggle.textContent = w.paused ? "Resume" : "Pause";
+      toggle.dataset.paused = w.paused ? "true" : "false";
+    }
     $("stat-workers-sub").textContent =
       `busy / current · min ${w.min} · max ${w.max}` + (w.paused ? " · paused" : "");
     const q = s.queue || {};
@@ -350,7 +356,14 @@
     cells.progress.append(bar, pct);
     tr._cells = cells;
     tr._parts = { badge, fill, pct };
+    tr.tabIndex = 0;
     tr.addEventListener("click", () => select(id));
+    tr.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        select(id);
+      }
+    });
     return tr;
   }
 
@@ -427,6 +440,7 @@
     $("detail-empty").hidden = !!t;
     $("detail-body").hidden = !t;
     $("d-cancel").disabled = !t || FINAL.has(t.status);
+    $("d-retry").hidden = !t || !FINAL.has(t.status);
     if (!t) return;
     const fields = [
       ["id", t.id, true],
@@ -795,6 +809,40 @@
       $("d-action-result").textContent = `Not cancelled: ${err.message}`;
     }
     requestRender();
+  });
+
+  $("d-retry").addEventListener("click", async () => {
+    const id = state.selected;
+    if (!id) return;
+    const button = $("d-retry");
+    button.disabled = true;
+    try {
+      const t = await api("POST", `${API}/tasks/${encodeURIComponent(id)}/retry`);
+      if (!state.tasks.has(t.id)) state.tasks.set(t.id, t);
+      await select(t.id);
+      $("d-action-result").textContent = `Retry of ${id}.`;
+    } catch (err) {
+      $("d-action-result").textContent = `Not retried: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $("pool-toggle").addEventListener("click", async () => {
+    const button = $("pool-toggle");
+    const paused = button.dataset.paused === "true";
+    button.disabled = true;
+    button.dataset.busy = "1";
+    try {
+      const pool = await api("PATCH", `${API}/pool`, { paused: !paused });
+      if (state.stats && state.stats.workers && pool && "paused" in pool) state.stats.workers.paused = pool.paused;
+      logLine("info", "pool", pool && pool.paused ? "paused from this page" : "resumed from this page");
+    } catch (err) {
+      logLine("warn", "pool", `not changed: ${err.message}`);
+    } finally {
+      delete button.dataset.busy;
+      requestRender();
+    }
   });
 
   $("d-close").addEventListener("click", () => {
