@@ -317,3 +317,26 @@ def test_watch_prints_events_until_ctrl_c(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_watch_exits_3_when_the_server_goes_away(tmp_path: Path) -> None:
+    live = LiveServer(tmp_path).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerpool_tui", "watch", "--url", live.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=isolated_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        _Lines(proc).wait_for("snapshot")
+        assert live.stop() == 0
+        assert proc.wait(timeout=15) == 3
+        assert proc.stderr is not None
+        assert "the server closed the stream (1001" in proc.stderr.read()
+    finally:
+        live.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

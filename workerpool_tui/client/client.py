@@ -259,7 +259,8 @@ def cmd_watch(ctx: Context) -> int:
             if line is not None:
                 ctx.out.print(line)
                 ctx.out.file.flush()
-        ctx.err.print("the server closed the stream")
+        why = f" ({stream.close_code}{' ' + stream.close_reason if stream.close_reason else ''})"
+        print(f"the server closed the stream{why}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK

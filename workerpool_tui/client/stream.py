@@ -63,6 +63,9 @@ class EventStream:
         self._sock: socket.socket | None = None
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._closed = False
+        self.close_code: int | None = None
+        """The code of the server's close frame, once it sent one."""
+        self.close_reason = ""
 
     def __enter__(self) -> EventStream:
         self.connect()
@@ -148,6 +151,7 @@ class EventStream:
                     self._send(event.response())
                 elif isinstance(event, CloseConnection):
                     self._closed = True
+                    self.close_code, self.close_reason = event.code, event.reason or ""
                     with contextlib.suppress(StreamLost):
                         self._send(event.response())
                     self._shutdown()
