@@ -12,8 +12,10 @@
   const THEME_KEY = "workerpool.theme";
   const FINAL = new Set(["completed", "failed", "cancelled"]);
   const MAX_TASKS = 2000;          // tasks kept in the page; oldest final ones go first
-  const MAX_ROWS = 500;            // rows drawn in the table
-  const MAX_LOG = 300;             // event log lines
+  const EVICT_SLACK = 250;         // evict in batches, not on every event past the limit
+  const ROW_H = 33;                // px; rows have a fixed height so the table can be virtual
+  const OVERSCAN = 12;             // rows drawn above and below the visible ones
+  const MAX_LOG = 200;             // event log lines
   const SAMPLES = 120;             // chart samples (one per stats message, about 1/s)
   const BACKOFF = { first: 500, max: 10000 };
   const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/;
@@ -23,6 +25,8 @@
   const state = {
     token: sessionStorage.getItem(TOKEN_KEY) || "",
     tasks: new Map(),
+    order: new Map(), // task id -> arrival number: submission order among equal timestamps
+    arrivals: 0,
     selected: null,
     filter: "",
     search: "",
@@ -132,9 +136,11 @@
     let opened = false;
     ws.onopen = () => {
       opened = true;
+      const again = state.attempt > 0;
       state.attempt = 0;
       setConn("open", "live");
       logLine("info", "connected", location.host);
+      if (again) loadTypes(); // a restarted server may know other task types
     };
     ws.onmessage = (ev) => {
       let msg;
@@ -191,10 +197,10 @@
     switch (msg.type) {
       case "snapshot":
         state.tasks = new Map();
-        for (const t of msg.tasks || []) state.tasks.set(t.id, t);
+        state.order = new Map();
+        for (const t of (msg.tasks || []).slice().reverse()) remember(t); // oldest first
         if (msg.stats) onStats(msg.stats);
         logLine("info", "snapshot", `${(msg.tasks || []).length} tasks`);
-        if (state.types.length === 0) loadTypes();
         break;
       case "task":
         onTask(msg.event, msg.task);
@@ -225,8 +231,8 @@
     if (known && (!task.logs || task.logs.length === 0) && known.logs && known.logs.length) {
       task.logs = known.logs; // events may omit log lines the detail view already fetched
     }
-    state.tasks.set(task.id, task);
-    if (state.tasks.size > MAX_TASKS) evict();
+    remember(task);
+    if (state.tasks.size > MAX_TASKS + EVICT_SLACK) evict();
     if (task.id === state.selected) refreshSelected(FINAL.has(task.status));
     if (event !== "progress" || state.showProgress) {
       let detail = task.type;
@@ -236,10 +242,18 @@
     }
   }
 
+  function remember(task) {
+    if (!state.order.has(task.id)) state.order.set(task.id, ++state.arrivals);
+    state.tasks.set(task.id, task);
+  }
+
   function evict() {
     const final = [...state.tasks.values()].filter((t) => FINAL.has(t.status) && t.id !== state.selected);
-    final.sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
-    for (const t of final.slice(0, state.tasks.size - MAX_TASKS)) state.tasks.delete(t.id);
+    final.sort(newestFirst).reverse();
+    for (const t of final.slice(0, state.tasks.size - MAX_TASKS)) {
+      state.tasks.delete(t.id);
+      state.order.delete(t.id);
+    }
   }
 
   function onStats(stats) {
@@ -270,11 +284,30 @@
     });
   }
 
+  let drawnStats = null;
+  let drawnDetail = null;
+
   function render() {
-    renderStats();
+    if (drawnStats !== state.stats || state.forceCharts) {
+      // stats arrive about once a second: the cards and charts change only then
+      drawnStats = state.stats;
+      state.forceCharts = false;
+      renderStats();
+      drawCharts();
+    }
     renderTable();
-    renderDetail();
-    drawCharts();
+    const detailKey = state.selected ? state.tasks.get(state.selected) : null;
+    if (detailKey !== drawnDetail || (detailKey && detailKey.status === "running")) {
+      drawnDetail = detailKey;
+      renderDetail();
+    }
+    flushLog();
+  }
+
+  function redrawAll() {
+    state.forceCharts = true;
+    drawnDetail = undefined;
+    requestRender();
   }
 
   function fmtSeconds(s) {
@@ -285,10 +318,16 @@
     return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
   }
 
+  /** Local HH:MM:SS (toLocaleTimeString builds a formatter per call: far too slow here). */
+  function hms(d) {
+    const two = (n) => (n < 10 ? "0" : "") + n;
+    return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  }
+
   function fmtClock(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    return isNaN(d) ? "–" : d.toLocaleTimeString([], { hour12: false });
+    return isNaN(d) ? "–" : hms(d);
   }
 
   function runSeconds(t) {
@@ -367,23 +406,37 @@
     return tr;
   }
 
+  /** Write a cell only when its text changed: untouched cells cost no layout. */
+  function put(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
   function updateRow(tr, t) {
+    const selected = t.id === state.selected;
+    const run = runSeconds(t);
+    const duration = run == null ? "–" : fmtSeconds(run);
+    if (tr._task === t && tr._selected === selected && tr._duration === duration) return;
+    tr._task = t;
+    tr._selected = selected;
+    tr._duration = duration;
     const c = tr._cells;
     const p = tr._parts;
-    c.type.textContent = t.type;
-    p.badge.textContent = t.status;
-    p.badge.className = "badge st-" + t.status;
+    put(c.type, t.type);
+    if (tr.dataset.status !== t.status) {
+      p.badge.textContent = t.status;
+      p.badge.className = "badge st-" + t.status;
+      p.fill.className = "progress-fill st-" + t.status;
+      tr.dataset.status = t.status;
+    }
     const pct = Math.max(0, Math.min(100, Number(t.progress) || 0));
-    p.fill.style.width = pct + "%";
-    p.fill.className = "progress-fill st-" + t.status;
-    p.pct.textContent = Math.round(pct) + "%";
-    c.priority.textContent = String(t.priority);
-    c.created.textContent = fmtClock(t.created_at);
-    const run = runSeconds(t);
-    c.duration.textContent = run == null ? "–" : fmtSeconds(run);
-    c.worker.textContent = t.worker == null ? "–" : String(t.worker);
-    tr.classList.toggle("selected", t.id === state.selected);
-    tr.dataset.status = t.status;
+    const width = pct + "%";
+    if (p.fill.style.width !== width) p.fill.style.width = width;
+    put(p.pct, Math.round(pct) + "%");
+    put(c.priority, String(t.priority));
+    put(c.created, fmtClock(t.created_at));
+    put(c.duration, duration);
+    put(c.worker, t.worker == null ? "–" : String(t.worker));
+    tr.classList.toggle("selected", selected);
   }
 
   function visibleTasks() {
@@ -394,16 +447,34 @@
       if (needle && !t.id.toLowerCase().includes(needle) && !String(t.type).toLowerCase().includes(needle)) continue;
       out.push(t);
     }
-    out.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)) || (a.id < b.id ? 1 : -1));
+    out.sort(newestFirst);
     return out;
   }
 
+  function newestFirst(a, b) {
+    // RFC 3339 UTC with milliseconds compares correctly as plain strings (no locale rules)
+    const ca = a.created_at || "";
+    const cb = b.created_at || "";
+    if (ca !== cb) return ca < cb ? 1 : -1;
+    return (state.order.get(b.id) || 0) - (state.order.get(a.id) || 0);
+  }
+
+  /** A virtual table: only the rows in (or near) view exist; spacers stand for the rest. */
   function renderTable() {
     const list = visibleTasks();
-    const shown = list.slice(0, MAX_ROWS);
     const body = $("tasks-body");
+    // geometry comes from the scroll and resize handlers: reading it here would force a layout
+    const view = Math.max(geometry.height, 400);
+    const first = Math.max(0, Math.floor(geometry.scrollTop / rowHeight) - OVERSCAN);
+    const last = Math.min(list.length, first + Math.ceil(view / rowHeight) + 2 * OVERSCAN);
+    const shown = list.slice(first, last);
+    const top = spacer("top");
+    const bottom = spacer("bottom");
+    top.style.height = first * rowHeight + "px";
+    bottom.style.height = (list.length - last) * rowHeight + "px";
+    if (body.firstChild !== top) body.prepend(top);
     const keep = new Set();
-    let prev = null;
+    let prev = top;
     for (const t of shown) {
       keep.add(t.id);
       let tr = rows.get(t.id);
@@ -412,23 +483,46 @@
         rows.set(t.id, tr);
       }
       updateRow(tr, t);
-      const want = prev ? prev.nextSibling : body.firstChild;
-      if (want !== tr) body.insertBefore(tr, want);
+      if (prev.nextSibling !== tr) body.insertBefore(tr, prev.nextSibling);
       prev = tr;
     }
+    if (prev.nextSibling !== bottom) body.insertBefore(bottom, prev.nextSibling);
     for (const [id, tr] of rows) {
       if (!keep.has(id)) {
         tr.remove();
         rows.delete(id);
       }
     }
-    $("tasks-empty").hidden = shown.length > 0;
+    $("tasks-empty").hidden = list.length > 0;
     $("tasks-empty").textContent = state.tasks.size ? "No task matches the filter." : "No tasks yet. Submit one on the right.";
-    let foot = `${shown.length} shown`;
-    if (list.length > shown.length) foot += ` of ${list.length} matching`;
-    foot += ` · ${state.tasks.size} in this page`;
+    let foot = `${list.length} shown`;
+    if (list.length !== state.tasks.size) foot += ` of ${state.tasks.size} in this page`;
+    else foot += " (all in this page)";
     if (state.stats && state.stats.tasks) foot += ` · ${state.stats.tasks.total} tracked by the server`;
-    $("tasks-foot").textContent = foot;
+    put($("tasks-foot"), foot);
+  }
+
+  const rowHeight = ROW_H; // fixed in style.css (.tasks tbody tr)
+  const geometry = { height: 0, scrollTop: 0 };
+
+  function measureTable() {
+    const wrap = $("tasks-wrap");
+    geometry.height = wrap.clientHeight;
+    geometry.scrollTop = wrap.scrollTop;
+  }
+  const spacers = {};
+
+  function spacer(name) {
+    if (!spacers[name]) {
+      const tr = document.createElement("tr");
+      tr.className = "spacer";
+      tr.setAttribute("aria-hidden", "true");
+      const td = document.createElement("td");
+      td.colSpan = 8;
+      tr.appendChild(td);
+      spacers[name] = tr;
+    }
+    return spacers[name];
   }
 
   function pretty(value) {
@@ -614,11 +708,33 @@
 
   // ---------------------------------------------------------------- event log
 
+  const pendingLog = [];
+
+  /** Queue one line for the event log; lines reach the DOM in batches, once per frame. */
   function logLine(kind, subject, detail) {
+    pendingLog.push([new Date(), kind, subject, detail]);
+    if (pendingLog.length > MAX_LOG) pendingLog.splice(0, pendingLog.length - MAX_LOG);
+    requestRender();
+  }
+
+  function flushLog() {
+    if (pendingLog.length === 0) return;
+    const fragment = document.createDocumentFragment();
+    for (let i = pendingLog.length - 1; i >= 0; i--) fragment.appendChild(logItem(...pendingLog[i]));
+    const log = $("eventlog");
+    if (pendingLog.length >= MAX_LOG) log.replaceChildren(fragment);
+    else {
+      log.prepend(fragment);
+      while (log.childElementCount > MAX_LOG) log.lastElementChild.remove();
+    }
+    pendingLog.length = 0;
+  }
+
+  function logItem(at, kind, subject, detail) {
     const li = document.createElement("li");
     const t = document.createElement("span");
     t.className = "t";
-    t.textContent = new Date().toLocaleTimeString([], { hour12: false });
+    t.textContent = hms(at);
     const ev = document.createElement("span");
     ev.className = "ev";
     if (["created", "started", "progress", "completed", "failed", "cancelled", "retrying"].includes(kind)) {
@@ -632,9 +748,8 @@
     const rest = document.createElement("span");
     rest.textContent = [subject, detail].filter(Boolean).join("  ");
     li.append(t, ev, rest);
-    const log = $("eventlog");
-    log.prepend(li);
-    while (log.childElementCount > MAX_LOG) log.lastElementChild.remove();
+    li.dataset.kind = kind;
+    return li;
   }
 
   // ---------------------------------------------------------------- submit form
@@ -783,7 +898,7 @@
       let created;
       if (opts.count === 1) created = [await api("POST", `${API}/tasks`, spec)];
       else created = (await api("POST", `${API}/tasks/batch`, { tasks: Array(opts.count).fill(spec) })).tasks;
-      for (const t of created) if (!state.tasks.has(t.id)) state.tasks.set(t.id, t);
+      for (const t of created) if (!state.tasks.has(t.id)) remember(t);
       result.textContent = created.length === 1 ? `Submitted ${created[0].id}` : `Submitted ${created.length} tasks`;
       select(created[0].id);
     } catch (err) {
@@ -808,7 +923,7 @@
     } catch (err) {
       $("d-action-result").textContent = `Not cancelled: ${err.message}`;
     }
-    requestRender();
+    redrawAll();
   });
 
   $("d-retry").addEventListener("click", async () => {
@@ -818,7 +933,7 @@
     button.disabled = true;
     try {
       const t = await api("POST", `${API}/tasks/${encodeURIComponent(id)}/retry`);
-      if (!state.tasks.has(t.id)) state.tasks.set(t.id, t);
+      if (!state.tasks.has(t.id)) remember(t);
       await select(t.id);
       $("d-action-result").textContent = `Retry of ${id}.`;
     } catch (err) {
@@ -841,7 +956,7 @@
       logLine("warn", "pool", `not changed: ${err.message}`);
     } finally {
       delete button.dataset.busy;
-      requestRender();
+      redrawAll();
     }
   });
 
@@ -878,15 +993,27 @@
     const next = dark ? "light" : "dark";
     localStorage.setItem(THEME_KEY, next);
     applyTheme(next);
-    requestRender();
+    redrawAll();
   });
-  window.addEventListener("resize", requestRender);
+  window.addEventListener("resize", () => {
+    measureTable();
+    redrawAll();
+  });
+  $("tasks-wrap").addEventListener(
+    "scroll",
+    () => {
+      measureTable();
+      requestRender();
+    },
+    { passive: true },
+  );
   // durations of running tasks tick even when no event arrives
   setInterval(() => { if (state.tasks.size) requestRender(); }, 1000);
 
   // ---------------------------------------------------------------- start
 
   window.workerpool = { state }; // for the browser tests and curious people
+  measureTable();
   loadTypes();
   connect();
 })();
