@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import time
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class ApiServer:
         """The bound port once running (``port = 0`` picks a free one)."""
         self.draining = False
         self.connections = 0
+        self._open: set[HttpConnection] = set()
         self._accept_scope = anyio.CancelScope()
         self._stopped = anyio.Event()
 
@@ -100,6 +102,7 @@ class ApiServer:
         self.port = int(listener.extra(SocketAttribute.local_port))
         async with anyio.create_task_group() as tg:
             await tg.start(self.broadcaster.run)
+            tg.start_soon(self._reaper)
             tg.start_soon(self._accept, listener, tg)
             log.info("API listening on %s", self.address)
             task_status.started(self)
@@ -128,11 +131,37 @@ class ApiServer:
                     self.limits,
                 )
                 return
-            await HttpConnection(stream, self.api, self.limits, is_draining=self._is_draining).run()
+            connection = HttpConnection(
+                stream, self.api, self.limits, is_draining=self._is_draining
+            )
+            self._open.add(connection)
+            try:
+                await connection.run()
+            finally:
+                self._open.discard(connection)
         except Exception:  # a bug on one connection must never take the server down
             log.exception("connection handler failed")
         finally:
             self.connections -= 1
+
+    async def _reaper(self) -> None:
+        """Enforce every connection's deadline (header, body, keep-alive, write timeouts).
+
+        One sweep a fraction of the shortest timeout, instead of a cancel scope around every
+        read and write: the request path only stores a float."""
+        limits = self.limits
+        shortest = min(
+            limits.header_timeout_s,
+            limits.body_timeout_s,
+            limits.keep_alive_timeout_s,
+            limits.write_timeout_s,
+        )
+        tick = min(max(shortest / 8, 0.01), 0.5)
+        while True:
+            await anyio.sleep(tick)
+            now = time.monotonic()
+            for connection in [c for c in self._open if c.deadline <= now]:
+                connection.expire()
 
     # ------------------------------------------------------------------ shutdown
     def begin_shutdown(self) -> None:

@@ -1,4 +1,4 @@
-"""One bus subscription for every WebSocket client.
+"""One bus subscription for every WebSocket client (held only while any is connected).
 
 Each event is encoded to JSON once and framed once; the frames of one bus batch are joined
 and the same bytes are pushed to every client's bounded buffer (``push`` never waits).
@@ -16,7 +16,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
-from ..core.bus import RESYNC, PoolEvent, TaskEvent
+from ..core.bus import RESYNC, PoolEvent, Subscription, TaskEvent
 from ..core.engine import Engine
 from ..core.models import task_view
 from .limits import Limits
@@ -41,6 +41,8 @@ class Broadcaster:
         self._snapshot_cache: tuple[int, bytes] | None = None
         self._empty = anyio.Event()
         self._empty.set()
+        self._sub: Subscription | None = None
+        self._wanted = anyio.Event()
 
     # ------------------------------------------------------------------ frames
     def snapshot_frame(self) -> bytes:
@@ -69,8 +71,14 @@ class Broadcaster:
     # ------------------------------------------------------------------ clients
     @contextmanager
     def register(self, client: WebSocketClient) -> Iterator[None]:
+        """Add a client. The first one subscribes to the bus (synchronously, so a snapshot
+        taken right after misses no event); the last one to leave unsubscribes, so that
+        without WebSocket clients the engine publishes to nobody here."""
         if not self.clients:
             self._empty = anyio.Event()
+            if self._sub is None and not self.engine.closed:
+                self._sub = self.engine.bus.subscribe(maxsize=BUS_BUFFER, name="websocket")
+                self._wanted.set()
         self.clients[client] = None
         try:
             yield
@@ -78,6 +86,9 @@ class Broadcaster:
             self.clients.pop(client, None)
             if not self.clients:
                 self._empty.set()
+                if self._sub is not None:
+                    self._sub.close()  # the forwarding loop sees EndOfStream and waits again
+                    self._sub = None
 
     async def wait_empty(self) -> None:
         """Return once no client is connected (callers bound this with a deadline)."""
@@ -89,41 +100,50 @@ class Broadcaster:
 
     # ------------------------------------------------------------------ running
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        sub = self.engine.bus.subscribe(maxsize=BUS_BUFFER, name="websocket")
-        async with sub, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             tg.start_soon(self._stats_ticker)
             task_status.started()
             while True:
-                try:
-                    batch = await sub.get_batch()
-                except anyio.EndOfStream:
-                    break  # the engine closed its bus; the ticker goes on until we are cancelled
-                if not self.clients:
+                await self._wanted.wait()
+                self._wanted = anyio.Event()
+                sub = self._sub
+                if sub is None:
                     continue
-                frames: list[bytes] = []
-                for item in batch:
-                    kind = type(item)
-                    if kind is TaskEvent:
-                        assert isinstance(item, TaskEvent)
-                        message = TaskMessage(item.kind, task_view(item.task, with_logs=False))
-                        frames.append(frame_text(_encode(message)))
-                    elif kind is PoolEvent:
-                        assert isinstance(item, PoolEvent)
-                        pool = PoolMessage(
-                            item.action,
-                            item.reason,
-                            item.current,
-                            item.min_workers,
-                            item.max_workers,
-                            item.paused,
-                        )
-                        frames.append(frame_text(_encode(pool)))
-                    elif item is RESYNC:
-                        log.warning("websocket broadcast fell behind the bus; resyncing clients")
-                        frames = [self.resync_frames()]
-                if frames:
-                    self._fan_out(frames[0] if len(frames) == 1 else b"".join(frames))
-            await anyio.sleep_forever()
+                try:
+                    await self._forward(sub)
+                finally:
+                    sub.close()
+                    if self._sub is sub:
+                        self._sub = None
+
+    async def _forward(self, sub: Subscription) -> None:
+        """Fan the subscription's batches out until it is closed (no clients left, or the
+        engine closed its bus)."""
+        while True:
+            try:
+                batch = await sub.get_batch()
+            except anyio.EndOfStream:
+                return
+            frames: list[bytes] = []
+            for item in batch:
+                if isinstance(item, TaskEvent):
+                    message = TaskMessage(item.kind, task_view(item.task, with_logs=False))
+                    frames.append(frame_text(_encode(message)))
+                elif isinstance(item, PoolEvent):
+                    pool = PoolMessage(
+                        item.action,
+                        item.reason,
+                        item.current,
+                        item.min_workers,
+                        item.max_workers,
+                        item.paused,
+                    )
+                    frames.append(frame_text(_encode(pool)))
+                elif item is RESYNC:
+                    log.warning("websocket broadcast fell behind the bus; resyncing clients")
+                    frames = [self.resync_frames()]
+            if frames and self.clients:
+                self._fan_out(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def _stats_ticker(self) -> None:
         while True:

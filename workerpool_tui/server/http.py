@@ -12,7 +12,10 @@ crashed server; cancellation is always re-raised.
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
@@ -28,7 +31,6 @@ from .responses import Headers, Response, Upgrade, error_response
 access_log = logging.getLogger("workerpool_tui.access")
 log = logging.getLogger("workerpool_tui.server")
 
-SERVER_HEADER = (b"server", b"workerpool-tui")
 LINGER_S = 1.0
 """After an error we half-close and read (and discard) for at most this long, so the
 client sees our answer instead of a reset caused by its unread upload."""
@@ -79,6 +81,14 @@ _date = _DateCache()
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+
+
+def _redact(target: str) -> str:
+    """The request target for the access log, without a ``?token=`` value."""
+    return _TOKEN_IN_QUERY.sub(r"\1***", target) if "token=" in target else target
+
+
 def _headers_too_large(limits: Limits) -> Response:
     return error_response(
         431,
@@ -92,7 +102,22 @@ class _Closed(Exception):
     """The peer went away; nothing more to do on this connection."""
 
 
+class Phase(enum.Enum):
+    """What a connection waits for; the reaper's verdict on a missed deadline depends on it."""
+
+    WAIT = "waiting for a request"
+    HEAD = "receiving a request head"
+    BODY = "receiving a request body"
+    BUSY = "handling a request"
+    WRITE = "sending a response"
+
+
 class HttpConnection:
+    """One HTTP/1.1 connection. Timeouts are deadlines (``deadline``, monotonic seconds) that
+    the server's reaper checks a few times a second and enforces with :meth:`expire`: a
+    float per phase instead of a cancel scope per read or write, which keeps the hot path
+    thin."""
+
     def __init__(
         self,
         stream: ByteStream,
@@ -107,30 +132,58 @@ class HttpConnection:
         self.is_draining = is_draining
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self.requests = 0
+        self.deadline = time.monotonic() + limits.header_timeout_s
+        self.phase = Phase.WAIT
+        self._scope: anyio.CancelScope | None = None
+        self._expired = False
         self._peer: str | None = None
+
+    def expire(self) -> None:
+        """The deadline passed: interrupt whatever the connection waits for."""
+        self._expired = True
+        self.deadline = math.inf
+        if self._scope is not None:
+            self._scope.cancel()
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
         """Serve requests until the peer leaves, a limit is hit, or an error closes us."""
         try:
-            while True:
-                request = await self._read_request()
-                if request is None:
-                    return
-                response = await self._respond(request)
-                if isinstance(response, Upgrade):
-                    data, _ = self.conn.trailing_data
-                    await response.run(self.stream, data)
-                    return
-                if self.conn.our_state is h11.MUST_CLOSE or response.close:
-                    await self._close(linger=self.conn.their_state is not h11.DONE)
-                    return
-                self.conn.start_next_cycle()
+            with anyio.CancelScope() as self._scope:
+                await self._serve()
+            if self._expired:
+                await self._timed_out()
         except _Closed:
             return
         finally:
+            self.deadline = math.inf
             with anyio.CancelScope(shield=True):
                 await self.stream.aclose()
+
+    async def _serve(self) -> None:
+        while True:
+            request = await self._read_request()
+            if request is None:
+                return
+            response = await self._respond(request)
+            if isinstance(response, Upgrade):
+                data, _ = self.conn.trailing_data
+                await response.run(self.stream, data)
+                return
+            if self.conn.our_state is h11.MUST_CLOSE or response.close:
+                await self._close(linger=self.conn.their_state is not h11.DONE)
+                return
+            self.conn.start_next_cycle()
+
+    async def _timed_out(self) -> None:
+        phase = self.phase
+        if phase is Phase.HEAD or phase is Phase.BODY:
+            with anyio.move_on_after(self.limits.write_timeout_s):
+                await self._send_error(
+                    error_response(408, "request_timeout", f"timed out {phase.value}", close=True)
+                )
+        elif phase is Phase.WRITE:
+            self.conn.send_failed()
 
     async def _receive(self) -> bytes:
         try:
@@ -143,32 +196,30 @@ class HttpConnection:
     async def _read_request(self) -> Request | None:
         """The next complete request (head and body), or ``None`` when the connection ends."""
         limits, conn = self.limits, self.conn
-        idle = self.requests > 0 and not conn.trailing_data[0]
-        started = not idle and bool(conn.trailing_data[0])
-        timeout = limits.keep_alive_timeout_s if idle else limits.header_timeout_s
-        event: h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA] = h11.NEED_DATA
         try:
-            with anyio.move_on_after(timeout) as scope:
-                event = conn.next_event()
+            # A pipelined request may be complete already: no deadline to set up then.
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if conn.trailing_data[0]:
+                    self.phase = Phase.HEAD
+                    self.deadline = time.monotonic() + limits.header_timeout_s
+                elif self.requests:
+                    self.phase = Phase.WAIT
+                    self.deadline = time.monotonic() + limits.keep_alive_timeout_s
+                # else: a fresh connection keeps its header deadline from the accept
                 while event is h11.NEED_DATA:
                     data = await self._receive()
-                    if data and not started:
-                        started = True
-                        if idle:  # the head now has header_timeout from its first byte
-                            scope.deadline = anyio.current_time() + limits.header_timeout_s
+                    if data and self.phase is Phase.WAIT:
+                        # The head has header_timeout from its first byte.
+                        self.phase = Phase.HEAD
+                        self.deadline = time.monotonic() + limits.header_timeout_s
                     conn.receive_data(data)
                     event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             await self._protocol_error(exc)
             return None
-        if scope.cancelled_caught:
-            if started:
-                await self._send_error(
-                    error_response(
-                        408, "request_timeout", "request head not received in time", close=True
-                    )
-                )
-            return None
+        self.phase = Phase.BUSY
+        self.deadline = math.inf
         if not isinstance(event, h11.Request):
             return None  # ConnectionClosed, or PAUSED after a refused upgrade
         self.requests += 1
@@ -214,20 +265,16 @@ class HttpConnection:
         size = 0
         try:
             while True:
-                with anyio.move_on_after(limits.body_timeout_s) as scope:
-                    event = conn.next_event()
+                event = conn.next_event()  # a body that came with the head needs no wait
+                if event is h11.NEED_DATA:
+                    self.phase = Phase.BODY
                     while event is h11.NEED_DATA:
+                        # Each wait for more of the body is bounded by body_timeout.
+                        self.deadline = time.monotonic() + limits.body_timeout_s
                         conn.receive_data(await self._receive())
                         event = conn.next_event()
-                if scope.cancelled_caught:
-                    await self._send_error(
-                        error_response(
-                            408, "request_timeout", "request body not received in time", close=True
-                        ),
-                        method,
-                        target,
-                    )
-                    return None
+                    self.phase = Phase.BUSY
+                    self.deadline = math.inf
                 if isinstance(event, h11.Data):
                     size += len(event.data)
                     if size > cap:
@@ -244,7 +291,7 @@ class HttpConnection:
                         return None
                     chunks.append(event.data)
                 elif isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks)
+                    return b"".join(chunks) if chunks else b""
                 else:
                     return None  # ConnectionClosed mid-body
         except h11.RemoteProtocolError as exc:
@@ -253,7 +300,8 @@ class HttpConnection:
 
     # ------------------------------------------------------------------ answering
     async def _respond(self, request: Request) -> Response:
-        start = time.perf_counter()
+        logging_on = access_log.isEnabledFor(logging.INFO)
+        start = time.perf_counter() if logging_on else 0.0
         try:
             response = await self.handler(request)
         except Exception:
@@ -262,12 +310,12 @@ class HttpConnection:
         if self.requests >= self.limits.max_requests_per_connection or self.is_draining():
             response.close = True
         await self._write(response, request.method == "HEAD")
-        if access_log.isEnabledFor(logging.INFO):
+        if logging_on:
             access_log.info(
                 '%s "%s %s" %d %d %.1fms',
                 self.peer,
                 request.method,
-                request.target,
+                _redact(request.target),
                 response.status,
                 len(response.body),
                 (time.perf_counter() - start) * 1000,
@@ -289,7 +337,6 @@ class HttpConnection:
             (b"content-type", response.content_type),
             (b"content-length", b"%d" % len(response.body)),
             (b"date", _date.get()),
-            SERVER_HEADER,
             *response.headers,
         ]
         if response.close:
@@ -312,12 +359,16 @@ class HttpConnection:
     async def _send(self, data: bytes | None) -> None:
         if not data:
             return
+        phase = self.phase
+        self.phase = Phase.WRITE
+        self.deadline = time.monotonic() + self.limits.write_timeout_s
         try:
-            with anyio.fail_after(self.limits.write_timeout_s):
-                await self.stream.send(data)
-        except (TimeoutError, *_STREAM_GONE):
+            await self.stream.send(data)
+        except _STREAM_GONE:
             self.conn.send_failed()
             raise _Closed from None
+        self.phase = phase
+        self.deadline = math.inf
 
     async def _send_error(self, response: Response, method: str = "-", target: str = "-") -> None:
         """An error answer, only where h11 allows one; then the connection is closed."""
@@ -371,7 +422,8 @@ async def refuse_connection(stream: ByteStream, response: Response, limits: Limi
     driver = HttpConnection(stream, _never, limits, is_draining=lambda: True)
     driver.conn = conn
     try:
-        await driver._send_error(response)
+        with anyio.move_on_after(limits.write_timeout_s):
+            await driver._send_error(response)
     except _Closed:
         pass
     finally:

@@ -586,11 +586,8 @@ class Api:
 
     async def _ws_session(self, stream: ByteStream, data: bytes) -> None:
         broadcaster = self.broadcaster
-        client = WebSocketClient(
-            stream,
-            self.limits,
-            resync_frames=broadcaster.resync_frames,
-            initial=broadcaster.snapshot_frame(),
-        )
+        client = WebSocketClient(stream, self.limits, resync_frames=broadcaster.resync_frames)
         with broadcaster.register(client):
+            # Registered (and so subscribed) first: the snapshot then misses no event.
+            client.push(broadcaster.snapshot_frame())
             await client.run(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,15 @@ async def test_shutting_down_answers_503_on_open_connections() -> None:
             assert b"connection: close" in answer.lower()
         with pytest.raises(OSError):
             await anyio.connect_tcp("127.0.0.1", server.port)
+
+
+async def test_access_log_lines_and_token_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="workerpool_tui.access")
+    cfg = make_config(server={"auth_token": "s3cret"})
+    async with running_server(cfg) as server, client(server.port) as c:
+        await c.get("/health")
+        await c.get("/api/v1/ws/tasks?token=s3cret")  # not an upgrade: 400, but logged
+    lines = [r.getMessage() for r in caplog.records if r.name == "workerpool_tui.access"]
+    assert any('"GET /health" 200' in line and line.endswith("ms") for line in lines), lines
+    assert any("token=***" in line for line in lines), lines
+    assert not any("s3cret" in line for line in lines)

@@ -278,3 +278,17 @@ async def test_client_that_never_reads_does_not_slow_20_others() -> None:
         finally:
             for ws in fast:
                 await ws.close()
+
+
+async def test_bus_subscription_only_while_clients_are_connected() -> None:
+    async with running_server() as server:
+        bus = server.engine.bus
+        assert not [s for s in bus.subscribers if s.name == "websocket"]
+        for _ in range(2):  # reconnecting after the last client left subscribes again
+            async with connect(ws_url(server)) as ws:
+                await recv_json(ws)
+                assert len([s for s in bus.subscribers if s.name == "websocket"]) == 1
+                await server.engine.submit_many([TaskSpec(type="default_task")])
+                await recv_until(ws, lambda m: m["type"] == "task")
+            await wait_until(lambda: server.ws_clients == 0)
+            assert not [s for s in bus.subscribers if s.name == "websocket"]
