@@ -1,14 +1,14 @@
 """Headless Chromium (Debian's package) driven by Playwright, against a real ``serve``.
 
-Every test here is marked ``browser`` and skips cleanly when ``/usr/bin/chromium`` or the
-Playwright package is missing. ``playwright install`` is never run: the system browser is used.
+Every test here is marked ``browser`` (``pytestmark`` in each module) and skips cleanly
+when ``/usr/bin/chromium`` or the Playwright package is missing. ``playwright install`` is
+never run: the system browser is used.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).parent == here:
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from live_server import LiveServer
 
+pytestmark = pytest.mark.browser
+
 LIVE = "#conn[data-state='open']"
 
 

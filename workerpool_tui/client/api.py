@@ -20,6 +20,8 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
 """How long one response may take (a cancel waits for the handler to stop)."""
 _USER_AGENT = "workerpool-tui-client"
+_RETRYABLE = frozenset({"GET", "DELETE"})
+"""Requests that may be sent again on a fresh connection (repeating them changes nothing)."""
 
 
 class ClientUsageError(Exception):
@@ -145,8 +147,8 @@ class ApiClient:
     ) -> Any:
         """Send one request; return the decoded JSON body of a 2xx answer.
 
-        A keep-alive connection the server already closed is reopened once, and only
-        for a request that had not reached the server (so nothing is submitted twice).
+        A keep-alive connection the server closed while idle is reopened and the request
+        sent again, but only for GET and DELETE: a POST is never sent twice.
         """
         target = self.server.prefix + path
         if query:
@@ -165,7 +167,7 @@ class ApiClient:
                 raw = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self.close()
-                if reused and attempt == 1:
+                if reused and attempt == 1 and method in _RETRYABLE:
                     continue
                 raise Unreachable(self.server.url, describe_oserror(exc)) from None
             except (OSError, http.client.HTTPException) as exc:
