@@ -12,7 +12,7 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -20,6 +20,9 @@ from anyio.abc import TaskGroup
 from .config import Config
 from .core import Engine
 from .core.journal import Journal, MemoryJournal
+
+if TYPE_CHECKING:
+    from .server import ApiServer
 
 log = logging.getLogger("workerpool_tui.runtime")
 
@@ -36,7 +39,7 @@ class Runtime:
         self.cfg = cfg
         self.with_server = cfg.server.enabled if with_server is None else with_server
         self.engine = engine or Engine(cfg, journal=make_journal(cfg))
-        self.server: Any = None
+        self.server: ApiServer | None = None
         """The running API server, or ``None``."""
         self.server_error: str | None = None
         """Why the API is not running (disabled, port in use, ...)."""

@@ -325,3 +325,17 @@ async def test_access_log_lines_and_token_redacted(caplog: pytest.LogCaptureFixt
     assert any('"GET /health" 200' in line and line.endswith("ms") for line in lines), lines
     assert any("token=***" in line for line in lines), lines
     assert not any("s3cret" in line for line in lines)
+
+
+async def test_handler_bug_is_a_logged_500_and_the_server_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_server() as server, client(server.port) as c:
+
+        def broken() -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(server.engine, "stats", broken)
+        assert_error(await c.get("/api/v1/tasks/status/stats"), 500, "internal_error")
+        assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+        assert (await c.get("/health")).status_code == 200
