@@ -340,3 +340,52 @@ def test_watch_exits_3_when_the_server_goes_away(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_ctrl_c_stops_waiting_and_leaves_the_task_running(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workerpool_tui",
+            "submit",
+            "long_running_task",
+            "--payload",
+            '{"duration": 30}',
+            "--wait",
+            "--json",
+            "--url",
+            server.url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=isolated_env(tmp_path),
+        cwd=tmp_path,
+    )
+    running: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 15
+        while not running and time.monotonic() < deadline:
+            listed = httpx.get(
+                f"{server.url}/api/v1/tasks",
+                params={"type": "long_running_task", "status": "running"},
+                timeout=10,
+            ).json()["tasks"]
+            running = [t for t in listed if t["payload"] == {"duration": 30}]
+            time.sleep(0.05)
+        assert running, "the submitted task never ran"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert proc.stderr is not None
+        assert "the tasks keep running" in proc.stderr.read()
+        task = httpx.get(f"{server.url}/api/v1/tasks/{running[0]['id']}", timeout=10).json()
+        assert task["status"] == "running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        for t in running:
+            httpx.delete(f"{server.url}/api/v1/tasks/{t['id']}", timeout=30)

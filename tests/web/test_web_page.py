@@ -134,6 +134,18 @@ def test_detail_shows_the_task_log_lines(page: Any, server: LiveServer) -> None:
     assert json.loads(page.locator("#d-result").text_content()) == {"lines": 4}
 
 
+def test_task_data_is_shown_as_text_never_as_html(page: Any, server: LiveServer) -> None:
+    html = "<img id=pwned src=x onerror=window.pwned=1><b>bold</b>"
+    task = api_submit(server, {"type": "default_task", "payload": {"html": html}})
+    open_page(page, server)
+    row(page, task["id"]).click()
+    page.wait_for_selector("#d-result-wrap:not([hidden])")
+    assert html in page.locator("#d-payload").text_content()
+    assert page.locator("#pwned").count() == 0
+    assert page.locator("#detail b").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
 def test_failed_task_shows_its_error(page: Any, server: LiveServer) -> None:
     task = api_submit(server, {"type": "default_task", "payload": {"fail": True}})
     open_page(page, server)
