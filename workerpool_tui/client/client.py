@@ -35,6 +35,8 @@ MAX_COUNT = 10_000
 """The most tasks one ``submit --count`` sends (one all-or-nothing batch)."""
 WAIT_POLL_S = (0.05, 1.0)
 """``submit --wait`` polls each unfinished task, from the first interval up to the second."""
+WAIT_POLL_RATE = 200.0
+"""...and sends at most about this many requests per second, however many tasks it waits for."""
 
 
 @dataclass
@@ -171,7 +173,7 @@ def _wait_all(ctx: Context, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]
     try:
         while waiting:
             time.sleep(interval)
-            interval = min(WAIT_POLL_S[1], interval * 2)
+            interval = min(max(WAIT_POLL_S[1], len(waiting) / WAIT_POLL_RATE), interval * 2)
             still = []
             for task_id in waiting:
                 task = ctx.api.request("GET", task_path(task_id))
