@@ -225,9 +225,16 @@ class HttpConnection:
         self.requests += 1
         method = event.method.decode("ascii", "replace")
         target = event.target.decode("ascii", "replace")
-        headers = list(event.headers)
-        # h11 caps a head that arrives in pieces; one that arrived whole is measured here.
-        head_size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in headers)
+        # One pass: copy the headers, measure the head (h11 caps a head that arrives in
+        # pieces; one that arrived whole is measured here) and find Content-Length.
+        headers: Headers = []
+        head_size = len(event.target)
+        content_length = -1
+        for name, value in event.headers:
+            headers.append((name, value))
+            head_size += len(name) + len(value) + 4
+            if name == b"content-length":
+                content_length = int(value)  # h11 has validated it
         if head_size > limits.max_header_bytes:
             await self._send_error(_headers_too_large(limits), method, target)
             return None
@@ -238,27 +245,26 @@ class HttpConnection:
                 target,
             )
             return None
-        body = await self._read_body(method, target, headers)
+        body = await self._read_body(method, target, content_length)
         if body is None:
             return None
         return Request(method, target, headers, body)
 
-    async def _read_body(self, method: str, target: str, headers: Headers) -> bytes | None:
+    async def _read_body(self, method: str, target: str, content_length: int) -> bytes | None:
         limits, conn = self.limits, self.conn
         cap = limits.max_body_bytes
-        for key, value in headers:
-            if key == b"content-length" and int(value) > cap:
-                await self._send_error(
-                    error_response(
-                        413,
-                        "body_too_large",
-                        f"request body of {int(value)} bytes exceeds the limit of {cap}",
-                        close=True,
-                    ),
-                    method,
-                    target,
-                )
-                return None
+        if content_length > cap:
+            await self._send_error(
+                error_response(
+                    413,
+                    "body_too_large",
+                    f"request body of {content_length} bytes exceeds the limit of {cap}",
+                    close=True,
+                ),
+                method,
+                target,
+            )
+            return None
         if conn.they_are_waiting_for_100_continue:
             await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         chunks: list[bytes] = []
@@ -359,7 +365,6 @@ class HttpConnection:
     async def _send(self, data: bytes | None) -> None:
         if not data:
             return
-        phase = self.phase
         self.phase = Phase.WRITE
         self.deadline = time.monotonic() + self.limits.write_timeout_s
         try:
@@ -367,7 +372,7 @@ class HttpConnection:
         except _STREAM_GONE:
             self.conn.send_failed()
             raise _Closed from None
-        self.phase = phase
+        self.phase = Phase.BUSY
         self.deadline = math.inf
 
     async def _send_error(self, response: Response, method: str = "-", target: str = "-") -> None:
