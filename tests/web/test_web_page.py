@@ -210,10 +210,12 @@ def test_filter_by_status_and_search(page: Any, server: LiveServer) -> None:
 
 
 def test_stays_bounded_under_a_burst(page: Any, console: Any, server: LiveServer) -> None:
-    open_page(page, server)
-    for wave in range(3):
+    page.goto(server.url + "/?keep=400")  # keep 400 tasks (plus a batch of 50) in the page
+    page.wait_for_selector(LIVE)
+    assert page.evaluate("window.workerpool.maxTasks") == 400
+    for wave in range(2):
         spec = {"type": "default_task", "payload": {"wave": wave}}
-        r = httpx.post(f"{server.url}/api/v1/tasks/batch", json={"tasks": [spec] * 900}, timeout=30)
+        r = httpx.post(f"{server.url}/api/v1/tasks/batch", json={"tasks": [spec] * 300}, timeout=30)
         assert r.status_code == 201, r.text
         last = r.json()["tasks"][-1]["id"]
         # newest first, in submission order among tasks created in the same millisecond
@@ -223,7 +225,7 @@ def test_stays_bounded_under_a_burst(page: Any, console: Any, server: LiveServer
             arg=last,
         )
     kept = page.evaluate("window.workerpool.state.tasks.size")
-    assert 2000 <= kept <= 2250
+    assert 400 <= kept <= 450
     # the table is virtual: a few dozen rows exist, the scroll height stands for all of them
     assert 0 < page.locator("#tasks-body tr[data-id]").count() < 100
     assert page.locator("#tasks-foot").text_content().startswith(f"{kept} shown")
@@ -234,10 +236,6 @@ def test_stays_bounded_under_a_burst(page: Any, console: Any, server: LiveServer
     page.locator("#tasks-wrap").evaluate("w => { w.scrollTop = w.scrollHeight; }")
     page.wait_for_selector(f"#tasks-body tr[data-id='{oldest}']")
     assert page.locator("#eventlog li").count() <= 200
-    page.wait_for_function(
-        "total => Number(document.querySelector('[data-count=completed]').textContent) >= total",
-        arg=2700,
-    )
     assert page.locator(LIVE).count() == 1
     assert console.errors == []
 
@@ -289,16 +287,18 @@ def test_token_is_asked_once_and_kept_for_the_tab(browser: Any, tmp_path: Path) 
             context.close()
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_both_themes_render(browser: Any, server: LiveServer, scheme: str) -> None:
-    context = browser.new_context(color_scheme=scheme)
-    try:
-        page = context.new_page()
-        open_page(page, server)
-        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        text = page.evaluate("getComputedStyle(document.body).color")
-        assert bg != text
-        dark_bg = bg in ("rgb(15, 20, 26)",)
-        assert dark_bg == (scheme == "dark")
-    finally:
-        context.close()
+def test_both_themes_render(page: Any, server: LiveServer) -> None:
+    open_page(page, server)
+    seen = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        seen[scheme] = page.evaluate(
+            "[getComputedStyle(document.body).backgroundColor,"
+            " getComputedStyle(document.body).color]"
+        )
+        assert seen[scheme][0] != seen[scheme][1]
+    assert seen["dark"][0] == "rgb(15, 20, 26)"
+    assert seen["light"][0] == "rgb(245, 247, 250)"
+    page.click("#theme-toggle")  # an explicit choice beats the system's
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(245, 247, 250)"

@@ -11,8 +11,9 @@
   const TOKEN_KEY = "workerpool.token";
   const THEME_KEY = "workerpool.theme";
   const FINAL = new Set(["completed", "failed", "cancelled"]);
-  const MAX_TASKS = 2000;          // tasks kept in the page; oldest final ones go first
-  const EVICT_SLACK = 250;         // evict in batches, not on every event past the limit
+  // tasks kept in the page, oldest final ones dropped first; `/?keep=N` changes it (100-50000)
+  const MAX_TASKS = clampInt(new URLSearchParams(location.search).get("keep"), 100, 50000, 2000);
+  const EVICT_SLACK = Math.ceil(MAX_TASKS / 8); // evict in batches, not on every event past the limit
   const ROW_H = 33;                // px; rows have a fixed height so the table can be virtual
   const OVERSCAN = 12;             // rows drawn above and below the visible ones
   const MAX_LOG = 200;             // event log lines
@@ -21,6 +22,11 @@
   const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/;
 
   const $ = (id) => document.getElementById(id);
+
+  function clampInt(text, lo, hi, fallback) {
+    const n = Number.parseInt(text || "", 10);
+    return Number.isFinite(n) ? Math.min(hi, Math.max(lo, n)) : fallback;
+  }
 
   const state = {
     token: sessionStorage.getItem(TOKEN_KEY) || "",
@@ -1012,7 +1018,7 @@
 
   // ---------------------------------------------------------------- start
 
-  window.workerpool = { state }; // for the browser tests and curious people
+  window.workerpool = { state, maxTasks: MAX_TASKS }; // for the browser tests and curious people
   measureTable();
   loadTypes();
   connect();
