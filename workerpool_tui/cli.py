@@ -72,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("dashboard", "the Textual dashboard (the default)")
     add("serve", "headless: pool + API, until SIGINT/SIGTERM")
     p = add("submit", "submit tasks to a running server")
-    p.add_argument("type", metavar="TYPE")
-    p.add_argument("--payload", default="{}", help="JSON object")
-    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("type", metavar="TYPE", help="a registered task type, e.g. example_task")
+    p.add_argument("--payload", default="{}", help="JSON object, @FILE, or - for stdin")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--timeout", default=None, help="seconds or a duration such as 30s")
-    p.add_argument("--max-retries", type=int, default=None)
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--max-retries", type=int, default=None, help="default task.default_max_retries")
+    p.add_argument("--count", type=int, default=1, help="submit N copies in one batch")
     p.add_argument(
         "--wait", action="store_true", help="wait for the task(s) to finish; exit by outcome"
     )
