@@ -1,0 +1,64 @@
+"""How a task's values read in the table and the detail view (Rich text, no widgets)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ...core import Task, TaskStatus
+
+BAR_WIDTH = 10
+
+
+def status_styles(
+    success: str, warning: str, error: str, accent: str, muted: str
+) -> dict[str, str]:
+    """Status colours from the theme, so they read in light and dark themes alike."""
+    return {
+        TaskStatus.PENDING.value: warning,
+        TaskStatus.RUNNING.value: f"bold {accent}",
+        TaskStatus.COMPLETED.value: success,
+        TaskStatus.FAILED.value: f"bold {error}",
+        TaskStatus.CANCELLED.value: muted,
+    }
+
+
+def duration(seconds: float) -> str:
+    """A compact duration: ``850ms``, ``12.3s``, ``4m05s``, ``2h13m``."""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        m, s = divmod(int(seconds), 60)
+        return f"{m}m{s:02d}s"
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}h{rem // 60:02d}m"
+
+
+def progress_bar(pct: float, style: str, width: int = BAR_WIDTH) -> Text:
+    """``━━━━━━━───  70%`` in ``width`` cells plus the percentage."""
+    filled = round(width * max(0.0, min(100.0, pct)) / 100)
+    bar = Text("━" * filled, style=style)
+    bar.append("━" * (width - filled), style="dim")
+    bar.append(f" {pct:3.0f}%")
+    return bar
+
+
+def age_or_duration(task: Task, now: float) -> str:
+    """Pending: time waiting; running: time running; final: how long it ran."""
+    if task.status is TaskStatus.PENDING:
+        return "wait " + duration(now - task.created_at)
+    if task.status is TaskStatus.RUNNING and task.started_at is not None:
+        return "run " + duration(now - task.started_at)
+    if task.finished_at is not None and task.started_at is not None:
+        return duration(task.finished_at - task.started_at)
+    if task.finished_at is not None:
+        return "never ran"
+    return "-"
+
+
+def is_live(task: Task) -> bool:
+    """Whether the task's time column moves on its own."""
+    return task.status is TaskStatus.PENDING or task.status is TaskStatus.RUNNING
