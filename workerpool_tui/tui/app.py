@@ -156,11 +156,22 @@ class DashboardApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Widgets are looked up once: the tick must not search the DOM 12 times a second.
+        self._table = self.query_one(TaskTable)
+        self._stats_bar = self.query_one(StatsBar)
+        self._tabs = self.query_one(FilterTabs)
+        self._scaling = self.query_one(ScalingLog)
+        self._log = self.query_one(LogPanel)
+        self._charts = (
+            self.query_one("#chart-throughput", Chart),
+            self.query_one("#chart-queue", Chart),
+            self.query_one("#chart-workers", Chart),
+        )
         self._apply_keymap()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one("#search").display = False
         self.query_one("#log").display = False
-        self.query_one(TaskTable).focus()
+        self._table.focus()
         self._apply(self.bridge.take(), force=True, sample=True)
         self.set_interval(1 / TICK_HZ, self._tick, name="dashboard-tick")
 
@@ -177,7 +188,7 @@ class DashboardApp(App[int]):
         self.set_keymap({k: v for k, v in self._keymap_overrides.items() if k in known})
 
     def log_line(self, level: str, line: str) -> None:
-        self.query_one(LogPanel).add_lines([(level, line)])
+        self._log.add_lines([(level, line)])
 
     # ------------------------------------------------------------------ the tick
     def _tick(self) -> None:
@@ -199,13 +210,14 @@ class DashboardApp(App[int]):
         now = bridge.now()
         sampled = bridge.sample() or sample
         if sampled:
-            self.query_one("#chart-throughput", Chart).set_series(bridge.throughput)
-            self.query_one("#chart-queue", Chart).set_series(bridge.queue_depth)
-            self.query_one("#chart-workers", Chart).set_series(bridge.workers)
+            for chart, series in zip(
+                self._charts, (bridge.throughput, bridge.queue_depth, bridge.workers), strict=True
+            ):
+                chart.set_series(series)
         if force or ch.pool or self._ticks % STATS_EVERY == 0:
             self._update_stats()
         if force or ch.pool:
-            self.query_one(ScalingLog).decisions = tuple(bridge.scaling())
+            self._scaling.decisions = tuple(bridge.scaling())
         self._update_table(ch, now, force=force, refresh_times=sampled)
         screen = self.screen
         if isinstance(screen, DetailScreen):
@@ -218,7 +230,7 @@ class DashboardApp(App[int]):
             ):
                 screen.show(task, now)
         if ch.logs:
-            self.query_one(LogPanel).add_lines(ch.logs)
+            self._log.add_lines(ch.logs)
         if self._quitting:
             self._shutdown_progress()
 
@@ -232,8 +244,8 @@ class DashboardApp(App[int]):
         )
         if line != self._stats_line:
             self._stats_line = line
-            self.query_one(StatsBar).line = line
-            self.query_one(FilterTabs).set_counts(stats.tasks)
+            self._stats_bar.line = line
+            self._tabs.set_counts(stats.tasks)
 
     def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
         q = self.query_state
@@ -250,7 +262,7 @@ class DashboardApp(App[int]):
             self._window_dirty = False
         elif not ch.task_ids and not refresh_times:
             return
-        table = self.query_one(TaskTable)
+        table = self._table
         table.show(
             self._window,
             now,
@@ -284,7 +296,7 @@ class DashboardApp(App[int]):
         if not self._main_only() or key not in _FILTER_STATUS:
             return
         self._set_filter(key)
-        self.query_one(FilterTabs).active = f"filter-{key}"
+        self._tabs.active = f"filter-{key}"
 
     def _set_filter(self, key: str) -> None:
         if key == self._filter_key:
@@ -327,7 +339,7 @@ class DashboardApp(App[int]):
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
         self._apply_now()
-        self.query_one(TaskTable).focus()
+        self._table.focus()
 
     def action_clear_search(self) -> None:
         if not self._main_only():
@@ -336,7 +348,7 @@ class DashboardApp(App[int]):
         search.value = ""
         search.display = False
         self._set_search("")
-        self.query_one(TaskTable).focus()
+        self._table.focus()
         self._apply_now()
 
     def action_sort_next(self) -> None:
@@ -369,7 +381,7 @@ class DashboardApp(App[int]):
         self._apply_now()
 
     def action_toggle_log(self) -> None:
-        log = self.query_one(LogPanel)
+        log = self._log
         log.display = not log.display
         self.last_effect_at = time.perf_counter()
 
@@ -377,7 +389,7 @@ class DashboardApp(App[int]):
         self.theme = _LIGHT if self.current_theme.dark else _DARK
 
     def _theme_changed(self, _theme: object) -> None:
-        self.query_one(TaskTable).use_theme()
+        self._table.use_theme()
         self._window_dirty = True
         self._apply_now()
 
@@ -399,7 +411,7 @@ class DashboardApp(App[int]):
         self.last_effect_at = time.perf_counter()
 
     def action_open_task(self) -> None:
-        task_id = self.query_one(TaskTable).highlighted_id
+        task_id = self._table.highlighted_id
         if task_id is None:
             self.notify("no task highlighted", severity="warning")
             return
@@ -443,7 +455,7 @@ class DashboardApp(App[int]):
     def action_cancel_task(self) -> None:
         if not self._main_only():
             return
-        task_id = self.query_one(TaskTable).highlighted_id
+        task_id = self._table.highlighted_id
         if task_id is None:
             self.notify("no task highlighted", severity="warning")
             return

@@ -212,8 +212,9 @@ class Bridge:
         finished = self._engine.stats_data.finished_total
         self.throughput.append((finished - self._finished_at_sample) / elapsed)
         self._finished_at_sample = finished
-        self.queue_depth.append(float(len(self._engine.queue)))
-        self.workers.append(float(self._engine.pool_state().current))
+        stats = self._stats_fn()
+        self.queue_depth.append(float(stats.queue.depth))
+        self.workers.append(float(stats.workers.current))
         return True
 
     # ------------------------------------------------------------------ reading
@@ -227,7 +228,7 @@ class Bridge:
         return self._server_status()
 
     def pool(self) -> PoolState:
-        return self._engine.pool_state()
+        return self._stats_fn().workers
 
     def scaling(self) -> list[ScalingDecision]:
         return list(self._engine.stats_data.scaling)

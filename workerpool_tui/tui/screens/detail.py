@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, ProgressBar, Static
+from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...core import Task, TaskStatus, TaskView, task_view
 from ..widgets.cells import duration
@@ -54,7 +54,6 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.task_id = task_id
         self._view: TaskView | None = None
-        self._log_count = 0
         self._ready = False
         self._pending: tuple[Task | None, float] | None = None
 
@@ -67,7 +66,7 @@ class DetailScreen(Screen[None]):
             yield Static(id="detail-timeline", classes="section")
             yield Static(id="detail-payload", classes="section")
             yield Static(id="detail-outcome", classes="section")
-            yield Log(id="detail-logs", max_lines=500)
+            yield Static(id="detail-logs", classes="section")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -112,13 +111,10 @@ class DetailScreen(Screen[None]):
             outcome = self.query_one("#detail-outcome", Static)
             outcome.border_title = "Error" if view.error is not None else "Result"
             outcome.update(_outcome(view))
-        if len(view.logs) != self._log_count or (
-            old is not None and old.logs[-1:] != view.logs[-1:]
-        ):
-            log = self.query_one("#detail-logs", Log)
-            log.clear()
-            log.write_lines(view.logs or ["(the handler logged nothing)"])
-            self._log_count = len(view.logs)
+        if old is None or old.logs != view.logs:
+            self.query_one("#detail-logs", Static).update(
+                Text("\n".join(view.logs)) if view.logs else Text("(no log lines)", style="dim")
+            )
 
     def _summary(self, v: TaskView) -> Text:
         out = Text()

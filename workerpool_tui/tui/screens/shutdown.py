@@ -22,13 +22,23 @@ class ShutdownScreen(ModalScreen[None]):
     class Force(Message):
         """Stop waiting: cancel the running tasks now."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._status = "stopping…"
+
     def compose(self) -> ComposeResult:
         with Vertical(id="shutdown-dialog", classes="dialog"):
             yield Label("Shutting down", classes="dialog-title")
-            yield Static("stopping…", id="shutdown-status")
+            yield Static(self._status, id="shutdown-status")
+
+    @property
+    def status(self) -> str:
+        return self._status
 
     def set_status(self, text: str) -> None:
-        self.query_one("#shutdown-status", Static).update(text)
+        self._status = text
+        if self.is_mounted:
+            self.query_one("#shutdown-status", Static).update(text)
 
     def action_force(self) -> None:
         self.post_message(self.Force())

@@ -32,24 +32,28 @@ class Chart(Vertical):
     data: reactive[tuple[float, ...]] = reactive(tuple, always_update=False)
     """Oldest first."""
 
-    def __init__(self, title: str, unit: str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, unit: str, *, span: int = 180, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._span = span
+        self._label = Label("no data yet")
+        self._spark = Sparkline([], summary_function=max)
         self.border_title = title
         self._unit = unit
 
     def compose(self) -> ComposeResult:
-        yield Label("no data yet")
-        yield Sparkline([], summary_function=max)
+        yield self._label
+        yield self._spark
 
     def watch_data(self, data: tuple[float, ...]) -> None:
-        spark = self.query_one(Sparkline)
-        spark.data = list(data) or [0.0]
-        label = self.query_one(Label)
+        spark = self._spark
+        # Left-padded to the full span, so the line fills in from the right as time passes.
+        spark.data = [0.0] * max(0, self._span - len(data)) + list(data[-self._span :])
+        label = self._label
         if not data:
             label.update("no data yet")
             return
         label.update(
-            f"now {_fmt(data[-1])} · peak {_fmt(max(data))} {self._unit} · last {len(data)}s"
+            f"now {_fmt(data[-1])} · peak {_fmt(max(data))} {self._unit} · {self._span // 60} min"
         )
 
     def set_series(self, values: Sequence[float]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -27,7 +27,7 @@ class ScalingLog(Widget):
     """Oldest first, as the engine keeps them."""
 
     def on_mount(self) -> None:
-        self.border_title = "Scaling decisions"
+        self.border_title = "Scaling decisions (UTC)"
 
     def render(self) -> Text:
         if not self.decisions:
@@ -36,7 +36,7 @@ class ScalingLog(Widget):
         for i, d in enumerate(reversed(self.decisions)):
             if i:
                 out.append("\n")
-            at = datetime.fromtimestamp(d.at).strftime("%H:%M:%S")
+            at = datetime.fromtimestamp(d.at, tz=timezone.utc).strftime("%H:%M:%S")
             out.append(at, style="dim")
             sign = f"{d.delta:+d}" if d.delta else " ·"
             out.append(f" {sign:>3} ", style="bold" if d.delta else "dim")

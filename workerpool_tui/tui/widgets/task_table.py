@@ -137,7 +137,7 @@ class TaskTable(DataTable[str | Text]):
             rank = {short_id(tid): i for i, tid in enumerate(want)}
             self.sort("id", key=lambda cell: rank.get(cell, 0))
             self._order = want
-        if cursor_id is not None and cursor_id in have:
+        if cursor_id is not None and cursor_id in self._cells:
             row = self.get_row_index(cursor_id)
             if row != self.cursor_row:
                 self.move_cursor(row=row, scroll=False)
