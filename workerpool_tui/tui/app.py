@@ -20,7 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Tabs
+from textual.widgets import Footer, Header, Input, Tabs
 
 from ..config import Config
 from ..core import Engine, EngineError, Task
@@ -161,7 +161,7 @@ class DashboardApp(App[int]):
         self._stats_bar = self.query_one(StatsBar)
         self._tabs = self.query_one(FilterTabs)
         self._scaling = self.query_one(ScalingLog)
-        self._log = self.query_one(LogPanel)
+        self._log_panel = self.query_one(LogPanel)
         self._charts = (
             self.query_one("#chart-throughput", Chart),
             self.query_one("#chart-queue", Chart),
@@ -188,10 +188,12 @@ class DashboardApp(App[int]):
         self.set_keymap({k: v for k, v in self._keymap_overrides.items() if k in known})
 
     def log_line(self, level: str, line: str) -> None:
-        self._log.add_lines([(level, line)])
+        self._log_panel.add_lines([(level, line)])
 
     # ------------------------------------------------------------------ the tick
     def _tick(self) -> None:
+        if not self.screen_stack:  # shutting down
+            return
         self.tick_times.append(time.perf_counter())
         changes = self.bridge.take()
         with self.batch_update():
@@ -199,6 +201,8 @@ class DashboardApp(App[int]):
 
     def _apply_now(self) -> None:
         """Apply a key's effect at once instead of on the next tick."""
+        if not self.screen_stack:
+            return
         changes = self.bridge.take()
         with self.batch_update():
             self._apply(changes, force=True)
@@ -230,7 +234,7 @@ class DashboardApp(App[int]):
             ):
                 screen.show(task, now)
         if ch.logs:
-            self._log.add_lines(ch.logs)
+            self._log_panel.add_lines(ch.logs)
         if self._quitting:
             self._shutdown_progress()
 
@@ -245,7 +249,6 @@ class DashboardApp(App[int]):
         if line != self._stats_line:
             self._stats_line = line
             self._stats_bar.line = line
-            self._tabs.set_counts(stats.tasks)
 
     def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
         q = self.query_state
@@ -364,9 +367,9 @@ class DashboardApp(App[int]):
         s = self.query_state.sort
         self._set_sort(SortSpec(column=s.column, descending=not s.descending))
 
-    @on(DataTable.HeaderSelected, "#tasks")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    @on(TaskTable.HeaderClicked)
+    def _header_clicked(self, event: TaskTable.HeaderClicked) -> None:
+        column = event.column
         if column not in SORT_COLUMNS:
             self.notify(f"the {column} column does not sort", severity="warning")
             return
@@ -381,7 +384,7 @@ class DashboardApp(App[int]):
         self._apply_now()
 
     def action_toggle_log(self) -> None:
-        log = self._log
+        log = self._log_panel
         log.display = not log.display
         self.last_effect_at = time.perf_counter()
 
@@ -399,10 +402,9 @@ class DashboardApp(App[int]):
         self.push_screen(HelpScreen(self.key_rows()))
 
     # ------------------------------------------------------------------ actions: tasks
-    @on(DataTable.RowSelected, "#tasks")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.open_task(event.row_key.value)
+    @on(TaskTable.Opened)
+    def _row_opened(self, event: TaskTable.Opened) -> None:
+        self.open_task(event.task_id)
 
     def open_task(self, task_id: str) -> None:
         screen = DetailScreen(task_id)

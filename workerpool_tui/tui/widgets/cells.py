@@ -1,25 +1,10 @@
-"""How a task's values read in the table and the detail view (Rich text, no widgets)."""
+"""How a task's values read in the table and the detail view (plain text, no widgets)."""
 
 from __future__ import annotations
-
-from rich.text import Text
 
 from ...core import Task, TaskStatus
 
 BAR_WIDTH = 10
-
-
-def status_styles(
-    success: str, warning: str, error: str, accent: str, muted: str
-) -> dict[str, str]:
-    """Status colours from the theme, so they read in light and dark themes alike."""
-    return {
-        TaskStatus.PENDING.value: warning,
-        TaskStatus.RUNNING.value: f"bold {accent}",
-        TaskStatus.COMPLETED.value: success,
-        TaskStatus.FAILED.value: f"bold {error}",
-        TaskStatus.CANCELLED.value: muted,
-    }
 
 
 def duration(seconds: float) -> str:
@@ -37,13 +22,10 @@ def duration(seconds: float) -> str:
     return f"{h}h{rem // 60:02d}m"
 
 
-def progress_bar(pct: float, style: str, width: int = BAR_WIDTH) -> Text:
-    """``━━━━━━━───  70%`` in ``width`` cells plus the percentage."""
+def progress_parts(pct: float, width: int = BAR_WIDTH) -> str:
+    """``━━━━━━━───  70%``: filled and empty parts of the bar, then the percentage."""
     filled = round(width * max(0.0, min(100.0, pct)) / 100)
-    bar = Text("━" * filled, style=style)
-    bar.append("━" * (width - filled), style="dim")
-    bar.append(f" {pct:3.0f}%")
-    return bar
+    return "━" * filled + "─" * (width - filled) + f" {pct:3.0f}%"
 
 
 def age_or_duration(task: Task, now: float) -> str:

@@ -7,7 +7,25 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Label, Sparkline
+from textual.widget import Widget
+from textual.widgets import Sparkline
+
+
+class _Caption(Widget):
+    """One line of text whose changes never trigger a layout pass (``Label.update`` does)."""
+
+    DEFAULT_CSS = """
+    _Caption {
+        height: 1;
+        width: 100%;
+        color: $text-muted;
+    }
+    """
+
+    text: reactive[str] = reactive("", layout=False)
+
+    def render(self) -> str:
+        return self.text
 
 
 class Chart(Vertical):
@@ -20,10 +38,6 @@ class Chart(Vertical):
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
     }
-    Chart > Label {
-        width: 100%;
-        color: $text-muted;
-    }
     Chart > Sparkline {
         height: 1fr;
     }
@@ -35,7 +49,8 @@ class Chart(Vertical):
     def __init__(self, title: str, unit: str, *, span: int = 180, id: str | None = None) -> None:
         super().__init__(id=id)
         self._span = span
-        self._label = Label("no data yet")
+        self._label = _Caption()
+        self._label.text = "no data yet"
         self._spark = Sparkline([], summary_function=max)
         self.border_title = title
         self._unit = unit
@@ -50,9 +65,9 @@ class Chart(Vertical):
         spark.data = [0.0] * max(0, self._span - len(data)) + list(data[-self._span :])
         label = self._label
         if not data:
-            label.update("no data yet")
+            label.text = "no data yet"
             return
-        label.update(
+        label.text = (
             f"now {_fmt(data[-1])} · peak {_fmt(max(data))} {self._unit} · {self._span // 60} min"
         )
 

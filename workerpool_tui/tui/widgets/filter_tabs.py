@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.widgets import Tab, Tabs
 
 from ...core import TaskStatus
-from ...core.engine import TaskCounts
 
 FILTERS: tuple[tuple[str, str, TaskStatus | None], ...] = (
     ("all", "All", None),
@@ -18,7 +17,8 @@ FILTERS: tuple[tuple[str, str, TaskStatus | None], ...] = (
 
 
 class FilterTabs(Tabs):
-    """Clickable; the digit keys 1-6 of the app select them too."""
+    """Clickable; the digit keys 1-6 select them too. Labels stay fixed (a label change
+    costs a layout pass of the screen); the counts live in the stats bar."""
 
     can_focus = False
 
@@ -33,12 +33,3 @@ class FilterTabs(Tabs):
             Tab(f"{i} {label}", id=f"filter-{key}") for i, (key, label, _) in enumerate(FILTERS, 1)
         ]
         super().__init__(*tabs, id=id)
-        self._counts: TaskCounts | None = None
-
-    def set_counts(self, counts: TaskCounts) -> None:
-        if counts == self._counts:
-            return
-        self._counts = counts
-        for i, (key, label, status) in enumerate(FILTERS, 1):
-            n = counts.total if status is None else getattr(counts, status.value)
-            self.query_one(f"#filter-{key}", Tab).label = f"{i} {label} {n:,}"

@@ -1,0 +1,131 @@
+"""Does the dashboard slow the engine down, and does it stay responsive under load?
+
+Runs N short tasks (``default_task``, empty payload) twice in one process: on the bare
+engine (baseline), then with the dashboard attached, headless (``App.run_test``), while
+a key is pressed every 200 ms. Prints tasks/s for both and their ratio, the p50/p99 gap
+between dashboard ticks (screen refreshes), and the p50/p99 time from a key press to its
+effect being applied (the table refiltered and redrawn).
+
+    .venv/bin/python bench/dashboard.py [--tasks 50000] [--workers 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from workerpool_tui.config import load_config
+from workerpool_tui.core import Engine, TaskSpec
+from workerpool_tui.tui.app import DashboardApp
+
+BATCH = 5_000
+KEY_EVERY_S = 0.2
+
+
+def _config(workers: int, tasks: int) -> object:
+    return load_config(
+        None,
+        overrides={
+            "store": {"path": ""},
+            "server": {"enabled": False},
+            "logger": {"level": "warning"},
+            "worker": {
+                "min_workers": workers,
+                "max_workers": workers,
+                "enable_auto_scaling": False,
+            },
+            "task": {
+                "queue_capacity": BATCH * 2,
+                "max_concurrent_tasks": max(workers, 100),
+                "max_tracked_tasks": max(100_000, tasks + 1),
+            },
+        },
+    )
+
+
+async def _drive(engine: Engine, total: int, between: Callable[[], Awaitable[None]]) -> float:
+    """Submit ``total`` tasks in batches as room frees up; seconds until all finished."""
+    spec = TaskSpec(type="default_task")
+    start = time.perf_counter()
+    submitted = 0
+    base = engine.stats_data.finished_total
+    with anyio.fail_after(600):
+        while engine.stats_data.finished_total - base < total:
+            room = min(engine.queue.free, total - submitted)
+            if room >= BATCH or (room > 0 and submitted + room == total):
+                engine.submit_nowait([spec] * room)
+                submitted += room
+            await between()
+    return time.perf_counter() - start
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def baseline(total: int, workers: int) -> float:
+    async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
+        return total / await _drive(engine, total, lambda: anyio.sleep(0.01))
+
+
+async def with_dashboard(total: int, workers: int) -> tuple[float, list[float], list[float]]:
+    async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
+        app = DashboardApp(engine)
+        key_ms: list[float] = []
+        async with app.run_test(size=(160, 48)) as pilot:
+            done = anyio.Event()
+
+            async def press_keys() -> None:
+                # Its own task, so a slow key never holds up the submissions.
+                keys = ["3", "1"]
+                while not done.is_set():
+                    await anyio.sleep(KEY_EVERY_S)
+                    t0 = time.perf_counter()
+                    await pilot.press(keys[len(key_ms) % 2])
+                    with anyio.fail_after(10):
+                        while app.last_effect_at < t0:  # noqa: ASYNC110 - 1 ms poll of a timestamp
+                            await anyio.sleep(0.001)
+                    key_ms.append((app.last_effect_at - t0) * 1000)
+
+            ticks_from = len(app.tick_times)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(press_keys)
+                elapsed = await _drive(engine, total, lambda: anyio.sleep(0.01))
+                done.set()
+            ticks = list(app.tick_times)[ticks_from:]
+            gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
+            app.exit(0)
+        return total / elapsed, gaps, key_ms
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    base = await baseline(args.tasks, args.workers)
+    dash, gaps, key_ms = await with_dashboard(args.tasks, args.workers)
+    print(f"tasks: {args.tasks:,} default_task, {args.workers} workers")
+    print(f"engine alone:         {base:10,.0f} tasks/s")
+    print(f"with dashboard:       {dash:10,.0f} tasks/s")
+    print(f"ratio (goal >= 0.7):  {dash / base:10.2f}")
+    print(
+        f"tick gap (ms):        p50 {statistics.median(gaps):6.1f}   p99 {_pct(gaps, 0.99):6.1f}"
+        f"   max {max(gaps):6.1f}   ({len(gaps)} gaps, target {1000 / 12:.0f} ms)"
+    )
+    print(
+        f"key -> effect (ms):   p50 {statistics.median(key_ms):6.1f}"
+        f"   p99 {_pct(key_ms, 0.99):6.1f}"
+        f"   max {max(key_ms):6.1f}   ({len(key_ms)} presses, goal p99 < 100)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
