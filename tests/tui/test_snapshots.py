@@ -23,7 +23,8 @@ def test_detail_view_of_failed_task(snap_compare: Any) -> None:
 
 
 def test_detail_view_of_running_task(snap_compare: Any) -> None:
-    assert snap_compare(snapshot_app(), terminal_size=SIZE, press=["enter"])
+    # The fourth row is the running task at 75 %, with two log lines.
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, press=["down", "down", "down", "enter"])
 
 
 def test_submit_form_with_error(snap_compare: Any) -> None:

@@ -74,6 +74,8 @@ class DashboardApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "workerpool-tui"
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    AUTO_FOCUS = "TaskTable"
+    """The table, not the (hidden) search box: typed keys are commands until ``/``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         _bind("n", "submit", "Submit", "submit", "Submit tasks (a form)"),
@@ -143,7 +145,7 @@ class DashboardApp(App[int]):
         yield StatsBar(id="stats")
         with Horizontal(id="charts"):
             yield Chart("Throughput", "tasks/s", id="chart-throughput")
-            yield Chart("Queue depth", "queued", id="chart-queue")
+            yield Chart("Queue", "tasks", id="chart-queue")
             yield Chart("Workers", "workers", id="chart-workers")
             yield ScalingLog(id="scaling")
         yield FilterTabs(id="filters")

@@ -67,9 +67,7 @@ class Chart(Vertical):
         if not data:
             label.text = "no data yet"
             return
-        label.text = (
-            f"now {_fmt(data[-1])} · peak {_fmt(max(data))} {self._unit} · {self._span // 60} min"
-        )
+        label.text = f"now {_fmt(data[-1])} · peak {_fmt(max(data))}"
 
     def set_series(self, values: Sequence[float]) -> None:
         self.data = tuple(values)

@@ -309,7 +309,7 @@ class TaskTable(ScrollView, can_focus=True):
         tid = self._order[row]
         if row == self.cursor_row:
             cursor = self.get_component_rich_style("task-table--cursor")
-            strip = Strip(_segments(self._cells[tid], cursor, None))
+            return Strip(_segments(self._cells[tid], cursor, None)).crop_extend(0, width, cursor)
         else:
             odd = bool(row % 2)
             cached = self._strips.get(tid)
