@@ -129,6 +129,8 @@ class DashboardApp(App[int]):
         self._window_dirty = True
         self._last_slow_query = 0.0
         self._ticks = 0
+        self._behind = False
+        """Another screen is on top; the main view catches up when it is back."""
         self._stats_line: StatsLine | None = None
         self._last_submit: tuple[str, str] | None = None
         self._quitting = False
@@ -215,17 +217,16 @@ class DashboardApp(App[int]):
         bridge = self.bridge
         now = bridge.now()
         sampled = bridge.sample() or sample
-        if sampled:
-            for chart, series in zip(
-                self._charts, (bridge.throughput, bridge.queue_depth, bridge.workers), strict=True
-            ):
-                chart.set_series(series)
-        if force or ch.pool or self._ticks % STATS_EVERY == 0:
-            self._update_stats()
-        if force or ch.pool:
-            self._scaling.decisions = tuple(bridge.scaling())
-        self._update_table(ch, now, force=force, refresh_times=sampled)
         screen = self.screen
+        if len(self.screen_stack) > 1:
+            # Nothing is drawn behind another screen: remember to catch up on return.
+            self._behind = True
+        else:
+            if self._behind:
+                self._behind = False
+                force = sampled = True
+            self._apply_main(ch, now, force=force, sampled=sampled)
+
         if isinstance(screen, DetailScreen):
             task = bridge.get(screen.task_id)
             if (
@@ -239,6 +240,19 @@ class DashboardApp(App[int]):
             self._log_panel.add_lines(ch.logs)
         if self._quitting:
             self._shutdown_progress()
+
+    def _apply_main(self, ch: Changes, now: float, *, force: bool, sampled: bool) -> None:
+        bridge = self.bridge
+        if sampled:
+            for chart, series in zip(
+                self._charts, (bridge.throughput, bridge.queue_depth, bridge.workers), strict=True
+            ):
+                chart.set_series(series)
+        if force or ch.pool or self._ticks % STATS_EVERY == 0:
+            self._update_stats()
+        if force or ch.pool:
+            self._scaling.decisions = tuple(bridge.scaling())
+        self._update_table(ch, now, force=force, refresh_times=sampled)
 
     def _update_stats(self) -> None:
         stats = self.bridge.stats()

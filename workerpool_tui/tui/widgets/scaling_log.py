@@ -20,6 +20,8 @@ class ScalingLog(Widget):
         padding: 0 1;
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 

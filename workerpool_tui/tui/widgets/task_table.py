@@ -295,14 +295,9 @@ class TaskTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y == 0:
-            strip = Strip(
-                _segments(
-                    tuple(label for _, label, _ in COLUMNS),
-                    self.get_component_rich_style("task-table--header"),
-                    None,
-                )
-            )
-            return strip.crop_extend(0, width, self.rich_style)
+            header = self.get_component_rich_style("task-table--header")
+            strip = Strip(_segments(tuple(label for _, label, _ in COLUMNS), header, None))
+            return strip.crop_extend(0, width, header)
         row = self._top + y - 1
         if row >= len(self._order):
             return Strip.blank(width, self.rich_style)
