@@ -24,7 +24,8 @@ from workerpool_tui.config import load_config
 from workerpool_tui.core import Engine, TaskSpec
 from workerpool_tui.tui.app import DashboardApp
 
-BATCH = 5_000
+BATCH = 1_000
+"""Tasks per submission; a bigger batch holds the loop longer (~30 us a task)."""
 KEY_EVERY_S = 0.2
 
 
@@ -41,7 +42,7 @@ def _config(workers: int, tasks: int) -> object:
                 "enable_auto_scaling": False,
             },
             "task": {
-                "queue_capacity": BATCH * 2,
+                "queue_capacity": BATCH * 10,
                 "max_concurrent_tasks": max(workers, 100),
                 "max_tracked_tasks": max(100_000, tasks + 1),
             },
@@ -70,12 +71,26 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def baseline(total: int, workers: int) -> float:
+async def _probe(lags: list[float]) -> None:
+    """How late a 5 ms sleep wakes: what any other task on this loop waits for a turn."""
+    while True:
+        t0 = time.perf_counter()
+        await anyio.sleep(0.005)
+        lags.append((time.perf_counter() - t0 - 0.005) * 1000)
+
+
+async def baseline(total: int, workers: int, lags: list[float]) -> float:
     async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
-        return total / await _drive(engine, total, lambda: anyio.sleep(0.01))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_probe, lags)
+            rate = total / await _drive(engine, total, lambda: anyio.sleep(0.01))
+            tg.cancel_scope.cancel()
+        return rate
 
 
-async def with_dashboard(total: int, workers: int) -> tuple[float, list[float], list[float]]:
+async def with_dashboard(
+    total: int, workers: int, lags: list[float]
+) -> tuple[float, list[float], list[float]]:
     async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
         app = DashboardApp(engine)
         key_ms: list[float] = []
@@ -97,8 +112,10 @@ async def with_dashboard(total: int, workers: int) -> tuple[float, list[float], 
             ticks_from = len(app.tick_times)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(press_keys)
+                tg.start_soon(_probe, lags)
                 elapsed = await _drive(engine, total, lambda: anyio.sleep(0.01))
                 done.set()
+                tg.cancel_scope.cancel()
             ticks = list(app.tick_times)[ticks_from:]
             gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
             app.exit(0)
@@ -110,8 +127,10 @@ async def main() -> None:
     parser.add_argument("--tasks", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
-    base = await baseline(args.tasks, args.workers)
-    dash, gaps, key_ms = await with_dashboard(args.tasks, args.workers)
+    base_lag: list[float] = []
+    dash_lag: list[float] = []
+    base = await baseline(args.tasks, args.workers, base_lag)
+    dash, gaps, key_ms = await with_dashboard(args.tasks, args.workers, dash_lag)
     print(f"tasks: {args.tasks:,} default_task, {args.workers} workers")
     print(f"engine alone:         {base:10,.0f} tasks/s")
     print(f"with dashboard:       {dash:10,.0f} tasks/s")
@@ -125,6 +144,11 @@ async def main() -> None:
         f"   p99 {_pct(key_ms, 0.99):6.1f}"
         f"   max {max(key_ms):6.1f}   ({len(key_ms)} presses, goal p99 < 100)"
     )
+    for name, lags in (("engine alone", base_lag), ("with dashboard", dash_lag)):
+        print(
+            f"loop turn wait (ms), {name + ':':15} p50 {statistics.median(lags):6.1f}"
+            f"   p99 {_pct(lags, 0.99):6.1f}   ({len(lags)} samples of a 5 ms sleep)"
+        )
 
 
 if __name__ == "__main__":

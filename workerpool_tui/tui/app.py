@@ -40,9 +40,9 @@ from .widgets.scaling_log import ScalingLog
 from .widgets.stats_bar import StatsBar, StatsLine
 from .widgets.task_table import TaskTable
 
-TICK_HZ = 12
-STATS_EVERY = 3
-"""Ticks between stats refreshes (stats sort latency samples; 4 Hz is plenty to read)."""
+TICK_HZ = 10
+STATS_EVERY = 4
+"""Ticks between stats refreshes (stats sort latency samples; 2.5 Hz is plenty to read)."""
 SLOW_QUERY_S = 0.5
 """A window query that scans every task (search, non-default sort) runs at most this often."""
 WINDOW_ROWS = 200

@@ -43,6 +43,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("message", "Message", 48),
 )
 COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
+_WIDTHS = tuple(width for _, _, width in COLUMNS)
 
 _DIM = Style(dim=True)
 
@@ -320,7 +321,7 @@ class TaskTable(ScrollView, can_focus=True):
         if odd:
             base = base + self.get_component_rich_style("task-table--zebra")
         strip = Strip(_segments(cells, base, self._status_styles.get(cells[2])))
-        strip = strip.crop_extend(0, width, base).simplify()
+        strip = strip.crop_extend(0, width, base)
         self._strips[tid] = (odd, width, strip)
         return strip
 
@@ -338,21 +339,30 @@ def _row_cells(task: Task, now: float) -> Cells:
     )
 
 
+def _fit(text: str, width: int) -> str:
+    """``text`` cut or padded to ``width`` cells, one space each side."""
+    if text.isascii():
+        return " " + text[:width].ljust(width) + " "
+    return " " + set_cell_size(text, width) + " "
+
+
 def _segments(cells: Cells, base: Style, status: Style | None) -> list[Segment]:
-    """One row: each cell padded to its column, status and progress in the status colour."""
-    out: list[Segment] = []
-    for index, (text, (_, _, width)) in enumerate(zip(cells, COLUMNS, strict=True)):
-        padded = " " + set_cell_size(text, width) + " "
-        if status is not None and index == 3:
-            filled = text.count("━")
-            out.append(Segment(padded[: 1 + filled], base + status))
-            out.append(Segment(padded[1 + filled : 1 + BAR_WIDTH], base + _DIM))
-            out.append(Segment(padded[1 + BAR_WIDTH :], base))
-        elif status is not None and index == 2:
-            out.append(Segment(padded, base + status))
-        else:
-            out.append(Segment(padded, base))
-    return out
+    """One row in five segments at most: plain cells are joined into one run of text
+    (fewer segments are cheaper for the compositor too); status and the filled part of
+    the progress bar take the status colour."""
+    widths = _WIDTHS
+    if status is None:
+        return [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
+    bar = cells[3]
+    filled = bar.count("━")
+    progress = _fit(bar, widths[3])
+    rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
+    return [
+        Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
+        Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
+        Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
+        Segment(progress[1 + BAR_WIDTH :] + rest, base),
+    ]
 
 
 def _column_at(x: int) -> str | None:
