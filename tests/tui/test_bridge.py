@@ -124,7 +124,7 @@ async def test_soak_dashboard_under_a_running_engine() -> None:
         async with app.run_test(size=SIZE) as pilot:
             table = app.query_one(TaskTable)
             ticks_before = len(app.tick_times)
-            total = 20_000
+            total = 10_000
             for _ in range(total // 2_000):
                 await engine.submit_many([TaskSpec(type="default_task")] * 2_000)
                 assert len(bridge.sub) <= 4_000
