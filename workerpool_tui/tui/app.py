@@ -45,8 +45,8 @@ STATS_EVERY = 4
 """Ticks between stats refreshes (stats sort latency samples; 2.5 Hz is plenty to read)."""
 SLOW_QUERY_S = 0.5
 """A window query that scans every task (search, non-default sort) runs at most this often."""
-WINDOW_ROWS = 200
-"""Rows the table holds: the top of the filtered, sorted task list."""
+WINDOW_ROWS = 100
+"""Rows the table holds: the top of the filtered, sorted task list (a screenful is ~35)."""
 CANCEL_ON_QUIT_S = 10.0
 
 _FILTER_STATUS = {key: status for key, _, status in FILTERS}
