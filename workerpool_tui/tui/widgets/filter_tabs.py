@@ -33,3 +33,8 @@ class FilterTabs(Tabs):
             Tab(f"{i} {label}", id=f"filter-{key}") for i, (key, label, _) in enumerate(FILTERS, 1)
         ]
         super().__init__(*tabs, id=id)
+
+    def _highlight_active(self, animate: bool = True) -> None:
+        # No sliding underline: the slide redraws for 0.3 s on every filter change, and a
+        # dashboard under load has better uses for those frames (and is calmer without).
+        super()._highlight_active(animate=False)
