@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 import anyio
+import msgspec
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -453,8 +454,6 @@ class DashboardApp(App[int]):
     def _submit_chosen(self, request: SubmitRequest | None) -> None:
         if request is None:
             return
-        import msgspec
-
         self._last_submit = (request.spec.type, msgspec.json.encode(request.spec.payload).decode())
         self._submit(request)
 
