@@ -469,7 +469,7 @@ class Engine:
             if scope.cancel_called:
                 return
             now = time.monotonic()
-            if now - self._slice_start > SLICE_S / (self._busy + 1):
+            if now - self._slice_start > SLICE_S / len(self._live):
                 self._slice_start = now
                 await anyio.lowlevel.checkpoint()
                 self._slice_start = time.monotonic()

@@ -1,0 +1,174 @@
+"""Does the dashboard slow the engine down, and does it stay responsive under load?
+
+Runs N short tasks (``default_task``, empty payload) twice in one process: on the bare
+engine (baseline), then with the dashboard attached, headless (``App.run_test``), while
+a key is pressed every 500 ms (filter "3" running, then "1" all). Prints tasks/s for
+both and their ratio, the p50/p99 gap between dashboard ticks (screen refreshes), the
+p50/p99 time from a key press to its effect being applied (table refiltered, redrawn),
+and how long a 5 ms sleep waits for a loop turn in each run.
+
+    .venv/bin/python bench/dashboard.py [--tasks 50000] [--workers 16] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from workerpool_tui.config import load_config
+from workerpool_tui.core import Engine, TaskSpec
+from workerpool_tui.tui.app import TICK_HZ, DashboardApp
+
+BATCH = 1_000
+"""Tasks per submission; a bigger batch holds the loop longer (~30 us a task)."""
+KEY_EVERY_S = 0.5
+
+
+def _config(workers: int, tasks: int) -> object:
+    return load_config(
+        None,
+        overrides={
+            "store": {"path": ""},
+            "server": {"enabled": False},
+            "logger": {"level": "warning"},
+            "worker": {
+                "min_workers": workers,
+                "max_workers": workers,
+                "enable_auto_scaling": False,
+            },
+            "task": {
+                "queue_capacity": BATCH * 10,
+                "max_concurrent_tasks": max(workers, 100),
+                "max_tracked_tasks": max(100_000, tasks + 1),
+            },
+        },
+    )
+
+
+async def _drive(engine: Engine, total: int, between: Callable[[], Awaitable[None]]) -> float:
+    """Submit ``total`` tasks in batches as room frees up; seconds until all finished."""
+    spec = TaskSpec(type="default_task")
+    start = time.perf_counter()
+    submitted = 0
+    base = engine.stats_data.finished_total
+    with anyio.fail_after(600):
+        while engine.stats_data.finished_total - base < total:
+            room = min(engine.queue.free, total - submitted)
+            if room >= BATCH or (room > 0 and submitted + room == total):
+                engine.submit_nowait([spec] * room)
+                submitted += room
+            await between()
+    return time.perf_counter() - start
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def _probe(lags: list[float]) -> None:
+    """How late a 5 ms sleep wakes: what any other task on this loop waits for a turn."""
+    while True:
+        t0 = time.perf_counter()
+        await anyio.sleep(0.005)
+        lags.append((time.perf_counter() - t0 - 0.005) * 1000)
+
+
+async def baseline(total: int, workers: int, lags: list[float]) -> float:
+    async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_probe, lags)
+            rate = total / await _drive(engine, total, lambda: anyio.sleep(0.01))
+            tg.cancel_scope.cancel()
+        return rate
+
+
+async def with_dashboard(
+    total: int, workers: int, lags: list[float]
+) -> tuple[float, list[float], list[float]]:
+    async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
+        app = DashboardApp(engine)
+        key_ms: list[float] = []
+        async with app.run_test(size=(160, 48)):
+            done = anyio.Event()
+
+            async def press_keys() -> None:
+                # Its own task, so a slow key never holds up the submissions.
+                keys = ["3", "1"]
+                while not done.is_set():
+                    await anyio.sleep(KEY_EVERY_S)
+                    t0 = time.perf_counter()
+                    # The key enters the app's queue as a terminal key would;
+                    # ``pilot.press`` would also wait for the app to go idle.
+                    app.simulate_key(keys[len(key_ms) % 2])
+                    with anyio.fail_after(10):
+                        while app.last_effect_at < t0:  # noqa: ASYNC110 - 1 ms poll of a timestamp
+                            await anyio.sleep(0.001)
+                    key_ms.append((app.last_effect_at - t0) * 1000)
+
+            ticks_from = len(app.tick_times)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(press_keys)
+                tg.start_soon(_probe, lags)
+                elapsed = await _drive(engine, total, lambda: anyio.sleep(0.01))
+                done.set()
+                tg.cancel_scope.cancel()
+            ticks = list(app.tick_times)[ticks_from:]
+            gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
+            app.exit(0)
+        return total / elapsed, gaps, key_ms
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating pairs of runs")
+    args = parser.parse_args()
+    base_rates: list[float] = []
+    dash_rates: list[float] = []
+    gaps: list[float] = []
+    key_ms: list[float] = []
+    base_lag: list[float] = []
+    dash_lag: list[float] = []
+    for _ in range(args.rounds):
+        # Alternate, so a noisy neighbour hurts both sides alike.
+        base_rates.append(await baseline(args.tasks, args.workers, base_lag))
+        rate, round_gaps, round_keys = await with_dashboard(args.tasks, args.workers, dash_lag)
+        dash_rates.append(rate)
+        gaps += round_gaps
+        key_ms += round_keys
+    base = statistics.median(base_rates)
+    dash = statistics.median(dash_rates)
+    print(f"tasks: {args.tasks:,} default_task, {args.workers} workers, {args.rounds} rounds")
+    print(f"engine alone:         {base:10,.0f} tasks/s (median; {_list(base_rates)})")
+    print(f"with dashboard:       {dash:10,.0f} tasks/s (median; {_list(dash_rates)})")
+    print(f"ratio (goal >= 0.7):  {dash / base:10.2f}")
+    print(
+        f"tick gap (ms):        p50 {statistics.median(gaps):6.1f}   p99 {_pct(gaps, 0.99):6.1f}"
+        f"   max {max(gaps):6.1f}   ({len(gaps)} gaps, target {1000 / TICK_HZ:.0f} ms)"
+    )
+    print(
+        f"key -> effect (ms):   p50 {statistics.median(key_ms):6.1f}"
+        f"   p99 {_pct(key_ms, 0.99):6.1f}"
+        f"   max {max(key_ms):6.1f}   ({len(key_ms)} presses, goal p99 < 100)"
+    )
+    for name, lags in (("engine alone", base_lag), ("with dashboard", dash_lag)):
+        print(
+            f"loop turn wait (ms), {name + ':':15} p50 {statistics.median(lags):6.1f}"
+            f"   p99 {_pct(lags, 0.99):6.1f}   ({len(lags)} samples of a 5 ms sleep)"
+        )
+
+
+def _list(rates: list[float]) -> str:
+    return ", ".join(f"{r:,.0f}" for r in rates)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

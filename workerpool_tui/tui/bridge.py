@@ -1,0 +1,318 @@
+"""The one link between the engine and the dashboard.
+
+The bridge holds the dashboard's only bus subscription. The app's steady tick calls
+:meth:`Bridge.pump`, which drains the subscription without waiting and folds the events
+into "what changed" (:class:`Changes`): the ids of tasks whose row must be redrawn, whether
+the set of rows may have changed, pool changes and log lines. A burst of ten thousand
+events costs one set of ids, never ten thousand redraws; a subscriber that fell behind is
+told ``RESYNC`` by the bus, and the bridge turns that into "rebuild everything".
+
+Everything the widgets need is read here (tasks, stats, types, histories) and every
+engine call the dashboard makes goes through here, so widgets never see the bus or the
+engine. Nothing here imports Textual: the bridge is tested on its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+import msgspec
+
+from ..core import Engine, Task, TaskSpec, TaskStatus
+from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
+from ..core.engine import EngineStats, PoolState
+from ..core.models import EventKind
+from ..core.stats import ScalingDecision
+from ..logging import RecordBuffer
+
+BUS_BUFFER = 20_000
+"""The bridge's bus buffer; past it the bus drops the buffer and sends RESYNC."""
+MAX_CHANGED = 5_000
+"""More changed tasks than this between two ticks: stop collecting ids, rebuild instead."""
+LOG_BACKLOG = 500
+"""Log lines waiting for the next tick (oldest dropped first)."""
+HISTORY_S = 180
+"""Seconds of chart history (three minutes)."""
+
+
+class ServerStatus(msgspec.Struct, frozen=True):
+    """What the stats bar says about the API side-car."""
+
+    address: str | None = None
+    ws_clients: int = 0
+    error: str | None = None
+
+
+class TypeInfo(msgspec.Struct, frozen=True):
+    name: str
+    description: str
+    payload_schema: dict[str, Any] | None
+
+
+class SortSpec(msgspec.Struct, frozen=True):
+    column: str = "age"
+    """A column key of the task table; ``age`` is submission order."""
+    descending: bool = True
+
+
+class Query(msgspec.Struct, frozen=True):
+    """Which tasks the table shows."""
+
+    statuses: frozenset[TaskStatus] | None = None
+    search: str = ""
+    sort: SortSpec = SortSpec()
+    limit: int = 200
+
+
+class Changes(msgspec.Struct):
+    """What changed since the previous :meth:`Bridge.take`."""
+
+    task_ids: set[str] = msgspec.field(default_factory=set)
+    membership: bool = False
+    """Tasks were created or changed status: the set of rows shown may differ."""
+    rebuild: bool = False
+    """Too much changed (or the bus resynced): redraw from scratch."""
+    pool: bool = False
+    logs: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    events: int = 0
+
+
+class SubmitRequest(msgspec.Struct, frozen=True):
+    """A validated submission from the form: ``count`` copies of one spec."""
+
+    spec: TaskSpec
+    count: int = 1
+
+
+def _sort_key(column: str) -> Callable[[Task], Any]:
+    now_free: dict[str, Callable[[Task], Any]] = {
+        "id": lambda t: t.id,
+        "type": lambda t: (t.type, t.seq),
+        "status": lambda t: (t.status.value, t.seq),
+        "progress": lambda t: (t.progress, t.seq),
+        "priority": lambda t: (t.priority, t.seq),
+        "worker": lambda t: (t.worker if t.worker is not None else -1, t.seq),
+        "age": lambda t: t.seq,
+    }
+    return now_free.get(column, now_free["age"])
+
+
+SORT_COLUMNS = ("age", "id", "type", "status", "progress", "priority", "worker")
+
+
+def matches_search(task: Task, needle: str) -> bool:
+    """``needle`` (lower case) in the id, the type or the latest message."""
+    return (
+        needle in task.id
+        or needle in task.type.lower()
+        or (task.message is not None and needle in task.message.lower())
+    )
+
+
+class Bridge:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        bus_buffer: int = BUS_BUFFER,
+        max_changed: int = MAX_CHANGED,
+        records: RecordBuffer | None = None,
+        server_status: Callable[[], ServerStatus] | None = None,
+        stats_fn: Callable[[], EngineStats] | None = None,
+    ) -> None:
+        self._engine = engine
+        self.sub = engine.bus.subscribe(maxsize=bus_buffer, name="dashboard")
+        self.max_changed = max_changed
+        self._changes = Changes()
+        self._logs: deque[tuple[str, str]] = deque(maxlen=LOG_BACKLOG)
+        self._records = records
+        if records is not None:
+            # Called from whichever thread logs; a bounded deque append is thread-safe.
+            records.listener = lambda level, line: self._logs.append((level, line))
+            for line in records.lines:
+                self._logs.append(line)
+        self._server_status = server_status or (lambda: ServerStatus(error="not started"))
+        self._stats_fn = stats_fn or engine.stats
+        self.throughput: deque[float] = deque(maxlen=HISTORY_S)
+        self.queue_depth: deque[float] = deque(maxlen=HISTORY_S)
+        self.workers: deque[float] = deque(maxlen=HISTORY_S)
+        self._sampled_second: int | None = None
+        self._finished_at_sample = engine.stats_data.finished_total
+        self.events_seen = 0
+        self.resyncs = 0
+
+    # ------------------------------------------------------------------ folding
+    def pump(self) -> None:
+        """Drain the subscription (never waits) and fold the events into the changes."""
+        batch = self.sub.get_nowait()
+        if not batch:
+            return
+        ch = self._changes
+        ids = ch.task_ids
+        for event in batch:
+            if event is RESYNC:
+                self.resyncs += 1
+                ch.rebuild = True
+                ch.membership = True
+                ch.pool = True
+                ids.clear()
+                continue
+            if type(event) is TaskEvent:
+                if event.kind is not EventKind.PROGRESS:
+                    ch.membership = True
+                if not ch.rebuild:
+                    ids.add(event.task.id)
+                    if len(ids) > self.max_changed:
+                        ch.rebuild = True
+                        ids.clear()
+            elif type(event) is PoolEvent:
+                ch.pool = True
+            elif type(event) is LogEvent and self._records is None:
+                # Without a record buffer (tests, embedding) engine log lines come from the bus.
+                self._logs.append((event.level, event.message))
+        ch.events += len(batch)
+        self.events_seen += len(batch)
+
+    def take(self) -> Changes:
+        """Pump, then hand over everything that changed and start afresh."""
+        self.pump()
+        ch = self._changes
+        self._changes = Changes()
+        while self._logs:
+            ch.logs.append(self._logs.popleft())
+        return ch
+
+    @property
+    def pending_ids(self) -> int:
+        """Changed ids waiting for the next tick (bounded by ``max_changed``)."""
+        return len(self._changes.task_ids)
+
+    @property
+    def pending_logs(self) -> int:
+        return len(self._logs)
+
+    def close(self) -> None:
+        self.sub.close()
+        if self._records is not None:
+            self._records.listener = None
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self) -> bool:
+        """Once per (engine clock) second, record chart points; True when a point was added."""
+        now = self._engine.clock.now()
+        second = int(now)
+        if self._sampled_second == second:
+            return False
+        elapsed = 1 if self._sampled_second is None else max(1, second - self._sampled_second)
+        self._sampled_second = second
+        finished = self._engine.stats_data.finished_total
+        self.throughput.append((finished - self._finished_at_sample) / elapsed)
+        self._finished_at_sample = finished
+        stats = self._stats_fn()
+        self.queue_depth.append(float(stats.queue.depth))
+        self.workers.append(float(stats.workers.current))
+        return True
+
+    # ------------------------------------------------------------------ reading
+    def now(self) -> float:
+        return self._engine.clock.now()
+
+    def stats(self) -> EngineStats:
+        return self._stats_fn()
+
+    def server(self) -> ServerStatus:
+        return self._server_status()
+
+    def pool(self) -> PoolState:
+        return self._stats_fn().workers
+
+    def scaling(self) -> list[ScalingDecision]:
+        return list(self._engine.stats_data.scaling)
+
+    def get(self, task_id: str) -> Task | None:
+        return self._engine.get(task_id)
+
+    def types(self) -> list[TypeInfo]:
+        return [TypeInfo(t.name, t.description, t.payload_schema()) for t in self._engine.types]
+
+    def shutdown_timeout(self) -> float:
+        return self._engine.config.worker.shutdown_timeout
+
+    def running_ids(self) -> list[str]:
+        return [t.id for t in self._engine.registry.active() if t.status is TaskStatus.RUNNING]
+
+    def query(self, q: Query) -> tuple[list[Task], int]:
+        """The rows to show, in order, and how many tasks match in all.
+
+        Newest-first without a search walks the registry from its newest end and stops
+        after ``limit``; other sorts take the top ``limit`` with a heap, never a full sort.
+        """
+        registry = self._engine.registry
+        needle = q.search.strip().lower()
+        if needle:
+            pool: Iterable[Task] = (
+                t for t in registry.newest(statuses=q.statuses) if matches_search(t, needle)
+            )
+            if q.sort.column == "age" and q.sort.descending:
+                found = list(pool)
+                return found[: q.limit], len(found)
+            found = list(pool)
+            total = len(found)
+        elif q.sort.column == "age" and q.sort.descending:
+            rows = list(islice(registry.newest(statuses=q.statuses), q.limit))
+            counts = registry.counts
+            total = len(registry) if q.statuses is None else sum(counts[s] for s in q.statuses)
+            return rows, total
+        else:
+            found = list(registry.newest(statuses=q.statuses))
+            total = len(found)
+        key = _sort_key(q.sort.column)
+        pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
+        return pick(q.limit, found, key=key), total
+
+    # ------------------------------------------------------------------ validation
+    def check_payload(self, type_name: str, payload: dict[str, Any]) -> str | None:
+        """Why ``payload`` does not fit ``type_name`` (None when it does)."""
+        tt = self._engine.types.get(type_name)
+        if tt is None:
+            return f"unknown task type {type_name!r}"
+        try:
+            tt.check_payload(payload)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def queue_room(self) -> int:
+        return self._engine.queue.free
+
+    def limits(self) -> tuple[int, int]:
+        """``(max_concurrent_tasks, queue_capacity)``: bounds the forms check against."""
+        return self._engine.config.task.max_concurrent_tasks, self._engine.queue.capacity
+
+    # ------------------------------------------------------------------ actions
+    async def submit(self, request: SubmitRequest) -> list[Task]:
+        return await self._engine.submit_many([request.spec] * request.count)
+
+    async def cancel(self, task_id: str, wait_s: float = 5.0) -> Task:
+        return await self._engine.cancel(task_id, wait_s=wait_s)
+
+    async def retry(self, task_id: str) -> Task:
+        return await self._engine.retry(task_id)
+
+    def resize(self, min_workers: int | None = None, max_workers: int | None = None) -> PoolState:
+        return self._engine.resize(min_workers=min_workers, max_workers=max_workers)
+
+    def toggle_pause(self) -> PoolState:
+        engine = self._engine
+        return engine.resume() if engine.paused else engine.pause()
+
+    def pause(self) -> PoolState:
+        return self._engine.pause()
+
+
+def short_id(task_id: str) -> str:
+    return task_id[:8]

@@ -1,0 +1,1 @@
+"""The dashboard's screens: task detail, the forms, confirmation, help, shutdown."""

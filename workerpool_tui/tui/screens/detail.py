@@ -1,0 +1,169 @@
+"""Task detail: payload, result or error with traceback, its log lines, timeline, progress."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from ...core import Task, TaskStatus, TaskView, task_view
+from ..widgets.cells import duration
+
+
+class DetailScreen(Screen[None]):
+    """One task, kept live by the app while it is open."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape", "app.pop_screen", "Back", tooltip="Back to the task list", id="detail.back"
+        ),
+        Binding("c", "cancel_task", "Cancel task", tooltip="Cancel this task", id="detail.cancel"),
+        Binding(
+            "r",
+            "submit_again",
+            "Submit again",
+            tooltip="Submit a new task with the same type, payload and options",
+            id="detail.retry",
+        ),
+    ]
+
+    class CancelTask(Message):
+        """The user asked to cancel the task shown."""
+
+        def __init__(self, task_id: str) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    class SubmitAgain(Message):
+        """The user asked for a new task like the one shown."""
+
+        def __init__(self, task_id: str) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__()
+        self.task_id = task_id
+        self._view: TaskView | None = None
+        self._ready = False
+        self._pending: tuple[Task | None, float] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-summary")
+            yield ProgressBar(total=100, show_eta=False, id="detail-progress")
+            yield Static(id="detail-message")
+            yield Static(id="detail-timeline", classes="section")
+            yield Static(id="detail-payload", classes="section")
+            yield Static(id="detail-outcome", classes="section")
+            yield Static(id="detail-logs", classes="section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-payload").border_title = "Payload"
+        self.query_one("#detail-timeline").border_title = "Timeline"
+        self.query_one("#detail-logs").border_title = "Task log"
+        self.title = f"Task {self.task_id}"
+        self._ready = True
+        if self._pending is not None:
+            self.show(*self._pending)
+            self._pending = None
+
+    def show(self, task: Task | None, now: float) -> None:
+        """Draw ``task`` as it is now (``None``: the task is no longer tracked)."""
+        if not self._ready:
+            self._pending = (task, now)
+            return
+        if task is None:
+            self.query_one("#detail-summary", Static).update(
+                Text(f"Task {self.task_id} is no longer tracked (cleaned up).", style="bold")
+            )
+            return
+        view = task_view(task)
+        old, self._view = self._view, view
+        self.query_one("#detail-summary", Static).update(self._summary(view))
+        bar = self.query_one("#detail-progress", ProgressBar)
+        bar.update(progress=view.progress)
+        self.query_one("#detail-message", Static).update(Text(view.message or "", style="italic"))
+        self.query_one("#detail-timeline", Static).update(
+            _timeline(view, now, task.created_at, task.started_at, task.finished_at)
+        )
+        if old is None or old.payload != view.payload:
+            self.query_one("#detail-payload", Static).update(
+                JSON(msgspec.json.encode(view.payload).decode())
+            )
+        if (
+            old is None
+            or old.status != view.status
+            or old.result != view.result
+            or old.error != view.error
+        ):
+            outcome = self.query_one("#detail-outcome", Static)
+            outcome.border_title = "Error" if view.error is not None else "Result"
+            outcome.update(_outcome(view))
+        if old is None or old.logs != view.logs:
+            self.query_one("#detail-logs", Static).update(
+                Text("\n".join(view.logs)) if view.logs else Text("(no log lines)", style="dim")
+            )
+
+    def _summary(self, v: TaskView) -> Text:
+        out = Text()
+        out.append(v.id, style="bold")
+        out.append(f"  {v.type}  ")
+        out.append(f" {v.status.value} ", style="bold reverse")
+        out.append(f"  priority {v.priority}  attempt {v.attempts}/{v.max_retries + 1}")
+        out.append(f"  timeout {duration(v.timeout_s)}")
+        out.append(f"  worker {v.worker if v.worker is not None else '-'}")
+        if v.retry_of:
+            out.append(f"  retry of {v.retry_of}", style="dim")
+        return out
+
+    def action_cancel_task(self) -> None:
+        self.post_message(self.CancelTask(self.task_id))
+
+    def action_submit_again(self) -> None:
+        self.post_message(self.SubmitAgain(self.task_id))
+
+
+def _timeline(
+    v: TaskView, now: float, created: float, started: float | None, finished: float | None
+) -> Text:
+    out = Text()
+    out.append("created  ", style="bold")
+    out.append(v.created_at or "-")
+    out.append("\nstarted  ", style="bold")
+    out.append(v.started_at or "-")
+    out.append("\nfinished ", style="bold")
+    out.append(v.finished_at or "-")
+    wait_end = started if started is not None else (finished if finished is not None else now)
+    out.append("\nqueue wait ", style="bold")
+    out.append(duration(wait_end - created))
+    if v.status is TaskStatus.PENDING and started is None:
+        out.append(" (still waiting)", style="dim")
+    if started is not None:
+        out.append("   run time ", style="bold")
+        out.append(duration((finished if finished is not None else now) - started))
+        if finished is None:
+            out.append(" (running)", style="dim")
+    return out
+
+
+def _outcome(v: TaskView) -> RenderableType:
+    if v.error is not None:
+        parts: list[RenderableType] = [Text(f"{v.error.type}: {v.error.message}", style="bold")]
+        if v.error.traceback:
+            parts.append(Text(v.error.traceback.rstrip(), style="dim"))
+        return Group(*parts)
+    if v.status is TaskStatus.COMPLETED:
+        return JSON(msgspec.json.encode(v.result).decode())
+    return Text(f"no result yet ({v.status.value})", style="dim")

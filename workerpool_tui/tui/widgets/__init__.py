@@ -1,0 +1,1 @@
+"""The dashboard's widgets; each gets its data from the app and reports with Messages."""

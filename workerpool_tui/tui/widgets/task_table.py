@@ -1,0 +1,374 @@
+"""The task table: a window of keyed rows, patched cell by cell, drawn with the Line API.
+
+The table never holds more than the window the app gives it (the newest or top-N tasks
+that match the filter). Each tick it removes rows that left the window, adds the ones
+that entered, and replaces only the cells whose text changed; a changed row drops its
+cached line, every other row keeps it. Columns have fixed widths, so nothing is ever
+measured. Only the lines on screen are drawn (``render_line``), each from a cache of
+ready-made segments, so a repaint costs microseconds a row.
+
+Why not ``DataTable``: measured under load (``bench/dashboard.py``), every
+``update_cell`` there invalidates the render cache of all rows and each cell is
+rendered through Rich (~0.5 ms a cell), which cost the engine two thirds of its
+throughput at 12 refreshes a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...core import Task
+from ..bridge import short_id
+from .cells import BAR_WIDTH, age_or_duration, is_live, progress_parts
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("id", "ID", 8),
+    ("type", "Type", 18),
+    ("status", "Status", 9),
+    ("progress", "Progress", 15),
+    ("priority", "Prio", 5),
+    ("age", "Age / took", 11),
+    ("worker", "Worker", 6),
+    ("message", "Message", 48),
+)
+COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
+_WIDTHS = tuple(width for _, _, width in COLUMNS)
+
+_DIM = Style(dim=True)
+
+Cells = tuple[str, ...]
+"""The text of each column of one row."""
+
+
+class TaskTable(ScrollView, can_focus=True):
+    """Keyed rows (key = task id) showing one window of tasks; a fixed header line."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", tooltip="Open the highlighted task", id="task.open"),
+        Binding("up", "cursor(-1)", "Up", show=False, id="task.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="task.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="task.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="task.page_down"),
+        Binding("home", "edge(0)", "First row", show=False, id="task.first"),
+        Binding("end", "edge(1)", "Last row", show=False, id="task.last"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "task-table--header",
+        "task-table--cursor",
+        "task-table--zebra",
+    }
+
+    DEFAULT_CSS = """
+    TaskTable {
+        height: 1fr;
+        background: $surface;
+    }
+    TaskTable > .task-table--header {
+        text-style: bold;
+        background: $panel;
+    }
+    TaskTable > .task-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    TaskTable:blur > .task-table--cursor {
+        background: $block-cursor-blurred-background;
+        text-style: none;
+    }
+    TaskTable > .task-table--zebra {
+        background: $surface-lighten-1;
+    }
+    """
+
+    cursor_row: reactive[int] = reactive(0, repaint=False)
+    """Index of the highlighted row."""
+
+    class Opened(Message):
+        """Enter (or a click on the highlighted row) on a task."""
+
+        def __init__(self, task_id: str) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    class HeaderClicked(Message):
+        """A column header was clicked (the app sorts by it)."""
+
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cells: dict[str, Cells] = {}
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        self._strips: dict[str, tuple[bool, int, Strip]] = {}
+        self._status_styles: dict[str, Style] = {}
+        self._cursor_id: str | None = None
+        self._top = 0
+        """First row on screen. The table scrolls itself: a virtual size would make every
+        change in the row count a layout pass of the whole screen."""
+        self.rebuilds = 0
+        """How many times the window was refilled from scratch (tests and benches read it)."""
+        self.cell_updates = 0
+
+    def on_mount(self) -> None:
+        self.use_theme()
+
+    # ------------------------------------------------------------------ data
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def shown_ids(self) -> list[str]:
+        return list(self._order)
+
+    @property
+    def highlighted_id(self) -> str | None:
+        return self._cursor_id
+
+    def get_row(self, task_id: str) -> Cells:
+        return self._cells[task_id]
+
+    def use_theme(self) -> None:
+        """Take the status colours from the current theme (again on a theme change)."""
+        theme = self.app.current_theme
+        self._status_styles = {
+            "pending": Style.parse(theme.warning or "yellow"),
+            "running": Style.parse(f"bold {theme.accent or theme.primary}"),
+            "completed": Style.parse(theme.success or "green"),
+            "failed": Style.parse(f"bold {theme.error or 'red'}"),
+            "cancelled": Style(dim=True),
+        }
+        self._strips.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def show(
+        self,
+        tasks: list[Task],
+        now: float,
+        *,
+        changed: Iterable[str] | None,
+        refresh_times: bool,
+    ) -> None:
+        """Make the table show ``tasks`` in this order.
+
+        ``changed``: ids whose cells may differ (``None``: any may). ``refresh_times``:
+        also redraw the moving time column of pending and running tasks.
+        """
+        have = self._cells
+        want = [t.id for t in tasks]
+        keep = sum(1 for tid in want if tid in have)
+        if not have or keep * 2 < len(want):
+            self.rebuilds += 1
+            self._cells = {t.id: _row_cells(t, now) for t in tasks}
+            self._strips.clear()
+        else:
+            self._patch(tasks, now, changed, refresh_times)
+        at_top = self.cursor_row == 0
+        if self._order != want:
+            self._order = want
+            self._index = {tid: i for i, tid in enumerate(want)}
+        if at_top and self._order:
+            self._cursor_id = self._order[0]  # a cursor on the first row follows the newest
+        self._place_cursor()
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _patch(
+        self, tasks: list[Task], now: float, changed: Iterable[str] | None, refresh_times: bool
+    ) -> None:
+        have, strips = self._cells, self._strips
+        wanted = {t.id for t in tasks}
+        for tid in [tid for tid in have if tid not in wanted]:
+            del have[tid]
+            strips.pop(tid, None)
+        dirty = None if changed is None else set(changed)
+        for task in tasks:
+            tid = task.id
+            old = have.get(tid)
+            if old is None:
+                have[tid] = _row_cells(task, now)
+                continue
+            if dirty is not None and tid not in dirty and not (refresh_times and is_live(task)):
+                continue
+            new = _row_cells(task, now)
+            if new != old:
+                self.cell_updates += sum(1 for a, b in zip(old, new, strict=True) if a != b)
+                have[tid] = new
+                strips.pop(tid, None)
+
+    # ------------------------------------------------------------------ cursor
+    def _place_cursor(self) -> None:
+        """Keep the cursor on the same task when rows move; clamp when it left."""
+        if not self._order:
+            self._cursor_id = None
+            self.cursor_row = 0
+            return
+        row = self._index.get(self._cursor_id or "", -1)
+        if row < 0:
+            row = min(self.cursor_row, len(self._order) - 1)
+            self._cursor_id = self._order[row]
+        self.cursor_row = row
+
+    @property
+    def _page(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def _scroll_to_cursor(self) -> None:
+        row, page = self.cursor_row, self._page
+        top = max(0, min(self._top, len(self._order) - page))
+        if row < top:
+            top = row
+        elif row >= top + page:
+            top = row - page + 1
+        self._top = top
+        shown = min(len(self._order), top + page)
+        self.border_subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+
+    def _move_to(self, row: int) -> None:
+        if not self._order:
+            return
+        row = max(0, min(len(self._order) - 1, row))
+        self._cursor_id = self._order[row]
+        self.cursor_row = row
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self._move_to(max(self.cursor_row, self._top + self._page) + 2)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self._move_to(min(self.cursor_row, self._top) - 3)
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor_row + direction * self._page)
+
+    def action_edge(self, end: int) -> None:
+        self._move_to(len(self._order) - 1 if end else 0)
+
+    def action_open(self) -> None:
+        if self._cursor_id is not None:
+            self.post_message(self.Opened(self._cursor_id))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            column = _column_at(offset.x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(column))
+            return
+        row = self._top + offset.y - 1
+        if 0 <= row < len(self._order):
+            if row == self.cursor_row and event.chain >= 2:
+                self.action_open()
+            self._move_to(row)
+
+    # ------------------------------------------------------------------ drawing
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            header = self.get_component_rich_style("task-table--header")
+            strip = Strip(_segments(tuple(label for _, label, _ in COLUMNS), header, None))
+            return strip.crop_extend(0, width, header)
+        row = self._top + y - 1
+        if row >= len(self._order):
+            return Strip.blank(width, self.rich_style)
+        tid = self._order[row]
+        if row == self.cursor_row:
+            cursor = self.get_component_rich_style("task-table--cursor")
+            return Strip(_segments(self._cells[tid], cursor, None)).crop_extend(0, width, cursor)
+        else:
+            odd = bool(row % 2)
+            cached = self._strips.get(tid)
+            if cached is not None and cached[0] == odd and cached[1] == width:
+                return cached[2]
+            strip = self._row_strip(tid, odd, width)
+        return strip.crop_extend(0, width, self.rich_style)
+
+    def _row_strip(self, tid: str, odd: bool, width: int) -> Strip:
+        """A row's finished line, cached until its cells change or it changes parity."""
+        cells = self._cells[tid]
+        base = self.rich_style
+        if odd:
+            base = base + self.get_component_rich_style("task-table--zebra")
+        strip = Strip(_segments(cells, base, self._status_styles.get(cells[2])))
+        strip = strip.crop_extend(0, width, base)
+        self._strips[tid] = (odd, width, strip)
+        return strip
+
+
+def _row_cells(task: Task, now: float) -> Cells:
+    return (
+        short_id(task.id),
+        task.type,
+        task.status.value,
+        progress_parts(task.progress),
+        str(task.priority),
+        age_or_duration(task, now),
+        "-" if task.worker is None else str(task.worker),
+        task.message or "",
+    )
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut or padded to ``width`` cells, one space each side."""
+    if text.isascii():
+        return " " + text[:width].ljust(width) + " "
+    return " " + set_cell_size(text, width) + " "
+
+
+def _segments(cells: Cells, base: Style, status: Style | None) -> list[Segment]:
+    """One row in five segments at most: plain cells are joined into one run of text
+    (fewer segments are cheaper for the compositor too); status and the filled part of
+    the progress bar take the status colour."""
+    widths = _WIDTHS
+    if status is None:
+        return [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
+    bar = cells[3]
+    filled = bar.count("━")
+    progress = _fit(bar, widths[3])
+    rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
+    return [
+        Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
+        Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
+        Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
+        Segment(progress[1 + BAR_WIDTH :] + rest, base),
+    ]
+
+
+def _column_at(x: int) -> str | None:
+    start = 0
+    for key, _, width in COLUMNS:
+        if start <= x < start + width + 2:
+            return key
+        start += width + 2
+    return None
