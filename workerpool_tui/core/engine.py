@@ -134,11 +134,13 @@ class Engine:
             handlers=cfg.task.handlers, allow_shell=cfg.task.allow_shell
         )
         self.clock: Clock = clock or SystemClock()
+        self._now = self.clock.now
         self._journal: Journal = journal or MemoryJournal()
         self._changed: Callable[[Task], None] = (
             _ignore if isinstance(self._journal, MemoryJournal) else self._journal.changed
         )
         self._new_id = id_factory or random_id
+        self._type_of = self.types.get
         self.bus = EventBus()
         self._publish = self.bus.publish
         self.registry = Registry(cfg.task.max_tracked_tasks)
@@ -264,7 +266,7 @@ class Engine:
 
     # ------------------------------------------------------------------ submission
     def _check(self, spec: TaskSpec) -> None:
-        tt = self.types.get(spec.type)
+        tt = self._type_of(spec.type)
         if tt is None:
             if spec.type == "shell_task":
                 raise UnknownTaskType(
@@ -276,10 +278,11 @@ class Engine:
             raise InvalidRequest("timeout must be a positive number of seconds")
         if spec.max_retries is not None and spec.max_retries < 0:
             raise InvalidRequest("max_retries must not be negative")
-        try:
-            tt.check_payload(spec.payload)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
+        if tt.payload_type is not None:
+            try:
+                tt.check_payload(spec.payload)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
 
     def submit_nowait(self, specs: Sequence[TaskSpec]) -> list[Task]:
         """Admit all of ``specs`` or none (``QueueFull``, ``UnknownTaskType``, ...).
@@ -333,7 +336,7 @@ class Engine:
         for task in tasks:
             registry.add(task)
             changed(task)
-            publish(TaskEvent(EventKind.CREATED, task))
+            publish(TaskEvent(_CREATED, task))
         self.queue.push_many(tasks)
         self._wake_workers(len(tasks))
         if len(registry) > registry.max_tracked:
@@ -475,8 +478,8 @@ class Engine:
                 self._slice_start = time.monotonic()
 
     async def _run(self, w: Worker, task: Task) -> None:
-        tt = self.types.get(task.type)
-        now = self.clock.now()
+        tt = self._type_of(task.type)
+        now = self._now()
         task.transition(_RUNNING)
         task.started_at = now
         task.finished_at = None
@@ -576,7 +579,7 @@ class Engine:
         error: TaskError | None = None,
         message: str | None = None,
     ) -> None:
-        now = self.clock.now()
+        now = self._now()
         old = task.transition(status)
         task.finished_at = now
         task.result = result
@@ -594,7 +597,8 @@ class Engine:
             stats.run_time.append(now - task.started_at)
         self._changed(task)
         self._publish(TaskEvent(_FINAL_EVENT[status], task))
-        self._notify_finished(task)
+        if self._finish_waiters:
+            self._notify_finished(task)
 
     def _notify_finished(self, task: Task) -> None:
         if self._finish_waiters:
@@ -883,6 +887,7 @@ _PENDING = TaskStatus.PENDING
 _RUNNING = TaskStatus.RUNNING
 _COMPLETED = TaskStatus.COMPLETED
 _STARTED = EventKind.STARTED
+_CREATED = EventKind.CREATED
 _FINAL_EVENT = {
     TaskStatus.COMPLETED: EventKind.COMPLETED,
     TaskStatus.FAILED: EventKind.FAILED,

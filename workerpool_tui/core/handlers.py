@@ -177,14 +177,13 @@ def task_type(
 class TypeRegistry:
     def __init__(self, types: Iterable[TaskType] = ()) -> None:
         self._types: dict[str, TaskType] = {}
+        self.get: Callable[[str], TaskType | None] = self._types.get
+        """The type of that name, or ``None`` (the dict's own ``get``: it is on the hot path)."""
         for t in types:
             self.add(t)
 
     def add(self, t: TaskType) -> None:
         self._types[t.name] = t
-
-    def get(self, name: str) -> TaskType | None:
-        return self._types.get(name)
 
     def __contains__(self, name: str) -> bool:
         return name in self._types
