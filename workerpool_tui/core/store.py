@@ -136,6 +136,36 @@ def _upsert(rows: int) -> str:
     )
 
 
+_MUTABLE = (
+    "status",
+    "progress",
+    "message",
+    "result",
+    "error",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "worker",
+    "logs",
+)
+"""The columns a task's later changes can touch: the rest (payload above all) is written
+once, when its row is inserted."""
+UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+"""``UPDATE ... FROM`` (one statement for many rows) needs SQLite 3.33; older builds
+rewrite whole rows with :func:`_upsert`."""
+
+
+@functools.lru_cache(maxsize=8)
+def _update(rows: int) -> str:
+    """Rewrite only the mutable columns of ``rows`` existing rows, matched by seq and id."""
+    one = f"({', '.join('?' * (2 + len(_MUTABLE)))})"
+    return (
+        f"UPDATE tasks SET {', '.join(f'{c} = v.column{i}' for i, c in enumerate(_MUTABLE, 3))}"
+        f" FROM (VALUES {', '.join([one] * rows)}) AS v"
+        " WHERE tasks.seq = v.column1 AND tasks.id = v.column2"
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _delete(rows: int) -> str:
     return f"DELETE FROM tasks WHERE seq IN ({', '.join('?' * rows)})"
@@ -178,6 +208,13 @@ _pick = operator.itemgetter(*(_FIELD_INDEX[c] for c in _COLUMNS))
 _STATUS_AT, _PAYLOAD_AT, _RESULT_AT, _ERROR_AT, _LOGS_AT = (
     _COLUMNS.index(c) for c in ("status", "payload", "result", "error", "logs")
 )
+_pick_mutable = operator.itemgetter(*(_FIELD_INDEX[c] for c in ("seq", "id", *_MUTABLE)))
+"""seq, id and the mutable fields, in :func:`_update`'s parameter order."""
+_M_STATUS_AT, _M_RESULT_AT, _M_ERROR_AT, _M_LOGS_AT = (
+    2 + _MUTABLE.index(c) for c in ("status", "result", "error", "logs")
+)
+_STATUS_TEXT = {s: s.value for s in TaskStatus}
+"""A dict lookup: reading ``.value`` of an enum member costs a descriptor call per row."""
 
 
 def _row(task: Task) -> list[Any]:
@@ -188,7 +225,7 @@ def _row(task: Task) -> list[Any]:
     written in between is dirty again and goes out with the next batch.)
     """
     row = list(_pick(msgspec.structs.astuple(task)))
-    row[_STATUS_AT] = row[_STATUS_AT].value
+    row[_STATUS_AT] = _STATUS_TEXT[row[_STATUS_AT]]
     row[_PAYLOAD_AT] = _json(row[_PAYLOAD_AT])
     if row[_RESULT_AT] is not None:
         row[_RESULT_AT] = _json(row[_RESULT_AT])
@@ -196,6 +233,20 @@ def _row(task: Task) -> list[Any]:
         row[_ERROR_AT] = _json(row[_ERROR_AT])
     logs = row[_LOGS_AT]
     row[_LOGS_AT] = _json(list(logs)) if logs else None
+    return row
+
+
+def _changes(task: Task) -> list[Any]:
+    """seq, id and the mutable columns of a task whose row exists (see :func:`_update`);
+    one consistent read of its fields, like :func:`_row`."""
+    row = list(_pick_mutable(msgspec.structs.astuple(task)))
+    row[_M_STATUS_AT] = _STATUS_TEXT[row[_M_STATUS_AT]]
+    if row[_M_RESULT_AT] is not None:
+        row[_M_RESULT_AT] = _json(row[_M_RESULT_AT])
+    if row[_M_ERROR_AT] is not None:
+        row[_M_ERROR_AT] = _json(row[_M_ERROR_AT])
+    logs = row[_M_LOGS_AT]
+    row[_M_LOGS_AT] = _json(list(logs)) if logs else None
     return row
 
 
@@ -352,6 +403,9 @@ class SqliteJournal:
         self._lock = _Lock(self.path)
         self._conn: sqlite3.Connection | None = None
         self._chunk = 1
+        self._update_chunk = 1
+        self._stored_upto = 0
+        """Writer thread only: every task up to this seq has a row (or had one)."""
         self._thread: threading.Thread | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
         self._mutex = threading.Lock()
@@ -499,6 +553,8 @@ class SqliteJournal:
         getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
         params = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999
         self._chunk = max(1, min(CHUNK_ROWS, params // len(_COLUMNS)))
+        self._update_chunk = max(1, min(CHUNK_ROWS, params // (2 + len(_MUTABLE))))
+        self._stored_upto = max((task.seq for task in tasks), default=0)
         if tasks:
             _logger.info("store %s: %d task(s) loaded", db, len(tasks))
         return tasks
@@ -548,10 +604,26 @@ class SqliteJournal:
         if taken is None:
             return False
         batch, gone, upto = taken
+        stored = self._stored_upto
         try:
-            rows = [_row(task) for task in batch.values()]
+            # A seq above every row written so far is a new task: its whole row goes in.
+            # The engine hands out seqs in order and records a task as it creates it, so
+            # any other task has a row and only its mutable columns change.
+            fresh = [task for task in batch.values() if task.seq > stored]
+            known = [task for task in batch.values() if task.seq <= stored]
+            if not UPDATE_FROM:
+                fresh, known = fresh + known, []
             conn.execute("BEGIN")
             try:
+                for tasks in _chunks(known, self._update_chunk):
+                    before = conn.total_changes
+                    conn.execute(
+                        _update(len(tasks)),
+                        list(chain.from_iterable([_changes(task) for task in tasks])),
+                    )
+                    if conn.total_changes - before != len(tasks):
+                        fresh += tasks  # a row is missing: write these in full (idempotent)
+                rows = [_row(task) for task in fresh]
                 before = conn.total_changes
                 for chunk in _chunks(rows, self._chunk):
                     conn.execute(_upsert(len(chunk)), list(chain.from_iterable(chunk)))
@@ -581,7 +653,8 @@ class SqliteJournal:
             time.sleep(RETRY_S)
             return True
         self.commits += 1
-        self.rows_written += len(rows)
+        self.rows_written += len(batch)
+        self._stored_upto = max(stored, max((task.seq for task in fresh), default=0))
         with self._cond:
             self._committed = upto
             self._error = None
