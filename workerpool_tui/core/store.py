@@ -187,6 +187,10 @@ _decode_logs = msgspec.json.Decoder(list[str]).decode
 _STATUS = {s.value: s for s in TaskStatus}
 
 
+def _load(conn: sqlite3.Connection) -> list[Task]:
+    return [_task(row) for row in conn.execute(_SELECT)]
+
+
 class StoreError(Exception):
     """The task store cannot be used (in use, corrupt, too new, unwritable); one line."""
 
@@ -347,8 +351,8 @@ def _check_header(db: Path) -> None:
         )
 
 
-def _prepare(conn: sqlite3.Connection, db: Path, sync: SyncMode) -> None:
-    """Check, create or migrate the schema. Nothing is written before the checks pass."""
+def _inspect(conn: sqlite3.Connection, db: Path) -> tuple[bool, int]:
+    """Whether the file is new, and its schema version; refuses foreign and newer files."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -363,13 +367,56 @@ def _prepare(conn: sqlite3.Connection, db: Path, sync: SyncMode) -> None:
             f"store {db} has schema version {version}, newer than this workerpool-tui"
             f" understands ({SCHEMA_VERSION}): upgrade workerpool-tui or use another store.path"
         )
-    if not fresh:
-        check = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
-        if check != ["ok"]:
-            raise StoreError(
-                f"store {db} is corrupt (quick_check: {'; '.join(map(str, check))});"
-                " it was left untouched: move it away or restore a copy"
-            )
+    return fresh, int(version)
+
+
+def _verdict(db: Path, check: list[Any]) -> None:
+    if check != ["ok"]:
+        raise StoreError(
+            f"store {db} is corrupt (quick_check: {'; '.join(map(str, check))});"
+            " it was left untouched: move it away or restore a copy"
+        )
+
+
+class _QuickCheck:
+    """``PRAGMA quick_check`` on a connection of its own, in a thread of its own.
+
+    SQLite checks without holding the GIL, so at start-up the check runs on the second
+    core while the loading thread decodes rows (a quarter of a second for 100,000 tasks).
+    Used as a context manager: leaving it always waits for the thread.
+    """
+
+    def __init__(self, db: Path) -> None:
+        self._db = db
+        self._thread = threading.Thread(target=self._run, name="workerpool-store check")
+        self.result: list[Any] = []
+        self.error: sqlite3.Error | None = None
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self._db, timeout=5.0)
+            try:
+                self.result = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.error = exc
+
+    def __enter__(self) -> _QuickCheck:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join()
+
+    def raise_if_corrupt(self) -> None:
+        if self.error is not None:
+            raise self.error
+        _verdict(self._db, self.result)
+
+
+def _setup(conn: sqlite3.Connection, db: Path, sync: SyncMode, fresh: bool, version: int) -> None:
+    """Switch to WAL, then create or migrate the schema; only once the checks have passed."""
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise StoreError(f"store {db}: cannot switch to WAL mode (got {mode})")
@@ -530,8 +577,26 @@ class SqliteJournal:
             except sqlite3.Error as exc:
                 raise StoreError(f"store {db} cannot be opened: {exc}") from None
             try:
-                _prepare(conn, db, self.sync)
-                tasks = [_task(row) for row in conn.execute(_SELECT)]
+                fresh, version = _inspect(conn, db)
+                mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+                if not fresh and version == SCHEMA_VERSION and mode == "wal":
+                    # Nothing to write before loading: check and load at once. Rows of a
+                    # damaged file may fail to load; the check's verdict speaks first.
+                    failed: Exception | None = None
+                    with _QuickCheck(db) as check:
+                        try:
+                            tasks = _load(conn)
+                        except Exception as exc:
+                            failed = exc
+                    check.raise_if_corrupt()
+                    if failed is not None:
+                        raise failed
+                    _setup(conn, db, self.sync, fresh, version)
+                else:
+                    if not fresh:
+                        _verdict(db, [r[0] for r in conn.execute("PRAGMA quick_check(5)")])
+                    _setup(conn, db, self.sync, fresh, version)
+                    tasks = _load(conn)
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise StoreError(
