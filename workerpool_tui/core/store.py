@@ -480,6 +480,8 @@ class SqliteJournal:
         self.commits = 0
         """Transactions committed (for benchmarks and tests)."""
         self.rows_written = 0
+        self.writer_cpu_s = 0.0
+        """CPU seconds the writer thread used, known once it has ended (for benchmarks)."""
 
     # ------------------------------------------------------------------ the loop side
     async def open(self, tg: TaskGroup) -> list[Task]:
@@ -636,6 +638,7 @@ class SqliteJournal:
                 conn.execute("PRAGMA optimize")
             conn.close()
             self._conn = None
+            self.writer_cpu_s = time.thread_time()
 
     def _take(self) -> tuple[dict[str, Task], set[int], int] | None:
         """Wait for work and take it; ``None`` once closing with nothing left."""
