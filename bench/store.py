@@ -39,10 +39,11 @@ def _config(tasks: int, workers: int) -> Config:
 
 async def _throughput(
     journal: Journal, tasks: int, batch: int, workers: int, submitters: int
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """Tasks per second, from the first submission to the last completion; CPU seconds
-    per task of the whole process (the store's writer thread too) and of the event loop's
-    thread alone."""
+    per task of the whole process (the store's writer thread too), of the event loop's
+    thread alone, and of the store's writer thread (its whole life, so start-up and the
+    final commit too; 0 for memory only)."""
     async with Engine(_config(tasks, workers), journal=journal) as engine:
         done = engine.registry.counts
         starts = list(range(0, tasks, batch))
@@ -66,7 +67,8 @@ async def _throughput(
         assert done[TaskStatus.COMPLETED] == tasks
         elapsed = time.perf_counter() - start
         cpu, loop = time.process_time() - cpu, time.thread_time() - loop
-    return tasks / elapsed, cpu / tasks, loop / tasks
+    writer = journal.writer_cpu_s if isinstance(journal, SqliteJournal) else 0.0
+    return tasks / elapsed, cpu / tasks, loop / tasks, writer / tasks
 
 
 async def _latency(journal: Journal, submits: int, concurrency: int) -> list[float]:
@@ -87,15 +89,16 @@ async def _latency(journal: Journal, submits: int, concurrency: int) -> list[flo
     return latencies
 
 
-async def _reopen(db: Path) -> tuple[float, int]:
-    """Seconds to open the store again: lock, header and quick_check, load every task."""
+async def _reopen(db: Path) -> tuple[float, float, int]:
+    """Seconds (wall, and CPU of the process) to open the store again: lock, header and
+    quick_check, load every task."""
     journal = SqliteJournal(db)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     async with anyio.create_task_group() as tg:
         tasks = await journal.open(tg)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await journal.close()
-    return elapsed, len(tasks)
+    return elapsed, cpu, len(tasks)
 
 
 def _ratios_text(ratios: list[float]) -> str:
@@ -116,8 +119,8 @@ async def main(args: argparse.Namespace) -> None:
             f" store sync={args.sync}"
         )
         # Memory and store alternate, so a noisy neighbour hits both alike; medians.
-        mem_runs: list[tuple[float, float, float]] = []
-        store_runs: list[tuple[float, float, float]] = []
+        mem_runs: list[tuple[float, float, float, float]] = []
+        store_runs: list[tuple[float, float, float, float]] = []
         for rep in range(args.repeat):
             mem_runs.append(
                 await _throughput(
@@ -136,9 +139,10 @@ async def main(args: argparse.Namespace) -> None:
         store_cpu = statistics.median(r[1] for r in store_runs)
         mem_loop = statistics.median(r[2] for r in mem_runs)
         store_loop = statistics.median(r[2] for r in store_runs)
+        store_writer = statistics.median(r[3] for r in store_runs)
         ratios = sorted(s[0] / m[0] for m, s in zip(mem_runs, store_runs, strict=True))
         size = db.stat().st_size
-        reopen_s, recovered = await _reopen(db)
+        reopen_s, reopen_cpu, recovered = await _reopen(db)
         per_commit = store.rows_written / max(1, store.commits)
         mem_lat = await _latency(MemoryJournal(), args.latency_submits, args.concurrency)
         lat_db = Path(tmp) / "latency.db"
@@ -158,6 +162,7 @@ async def main(args: argparse.Namespace) -> None:
         f"{'loop-thread CPU/task (us)':24}{mem_loop * 1e6:12.1f}{store_loop * 1e6:12.1f}"
         f"{store_loop / mem_loop:8.2f}"
     )
+    print(f"{'writer-thread CPU/task (us)':24}{'':12}{store_writer * 1e6:12.1f}")
     for q in (50, 99):
         m, s = _pct(mem_lat, q) * 1e3, _pct(store_lat, q) * 1e3
         print(f"{f'submit p{q} (ms)':24}{m:12.3f}{s:12.3f}{s / m:8.1f}")
@@ -166,7 +171,10 @@ async def main(args: argparse.Namespace) -> None:
         f"store (last run): {store.commits:,} commits, {store.rows_written:,} rows written"
         f" ({per_commit:.0f} per commit)"
     )
-    print(f"re-opening the store (checks + loading {recovered:,} tasks): {reopen_s:.2f} s")
+    print(
+        f"re-opening the store (checks + loading {recovered:,} tasks): {reopen_s:.2f} s"
+        f" ({reopen_cpu:.2f} s CPU)"
+    )
     print(
         f"database size: {size / 1e6:.1f} MB for {args.tasks:,} finished tasks"
         f" = {size * 100_000 / args.tasks / 1e6:.1f} MB per 100,000"
