@@ -28,6 +28,7 @@ from .limits import Limits
 from .openapi import openapi_json
 from .responses import error_response
 from .routes import Api
+from .transport import serve_tcp
 
 log = logging.getLogger("workerpool_tui.server")
 
@@ -114,7 +115,7 @@ class ApiServer:
     ) -> None:
         with self._accept_scope:
             async with listener:
-                await listener.serve(self._connection, task_group=tg)
+                await serve_tcp(listener, self._connection, tg)
 
     async def _connection(self, stream: ByteStream) -> None:
         self.connections += 1
