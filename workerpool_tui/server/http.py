@@ -211,10 +211,16 @@ class HttpConnection:
         """The next complete request (head and body), or ``None`` when the connection ends."""
         limits, conn = self.limits, self.conn
         try:
-            # A pipelined request may be complete already: no deadline to set up then.
-            event = conn.next_event()
+            pending, closed = conn.trailing_data
+            if pending or closed:
+                # A pipelined request may be complete already: no deadline to set up then.
+                event = conn.next_event()
+                if event is not h11.NEED_DATA:
+                    await anyio.lowlevel.checkpoint()  # other connections go first
+            else:
+                event = h11.NEED_DATA  # nothing buffered: h11 could only say so
             if event is h11.NEED_DATA:
-                if conn.trailing_data[0]:
+                if pending:
                     self.phase = Phase.HEAD
                     self.deadline = time.monotonic() + limits.header_timeout_s
                 elif self.requests:
@@ -244,7 +250,8 @@ class HttpConnection:
         headers: Headers = []
         head_size = len(event.target)
         content_length = -1
-        for name, value in event.headers:
+        for raw_name, value in event.headers.raw_items():  # a plain list, unlike iterating
+            name = raw_name.lower()
             headers.append((name, value))
             head_size += len(name) + len(value) + 4
             if name == b"content-length":
