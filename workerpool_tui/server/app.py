@@ -1,4 +1,5 @@
-"""The API server: an anyio TCP listener, one :class:`~.http.HttpConnection` per socket,
+"""The API server: an anyio TCP listener whose connections are accepted into the thin
+streams of :mod:`.transport`, one :class:`~.http.HttpConnection` per socket,
 the :class:`~.broadcast.Broadcaster` for WebSocket clients, and the shutdown sequence.
 
 Start it with ``await task_group.start(server.run)``: a bind failure raises
