@@ -1,6 +1,7 @@
 """HTTP and WebSocket benchmark: our server against baselines measured in the same run.
 
     .venv/bin/python bench/http.py [--duration 10] [--tasks 2000] [--clients 100]
+    .venv/bin/python bench/http.py --only callgrind [--requests 1000]
 
 HTTP: the same trivial JSON endpoints on loopback, ours (``workerpool-tui serve``) and
 ``uvicorn --http h11`` with a minimal ASGI app (``bench/uvicorn_app.py``), each in its own
@@ -12,6 +13,11 @@ WebSocket fan-out: ``--clients`` clients in a separate process receive every tas
 while our engine runs ``--tasks`` short tasks; then a ``websockets`` ``broadcast()`` server
 (``bench/ws_baseline.py``) sends the same number of messages of the same average size to
 the same clients. Prints delivered messages per second and the ratio.
+
+Callgrind (``--only callgrind``, needs valgrind): our server runs under
+``valgrind --tool=callgrind``; after a warm-up the counters are zeroed, a fixed number of
+requests is sent over 10 keep-alive connections, and the instructions the server process
+executed per request are printed: a figure that does not depend on the machine's load.
 
 Everything is bounded in time and count; every process started here is ended by its id.
 """
@@ -69,7 +75,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def our_server(port: int) -> subprocess.Popen[bytes]:
+def our_server(port: int, wrapper: list[str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERPOOL")}
     env.update(
         WORKERPOOL__STORE__PATH="",
@@ -78,7 +84,7 @@ def our_server(port: int) -> subprocess.Popen[bytes]:
         WORKERPOOL__TASK__MAX_TRACKED_TASKS="500000",
         WORKERPOOL__WORKER__SHUTDOWN_TIMEOUT="2s",
     )
-    cmd = [PY, "-m", "workerpool_tui", "serve", "--port", str(port)]
+    cmd = [*(wrapper or []), PY, "-m", "workerpool_tui", "serve", "--port", str(port)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())
 
 
@@ -194,6 +200,68 @@ def http_bench(duration: int, rounds: int) -> dict[str, float]:
         ratio = results[f"ours {label}"] / results[f"uvicorn-h11 {label}"]
         print(f"  ratio ours/uvicorn-h11 {label:20} {ratio:5.2f}x")
     return results
+
+
+# ---------------------------------------------------------------- instruction counts
+def fixed_load(port: int, path: str, post: bool, requests: int, conns: int = 10) -> None:
+    """Exactly ``requests`` requests over ``conns`` keep-alive connections, then return."""
+    code = f"""
+import asyncio
+async def one(n):
+    r, w = await asyncio.open_connection("127.0.0.1", {port})
+    body = {POST_BODY!r}
+    if {post}:
+        req = (b"POST {path} HTTP/1.1\\r\\nHost: b\\r\\nContent-Type: application/json\\r\\n"
+               b"Content-Length: %d\\r\\n\\r\\n" % len(body)) + body
+    else:
+        req = b"GET {path} HTTP/1.1\\r\\nHost: b\\r\\n\\r\\n"
+    for _ in range(n):
+        w.write(req)
+        head = await r.readuntil(b"\\r\\n\\r\\n")
+        assert head.startswith(b"HTTP/1.1 2"), head
+        k = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+        await r.readexactly(k)
+    w.close()
+async def main():
+    await asyncio.wait_for(asyncio.gather(*(one({requests // conns}) for _ in range({conns}))), 900)
+asyncio.run(main())
+"""
+    subprocess.run([PY, "-c", code], check=True, timeout=960)
+
+
+def callgrind_bench(requests: int) -> None:
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        raise SystemExit("callgrind needs valgrind (apt-get install valgrind)")
+    print(f"callgrind: instructions of our server process per request, {requests} requests")
+    port = free_port()
+    out_dir = tempfile.mkdtemp(prefix="httpbench-callgrind-")
+    proc = our_server(
+        port, ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p"]
+    )
+    totals: dict[str, int] = {}
+    try:
+        wait_port(port, deadline_s=120)
+        for label, path, post in (("get", "/health", False), ("post", "/api/v1/tasks", True)):
+            fixed_load(port, path, post, 200)  # warm-up
+            ctl = ["callgrind_control"]
+            subprocess.run([*ctl, "-z", str(proc.pid)], check=True, capture_output=True)
+            fixed_load(port, path, post, requests)
+            subprocess.run([*ctl, "-d", label, str(proc.pid)], check=True, capture_output=True)
+    finally:
+        stop(proc)
+    for dump in sorted(Path(out_dir).glob("cg.*")):
+        text = dump.read_text(errors="replace")
+        trigger = re.search(
+            r"^desc: Trigger: Client Request: (\w+)|^desc: Trigger: dump (\w+)", text, re.M
+        )
+        summary = re.search(r"^summary: (\d+)", text, re.M)
+        if trigger and summary:
+            totals[trigger.group(1) or trigger.group(2)] = int(summary.group(1))
+        dump.unlink()
+    os.rmdir(out_dir)
+    names = {"get": "GET /health", "post": "POST /api/v1/tasks"}
+    for label, total in sorted(totals.items()):
+        print(f"  ours {names[label]:20} {total // requests:10,} instructions per request")
 
 
 # ---------------------------------------------------------------- WebSocket fan-out
@@ -336,13 +404,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved runs per figure")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks in the fan-out run")
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--only", choices=["http", "ws"], default=None)
+    parser.add_argument("--only", choices=["http", "ws", "callgrind"], default=None)
+    parser.add_argument("--requests", type=int, default=1000, help="requests under callgrind")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     if args.only in (None, "http"):
         http_bench(args.duration, args.rounds)
     if args.only in (None, "ws"):
         ws_bench(args.clients, args.tasks)
+    if args.only == "callgrind":
+        callgrind_bench(args.requests)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The API server: an anyio TCP listener, one :class:`~.http.HttpConnection` per socket,
+"""The API server: an anyio TCP listener whose connections are accepted into the thin
+streams of :mod:`.transport`, one :class:`~.http.HttpConnection` per socket,
 the :class:`~.broadcast.Broadcaster` for WebSocket clients, and the shutdown sequence.
 
 Start it with ``await task_group.start(server.run)``: a bind failure raises
@@ -28,6 +29,7 @@ from .limits import Limits
 from .openapi import openapi_json
 from .responses import error_response
 from .routes import Api
+from .transport import serve_tcp
 
 log = logging.getLogger("workerpool_tui.server")
 
@@ -114,7 +116,7 @@ class ApiServer:
     ) -> None:
         with self._accept_scope:
             async with listener:
-                await listener.serve(self._connection, task_group=tg)
+                await serve_tcp(listener, self._connection, tg)
 
     async def _connection(self, stream: ByteStream) -> None:
         self.connections += 1

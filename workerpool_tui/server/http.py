@@ -81,6 +81,20 @@ _date = _DateCache()
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_END = h11.EndOfMessage()
+
+
+def _checked(headers: Headers) -> bool:
+    """Whether a handler's extra headers are well formed. Ours are, and then h11 is told to
+    skip its own (slower) validation of the whole head; a bad one still reaches h11's."""
+    for name, value in headers:
+        if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
+            return False
+    return True
+
+
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
 
 
@@ -197,10 +211,16 @@ class HttpConnection:
         """The next complete request (head and body), or ``None`` when the connection ends."""
         limits, conn = self.limits, self.conn
         try:
-            # A pipelined request may be complete already: no deadline to set up then.
-            event = conn.next_event()
+            pending, closed = conn.trailing_data
+            if pending or closed:
+                # A pipelined request may be complete already: no deadline to set up then.
+                event = conn.next_event()
+                if event is not h11.NEED_DATA:
+                    await anyio.lowlevel.checkpoint()  # other connections go first
+            else:
+                event = h11.NEED_DATA  # nothing buffered: h11 could only say so
             if event is h11.NEED_DATA:
-                if conn.trailing_data[0]:
+                if pending:
                     self.phase = Phase.HEAD
                     self.deadline = time.monotonic() + limits.header_timeout_s
                 elif self.requests:
@@ -230,7 +250,8 @@ class HttpConnection:
         headers: Headers = []
         head_size = len(event.target)
         content_length = -1
-        for name, value in event.headers:
+        for raw_name, value in event.headers.raw_items():  # a plain list, unlike iterating
+            name = raw_name.lower()
             headers.append((name, value))
             head_size += len(name) + len(value) + 4
             if name == b"content-length":
@@ -352,14 +373,16 @@ class HttpConnection:
                 status_code=response.status,
                 headers=headers,
                 reason=_REASONS.get(response.status, b""),
+                # Our own headers are well formed by construction (see _checked).
+                _parsed=not response.headers or _checked(response.headers),
             )
         )
         if head_only or not response.body:
-            end = conn.send(h11.EndOfMessage())
+            end = conn.send(_END)
             await self._send(head + end if end else head)
             return
         data = conn.send(h11.Data(data=response.body))
-        end = conn.send(h11.EndOfMessage())
+        end = conn.send(_END)
         await self._send(b"".join((head, data, end)))
 
     async def _send(self, data: bytes | None) -> None:
