@@ -216,7 +216,9 @@ async def test_silent_client_is_pinged_then_dropped_live_one_stays() -> None:
 async def test_client_that_never_reads_does_not_slow_20_others() -> None:
     limits = msgspec.structs.replace(
         TEST_LIMITS,
-        ws_queue_bytes=128 * 1024,
+        # Room for a reader that a loaded machine pauses for a few hundred ms; the client
+        # that never reads still falls behind by megabytes.
+        ws_queue_bytes=512 * 1024,
         ws_socket_send_buffer=16 * 1024,
         write_timeout_s=30.0,
     )
@@ -239,7 +241,7 @@ async def test_client_that_never_reads_does_not_slow_20_others() -> None:
 
             # ~2 s of steady events (2 workers, 20 ms tasks): the 20 readers keep up, the
             # one that never reads falls behind by megabytes.
-            pad = "p" * 2000
+            pad = "p" * 4000
             want: set[str] = set()
             submitted = anyio.Event()
 
@@ -261,13 +263,6 @@ async def test_client_that_never_reads_does_not_slow_20_others() -> None:
                     ]
                     want.update(t.id for t in await server.engine.submit_many(specs))
                     submitted.set()
-            print(
-                "SLOW",
-                slow.resyncs,
-                slow.dropped,
-                slow.queued_bytes,
-                server.broadcaster.frames_sent,
-            )
             # It was resynced (queue replaced by resync + snapshot), then dropped.
             assert slow.resyncs >= 1
             assert slow.dropped is not None
