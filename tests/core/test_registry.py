@@ -201,3 +201,15 @@ async def test_registry_lookups_by_id() -> None:
         assert engine.get("missing") is None
         await wait_final(engine, task)
         assert engine.get(task.id) is task
+
+
+def test_recovered_history_is_cleaned_up_in_finish_order() -> None:
+    # Recovered final tasks arrive by seq; the oldest-finished must still go first.
+    reg = Registry(max_tracked=10)
+    late = Task(id="a", type="x", payload={}, status=C, seq=1, created_at=0.0, finished_at=500.0)
+    early = Task(id="b", type="x", payload={}, status=C, seq=2, created_at=1.0, finished_at=10.0)
+    reg.add(late)
+    reg.add(early)
+    reg.order_finished()
+    assert [t.id for t in reg.cleanup(now=200.0, keep_done_s=100.0, keep_failed_s=100.0)] == ["b"]
+    assert reg.get("a") is late

@@ -251,6 +251,7 @@ class Engine:
             if task.status is TaskStatus.RUNNING:
                 if recover_running == "requeue":
                     task.status = TaskStatus.PENDING
+                    task.progress = 0.0
                     task.message = "re-queued after an interrupted run"
                 else:
                     task.status = TaskStatus.FAILED
@@ -260,6 +261,8 @@ class Engine:
             self.registry.add(task)
             if task.status is TaskStatus.PENDING:
                 requeue.append(task)
+        if tasks:
+            self.registry.order_finished()
         if requeue:
             self.queue.push_many(requeue, force=True)
             self._log("info", f"recovered {len(requeue)} pending task(s) from the store")

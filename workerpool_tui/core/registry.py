@@ -58,6 +58,14 @@ class Registry:
             else:
                 self._finished[task.id] = task
 
+    def order_finished(self) -> None:
+        """Put the final tasks back in finish order (recovered history arrives by seq), so
+        that cleanup and eviction keep popping the oldest-finished from the front."""
+        for name in ("_finished", "_failed"):
+            index: dict[str, Task] = getattr(self, name)
+            ordered = sorted(index.values(), key=_finished_at)
+            setattr(self, name, {t.id: t for t in ordered})
+
     def _drop(self, task: Task) -> None:
         del self._tasks[task.id]
         self.counts[task.status] -= 1
@@ -135,3 +143,7 @@ class Registry:
 
 def _seq(task: Task) -> int:
     return task.seq
+
+
+def _finished_at(task: Task) -> float:
+    return task.finished_at or 0.0
