@@ -16,13 +16,14 @@ throughput at 12 refreshes a second.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -115,7 +116,10 @@ class TaskTable(ScrollView, can_focus=True):
         self._cells: dict[str, Cells] = {}
         self._order: list[str] = []
         self._index: dict[str, int] = {}
-        self._strips: dict[str, tuple[bool, int, Strip]] = {}
+        self._strips: dict[str, tuple[int, list[Strip | None]]] = {}
+        """Each row's finished line by task id: ``(width, [even, odd])``."""
+        self._pen: _Pen | None = None
+        self._width = 0
         self._status_styles: dict[str, Style] = {}
         self._cursor_id: str | None = None
         self._top = 0
@@ -154,11 +158,13 @@ class TaskTable(ScrollView, can_focus=True):
             "failed": Style.parse(f"bold {theme.error or 'red'}"),
             "cancelled": Style(dim=True),
         }
+        self._pen = None
         self._strips.clear()
         self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._pen = None
         self._strips.clear()
 
     def show(
@@ -293,37 +299,58 @@ class TaskTable(ScrollView, can_focus=True):
             self._move_to(row)
 
     # ------------------------------------------------------------------ drawing
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The width once a pass and the styles once per style change, not once a line:
+        # ``rich_style`` walks the ancestors on every call (measured: a third of the
+        # table's drawing time under load).
+        self._width = self.size.width
+        if self._pen is None:
+            self._pen = _Pen.of(self)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        pen = self._pen or _Pen.of(self)
+        width = self._width
         if y == 0:
-            header = self.get_component_rich_style("task-table--header")
-            strip = Strip(_segments(tuple(label for _, label, _ in COLUMNS), header, None))
-            return strip.crop_extend(0, width, header)
+            return _line(tuple(label for _, label, _ in COLUMNS), pen.header, None, width)
         row = self._top + y - 1
         if row >= len(self._order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            cursor = self.get_component_rich_style("task-table--cursor")
-            return Strip(_segments(self._cells[tid], cursor, None)).crop_extend(0, width, cursor)
-        else:
-            odd = bool(row % 2)
-            cached = self._strips.get(tid)
-            if cached is not None and cached[0] == odd and cached[1] == width:
-                return cached[2]
-            strip = self._row_strip(tid, odd, width)
-        return strip.crop_extend(0, width, self.rich_style)
-
-    def _row_strip(self, tid: str, odd: bool, width: int) -> Strip:
-        """A row's finished line, cached until its cells change or it changes parity."""
-        cells = self._cells[tid]
-        base = self.rich_style
-        if odd:
-            base = base + self.get_component_rich_style("task-table--zebra")
-        strip = Strip(_segments(cells, base, self._status_styles.get(cells[2])))
-        strip = strip.crop_extend(0, width, base)
-        self._strips[tid] = (odd, width, strip)
+            return _line(self._cells[tid], pen.cursor, None, width)
+        odd = row % 2
+        cached = self._strips.get(tid)
+        if cached is None or cached[0] != width:
+            cached = self._strips[tid] = (width, [None, None])
+        strip = cached[1][odd]
+        if strip is None:
+            # Both parities are kept: when a new task enters at the top every row moves
+            # down one line and flips its zebra parity, and must not be rebuilt for it.
+            cells = self._cells[tid]
+            style = pen.zebra if odd else pen.base
+            strip = _line(cells, style, self._status_styles.get(cells[2]), width)
+            cached[1][odd] = strip
         return strip
+
+
+class _Pen(NamedTuple):
+    """The table's styles for one drawing pass (they change only with CSS or theme)."""
+
+    base: Style
+    zebra: Style
+    header: Style
+    cursor: Style
+
+    @classmethod
+    def of(cls, table: TaskTable) -> _Pen:
+        base = table.rich_style
+        return cls(
+            base,
+            base + table.get_component_rich_style("task-table--zebra"),
+            table.get_component_rich_style("task-table--header"),
+            table.get_component_rich_style("task-table--cursor"),
+        )
 
 
 def _row_cells(task: Task, now: float) -> Cells:
@@ -340,29 +367,44 @@ def _row_cells(task: Task, now: float) -> Cells:
 
 
 def _fit(text: str, width: int) -> str:
-    """``text`` cut or padded to ``width`` cells, one space each side."""
-    if text.isascii():
+    """``text`` cut or padded to exactly ``width`` cells, one space each side."""
+    if text.isascii() and text.isprintable():
         return " " + text[:width].ljust(width) + " "
+    if not text.isprintable():
+        # A newline or other control character would break the line (or the terminal).
+        text = "".join(c if c.isprintable() else " " for c in text)
     return " " + set_cell_size(text, width) + " "
 
 
-def _segments(cells: Cells, base: Style, status: Style | None) -> list[Segment]:
-    """One row in five segments at most: plain cells are joined into one run of text
-    (fewer segments are cheaper for the compositor too); status and the filled part of
-    the progress bar take the status colour."""
+ROW_WIDTH = sum(width + 2 for width in _WIDTHS)
+"""Cells in a row's text: every column has a fixed width and one space each side."""
+
+
+def _line(cells: Cells, base: Style, status: Style | None, width: int) -> Strip:
+    """One row, exactly ``width`` cells, in five segments at most: plain cells are joined
+    into one run of text (fewer segments are cheaper for the compositor too); status and
+    the filled part of the progress bar take the status colour. Every cell has a known
+    width, so nothing is measured."""
     widths = _WIDTHS
+    segments: list[Segment]
     if status is None:
-        return [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
-    bar = cells[3]
-    filled = bar.count("━")
-    progress = _fit(bar, widths[3])
-    rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
-    return [
-        Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
-        Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
-        Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
-        Segment(progress[1 + BAR_WIDTH :] + rest, base),
-    ]
+        segments = [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
+    else:
+        bar = cells[3]
+        filled = bar.count("━")
+        progress = _fit(bar, widths[3])
+        rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
+        segments = [
+            Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
+            Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
+            Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
+            Segment(progress[1 + BAR_WIDTH :] + rest, base),
+        ]
+    if width >= ROW_WIDTH:
+        if width > ROW_WIDTH:
+            segments.append(Segment(" " * (width - ROW_WIDTH), base))
+        return Strip(segments, width)
+    return Strip(segments, ROW_WIDTH).crop(0, width)
 
 
 def _column_at(x: int) -> str | None:
