@@ -113,7 +113,11 @@ class TaskTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._tasks: dict[str, Task] = {}
+        """The window: the tasks the table may show, by id."""
         self._cells: dict[str, Cells] = {}
+        """Cells of the rows drawn so far (only rows that were on screen are ever built)."""
+        self._now = 0.0
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._strips: dict[str, tuple[int, list[Strip | None]]] = {}
@@ -125,9 +129,11 @@ class TaskTable(ScrollView, can_focus=True):
         self._top = 0
         """First row on screen. The table scrolls itself: a virtual size would make every
         change in the row count a layout pass of the whole screen."""
-        self.rebuilds = 0
-        """How many times the window was refilled from scratch (tests and benches read it)."""
-        self.cell_updates = 0
+        self._subtitle = ""
+        self._shown: list[tuple[str, bool]] = []
+        """What each row line on screen shows: ``(task id, has the cursor)``."""
+        self.lines_refreshed = 0
+        """Row lines asked to be redrawn so far (benches read it)."""
 
     def on_mount(self) -> None:
         self.use_theme()
@@ -146,7 +152,10 @@ class TaskTable(ScrollView, can_focus=True):
         return self._cursor_id
 
     def get_row(self, task_id: str) -> Cells:
-        return self._cells[task_id]
+        cells = self._cells.get(task_id)
+        if cells is None:
+            cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now)
+        return cells
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
@@ -179,17 +188,32 @@ class TaskTable(ScrollView, can_focus=True):
 
         ``changed``: ids whose cells may differ (``None``: any may). ``refresh_times``:
         also redraw the moving time column of pending and running tasks.
+
+        Only rows that were drawn have cells to compare; only the lines whose row, cells
+        or cursor changed are redrawn.
         """
-        have = self._cells
-        want = [t.id for t in tasks]
-        keep = sum(1 for tid in want if tid in have)
-        if not have or keep * 2 < len(want):
-            self.rebuilds += 1
-            self._cells = {t.id: _row_cells(t, now) for t in tasks}
-            self._strips.clear()
+        self._now = now
+        window = {t.id: t for t in tasks}
+        cells, strips = self._cells, self._strips
+        for tid in [tid for tid in cells if tid not in window]:
+            del cells[tid]
+            strips.pop(tid, None)
+        self._tasks = window
+        if changed is None:
+            check: Iterable[str] = list(cells)
         else:
-            self._patch(tasks, now, changed, refresh_times)
+            check = {tid for tid in changed if tid in cells}
+            if refresh_times:
+                check.update(tid for tid in cells if is_live(window[tid]))
+        redrawn: set[str] = set()
+        for tid in check:
+            new = _row_cells(window[tid], now)
+            if new != cells[tid]:
+                cells[tid] = new
+                strips.pop(tid, None)
+                redrawn.add(tid)
         at_top = self.cursor_row == 0
+        want = list(window)
         if self._order != want:
             self._order = want
             self._index = {tid: i for i, tid in enumerate(want)}
@@ -197,30 +221,32 @@ class TaskTable(ScrollView, can_focus=True):
             self._cursor_id = self._order[0]  # a cursor on the first row follows the newest
         self._place_cursor()
         self._scroll_to_cursor()
-        self.refresh()
+        self._repaint(redrawn)
 
-    def _patch(
-        self, tasks: list[Task], now: float, changed: Iterable[str] | None, refresh_times: bool
-    ) -> None:
-        have, strips = self._cells, self._strips
-        wanted = {t.id for t in tasks}
-        for tid in [tid for tid in have if tid not in wanted]:
-            del have[tid]
-            strips.pop(tid, None)
-        dirty = None if changed is None else set(changed)
-        for task in tasks:
-            tid = task.id
-            old = have.get(tid)
-            if old is None:
-                have[tid] = _row_cells(task, now)
-                continue
-            if dirty is not None and tid not in dirty and not (refresh_times and is_live(task)):
-                continue
-            new = _row_cells(task, now)
-            if new != old:
-                self.cell_updates += sum(1 for a, b in zip(old, new, strict=True) if a != b)
-                have[tid] = new
-                strips.pop(tid, None)
+    def _repaint(self, redrawn: set[str]) -> None:
+        """Ask for a redraw of the row lines that now show something else (or changed)."""
+        order, top, cursor = self._order, self._top, self.cursor_row
+        shown = [
+            (order[row], row == cursor) for row in range(top, min(len(order), top + self._page))
+        ]
+        before = self._shown
+        self._shown = shown
+        dirty = [
+            y
+            for y in range(max(len(before), len(shown)))
+            if y >= len(shown)
+            or y >= len(before)
+            or shown[y] != before[y]
+            or shown[y][0] in redrawn
+        ]
+        if not dirty:
+            return
+        self.lines_refreshed += len(dirty)
+        if len(dirty) * 2 > len(shown):
+            self.refresh()
+            return
+        width = self.size.width
+        self.refresh(*(Region(0, 1 + y, width, 1) for y in dirty))
 
     # ------------------------------------------------------------------ cursor
     def _place_cursor(self) -> None:
@@ -248,7 +274,11 @@ class TaskTable(ScrollView, can_focus=True):
             top = row - page + 1
         self._top = top
         shown = min(len(self._order), top + page)
-        self.border_subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+        subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+        if subtitle != self._subtitle:
+            # Setting a border title redraws the whole widget: only when it changed.
+            self._subtitle = subtitle
+            self.border_subtitle = subtitle
 
     def _move_to(self, row: int) -> None:
         if not self._order:
@@ -257,7 +287,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._cursor_id = self._order[row]
         self.cursor_row = row
         self._scroll_to_cursor()
-        self.refresh()
+        self._repaint(set())
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
@@ -269,6 +299,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()
+        self._repaint(set())
 
     def action_cursor(self, delta: int) -> None:
         self._move_to(self.cursor_row + delta)
@@ -318,7 +349,7 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            return _line(self._cells[tid], pen.cursor, None, width)
+            return _line(self.get_row(tid), pen.cursor, None, width)
         odd = row % 2
         cached = self._strips.get(tid)
         if cached is None or cached[0] != width:
@@ -327,7 +358,7 @@ class TaskTable(ScrollView, can_focus=True):
         if strip is None:
             # Both parities are kept: when a new task enters at the top every row moves
             # down one line and flips its zebra parity, and must not be rebuilt for it.
-            cells = self._cells[tid]
+            cells = self.get_row(tid)
             style = pen.zebra if odd else pen.base
             strip = _line(cells, style, self._status_styles.get(cells[2]), width)
             cached[1][odd] = strip
