@@ -411,31 +411,62 @@ ROW_WIDTH = sum(width + 2 for width in _WIDTHS)
 """Cells in a row's text: every column has a fixed width and one space each side."""
 
 
+_ROW_FORMAT = "".join(f" {{:<{w}.{w}}} " for w in _WIDTHS)
+"""Every cell cut or padded to its column, one space each side: for single-width text."""
+_STATUS_AT = sum(w + 2 for w in _WIDTHS[:2])
+_BAR_AT = _STATUS_AT + _WIDTHS[2] + 2 + 1
+"""Where the status cell and the first cell of the progress bar start in a row's text."""
+
+
+def _row_text(cells: Cells) -> tuple[str, bool]:
+    """The row's text, exactly :data:`ROW_WIDTH` cells, and whether its columns start at
+    fixed offsets in the string (every character one cell wide: not so for, say, CJK)."""
+    others = cells[:3] + cells[4:]  # the progress bar is single-width by construction
+    joined = "".join(others)
+    if joined.isascii() and joined.isprintable():
+        return _ROW_FORMAT.format(*cells), True
+    return "".join(_fit(c, w) for c, w in zip(cells, _WIDTHS, strict=True)), False
+
+
 def _line(cells: Cells, base: Style, status: Style | None, width: int) -> Strip:
     """One row, exactly ``width`` cells, in five segments at most: plain cells are joined
     into one run of text (fewer segments are cheaper for the compositor too); status and
     the filled part of the progress bar take the status colour. Every cell has a known
     width, so nothing is measured."""
-    widths = _WIDTHS
+    text, fixed = _row_text(cells)
     segments: list[Segment]
     if status is None:
-        segments = [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
+        segments = [Segment(text, base)]
     else:
-        bar = cells[3]
+        head, status_cell, bar, tail = _split(text, fixed, cells)
         filled = bar.count("━")
-        progress = _fit(bar, widths[3])
-        rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
         segments = [
-            Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
-            Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
-            Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
-            Segment(progress[1 + BAR_WIDTH :] + rest, base),
+            Segment(head, base),
+            Segment(status_cell + bar[:filled], base + status),
+            Segment(bar[filled:], base + _DIM),
+            Segment(tail, base),
         ]
     if width >= ROW_WIDTH:
         if width > ROW_WIDTH:
             segments.append(Segment(" " * (width - ROW_WIDTH), base))
         return Strip(segments, width)
     return Strip(segments, ROW_WIDTH).crop(0, width)
+
+
+def _split(text: str, fixed: bool, cells: Cells) -> tuple[str, str, str, str]:
+    """``text`` as (id and type, status and the space before the bar, bar, the rest)."""
+    if fixed:
+        bar_end = _BAR_AT + BAR_WIDTH
+        return text[:_STATUS_AT], text[_STATUS_AT:_BAR_AT], text[_BAR_AT:bar_end], text[bar_end:]
+    widths = _WIDTHS
+    progress = _fit(cells[3], widths[3])
+    return (
+        _fit(cells[0], widths[0]) + _fit(cells[1], widths[1]),
+        _fit(cells[2], widths[2]) + progress[:1],
+        progress[1 : 1 + BAR_WIDTH],
+        progress[1 + BAR_WIDTH :]
+        + "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells))),
+    )
 
 
 def _column_at(x: int) -> str | None:
