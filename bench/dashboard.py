@@ -1,33 +1,51 @@
 """Does the dashboard slow the engine down, and does it stay responsive under load?
 
 Runs N short tasks (``default_task``, empty payload) twice in one process: on the bare
-engine (baseline), then with the dashboard attached, headless (``App.run_test``), while
+engine (baseline), then with the dashboard attached, headless (``App.run_test``; timed
+from one second after it started, once its start-up layout passes are done), while
 a key is pressed every 500 ms (filter "3" running, then "1" all). Prints tasks/s for
 both and their ratio, the p50/p99 gap between dashboard ticks (screen refreshes), the
 p50/p99 time from a key press to its effect being applied (table refiltered, redrawn),
 and how long a 5 ms sleep waits for a loop turn in each run.
 
     .venv/bin/python bench/dashboard.py [--tasks 50000] [--workers 16] [--rounds 3]
+
+``--ticks N`` measures instead where a tick's time goes, without the engine's noise:
+N ticks, one after the other, under a fixed synthetic load (every tick: 100 tasks
+created and started, a third of the running ones report progress, the oldest finish;
+the newest-first table is new from top to bottom every tick, as under real load). It
+prints the milliseconds per tick spent in the app's tick and in Textual's compositor
+(the screen update); ``--profile`` adds a cProfile listing.
+
+    .venv/bin/python bench/dashboard.py --ticks 300 [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import cProfile
 import itertools
+import pstats
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 
 import anyio
+from textual import _compositor
 
 from workerpool_tui.config import load_config
-from workerpool_tui.core import Engine, TaskSpec
+from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
+from workerpool_tui.core.bus import TaskEvent
+from workerpool_tui.core.clock import FakeClock
+from workerpool_tui.core.models import EventKind
 from workerpool_tui.tui.app import TICK_HZ, DashboardApp
 
 BATCH = 1_000
 """Tasks per submission; a bigger batch holds the loop longer (~30 us a task)."""
 KEY_EVERY_S = 0.5
+STARTUP_S = 1.0
 
 
 def _config(workers: int, tasks: int) -> object:
@@ -95,7 +113,12 @@ async def with_dashboard(
     async with Engine(_config(workers, total)) as engine:  # type: ignore[arg-type]
         app = DashboardApp(engine)
         key_ms: list[float] = []
-        async with app.run_test(size=(160, 48)):
+        async with app.run_test(size=(160, 48)) as pilot:
+            # Start-up (compose, the first layouts, the footer composing its keys: ~0.5 s
+            # of layout passes) is left out, as the engine's own start-up is: the figure
+            # is what an open dashboard costs the engine.
+            await pilot.pause(STARTUP_S)
+            await pilot.pause()
             done = anyio.Event()
 
             async def press_keys() -> None:
@@ -125,12 +148,116 @@ async def with_dashboard(
         return total / elapsed, gaps, key_ms
 
 
+class _SyntheticLoad:
+    """Moves tasks through the registry and publishes their events, as the engine would."""
+
+    NEW_PER_TICK = 100
+    RUNNING = 50
+
+    def __init__(self, engine: Engine, clock: FakeClock) -> None:
+        self.engine, self.clock = engine, clock
+        self.seq = 0
+        self.running: collections.deque[Task] = collections.deque()
+
+    def step(self) -> None:
+        bus, registry, now = self.engine.bus, self.engine.registry, self.clock.now()
+        for _ in range(self.NEW_PER_TICK):
+            self.seq += 1
+            task = Task(
+                id=f"{self.seq:08x}{'ab' * 12}",
+                type="default_task",
+                payload={},
+                seq=self.seq,
+                created_at=now,
+            )
+            registry.add(task)
+            bus.publish(TaskEvent(EventKind.CREATED, task))
+            old = task.transition(TaskStatus.RUNNING)
+            task.started_at, task.worker = now, self.seq % 16
+            registry.moved(task, old)
+            bus.publish(TaskEvent(EventKind.STARTED, task))
+            self.running.append(task)
+        for task in list(self.running)[::3]:
+            task.progress = min(99.0, task.progress + 10)
+            task.message = f"step {task.progress:.0f}/100"
+            bus.publish(TaskEvent(EventKind.PROGRESS, task))
+        while len(self.running) > self.RUNNING:
+            task = self.running.popleft()
+            old = task.transition(TaskStatus.COMPLETED)
+            task.finished_at, task.progress = now, 100.0
+            registry.moved(task, old)
+            self.engine.stats_data.record_finish(now)
+            bus.publish(TaskEvent(EventKind.COMPLETED, task))
+        self.clock.advance(1 / TICK_HZ)
+
+
+async def tick_costs(ticks: int, profile: bool) -> None:
+    """``ticks`` dashboard ticks under :class:`_SyntheticLoad`; where their time goes."""
+    clock = FakeClock()
+    engine = Engine(_config(16, 200_000), clock=clock)  # type: ignore[arg-type]
+    load = _SyntheticLoad(engine, clock)
+    app = DashboardApp(engine)
+    spent = {"compositor": 0.0}
+    render_update = _compositor.Compositor.render_update
+
+    def timed_render_update(self: _compositor.Compositor, *a: object, **kw: object) -> object:
+        t0 = time.perf_counter()
+        try:
+            return render_update(self, *a, **kw)  # type: ignore[arg-type]
+        finally:
+            spent["compositor"] += time.perf_counter() - t0
+
+    _compositor.Compositor.render_update = timed_render_update  # type: ignore[assignment,method-assign]
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.5)  # start-up settles (the footer composes its keys)
+
+            async def one_tick() -> float:
+                load.step()
+                t0 = time.perf_counter()
+                app._tick()
+                took = time.perf_counter() - t0
+                await pilot._wait_for_screen()  # the refresh messages reach the screen
+                app.screen._on_timer_update()  # the screen update the tick asked for
+                return took
+
+            for _ in range(20):  # warm-up: the window fills, caches fill
+                await one_tick()
+            spent["compositor"] = 0.0
+            profiler = cProfile.Profile() if profile else None
+            tick_s = 0.0
+            cpu0 = time.process_time()
+            if profiler is not None:
+                profiler.enable()
+            for _ in range(ticks):
+                tick_s += await one_tick()
+            if profiler is not None:
+                profiler.disable()
+            cpu = time.process_time() - cpu0
+            app.exit(0)
+    finally:
+        _compositor.Compositor.render_update = render_update  # type: ignore[method-assign]
+    print(
+        f"{ticks} ticks under {load.NEW_PER_TICK} new tasks a tick: per tick "
+        f"app tick {tick_s * 1000 / ticks:.2f} ms, compositor "
+        f"{spent['compositor'] * 1000 / ticks:.2f} ms, process CPU {cpu * 1000 / ticks:.2f} ms"
+        " (CPU includes the synthetic load and the test harness)"
+    )
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="alternating pairs of runs")
+    parser.add_argument("--ticks", type=int, default=0, help="measure N ticks' costs instead")
+    parser.add_argument("--profile", action="store_true", help="with --ticks: cProfile them")
     args = parser.parse_args()
+    if args.ticks:
+        await tick_costs(args.ticks, args.profile)
+        return
     base_rates: list[float] = []
     dash_rates: list[float] = []
     gaps: list[float] = []

@@ -139,3 +139,17 @@ async def test_soak_dashboard_under_a_running_engine() -> None:
             await until(pilot, lambda: table.row_count == WINDOW_ROWS)
             assert len(app.tick_times) > ticks_before  # the screen kept updating
             assert table.shown_ids[0] == next(iter(engine.registry.newest())).id
+
+
+def test_running_filter_is_newest_first_and_limited() -> None:
+    engine = Engine(make_config())
+    bridge = Bridge(engine)
+    for n in range(1, 301):
+        status = TaskStatus.RUNNING if n % 3 == 0 else TaskStatus.PENDING
+        engine.registry.add(_task(n, status))
+    q = Query(statuses=frozenset({TaskStatus.RUNNING}), limit=50)
+    rows, total = bridge.query(q)
+    assert total == 100
+    assert [t.seq for t in rows] == list(range(300, 150, -3))
+    rows, _ = bridge.query(Query(statuses=frozenset({TaskStatus.RUNNING}), limit=500))
+    assert [t.seq for t in rows] == list(range(300, 0, -3))

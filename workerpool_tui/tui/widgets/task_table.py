@@ -16,13 +16,14 @@ throughput at 12 refreshes a second.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -112,18 +113,27 @@ class TaskTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._tasks: dict[str, Task] = {}
+        """The window: the tasks the table may show, by id."""
         self._cells: dict[str, Cells] = {}
+        """Cells of the rows drawn so far (only rows that were on screen are ever built)."""
+        self._now = 0.0
         self._order: list[str] = []
         self._index: dict[str, int] = {}
-        self._strips: dict[str, tuple[bool, int, Strip]] = {}
+        self._strips: dict[str, tuple[int, list[Strip | None]]] = {}
+        """Each row's finished line by task id: ``(width, [even, odd])``."""
+        self._pen: _Pen | None = None
+        self._width = 0
         self._status_styles: dict[str, Style] = {}
         self._cursor_id: str | None = None
         self._top = 0
         """First row on screen. The table scrolls itself: a virtual size would make every
         change in the row count a layout pass of the whole screen."""
-        self.rebuilds = 0
-        """How many times the window was refilled from scratch (tests and benches read it)."""
-        self.cell_updates = 0
+        self._subtitle = ""
+        self._shown: list[tuple[str, bool]] = []
+        """What each row line on screen shows: ``(task id, has the cursor)``."""
+        self.lines_refreshed = 0
+        """Row lines asked to be redrawn so far (benches read it)."""
 
     def on_mount(self) -> None:
         self.use_theme()
@@ -142,7 +152,10 @@ class TaskTable(ScrollView, can_focus=True):
         return self._cursor_id
 
     def get_row(self, task_id: str) -> Cells:
-        return self._cells[task_id]
+        cells = self._cells.get(task_id)
+        if cells is None:
+            cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now)
+        return cells
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
@@ -154,11 +167,13 @@ class TaskTable(ScrollView, can_focus=True):
             "failed": Style.parse(f"bold {theme.error or 'red'}"),
             "cancelled": Style(dim=True),
         }
+        self._pen = None
         self._strips.clear()
         self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._pen = None
         self._strips.clear()
 
     def show(
@@ -173,17 +188,32 @@ class TaskTable(ScrollView, can_focus=True):
 
         ``changed``: ids whose cells may differ (``None``: any may). ``refresh_times``:
         also redraw the moving time column of pending and running tasks.
+
+        Only rows that were drawn have cells to compare; only the lines whose row, cells
+        or cursor changed are redrawn.
         """
-        have = self._cells
-        want = [t.id for t in tasks]
-        keep = sum(1 for tid in want if tid in have)
-        if not have or keep * 2 < len(want):
-            self.rebuilds += 1
-            self._cells = {t.id: _row_cells(t, now) for t in tasks}
-            self._strips.clear()
+        self._now = now
+        window = {t.id: t for t in tasks}
+        cells, strips = self._cells, self._strips
+        for tid in [tid for tid in cells if tid not in window]:
+            del cells[tid]
+            strips.pop(tid, None)
+        self._tasks = window
+        if changed is None:
+            check: Iterable[str] = list(cells)
         else:
-            self._patch(tasks, now, changed, refresh_times)
+            check = {tid for tid in changed if tid in cells}
+            if refresh_times:
+                check.update(tid for tid in cells if is_live(window[tid]))
+        redrawn: set[str] = set()
+        for tid in check:
+            new = _row_cells(window[tid], now)
+            if new != cells[tid]:
+                cells[tid] = new
+                strips.pop(tid, None)
+                redrawn.add(tid)
         at_top = self.cursor_row == 0
+        want = list(window)
         if self._order != want:
             self._order = want
             self._index = {tid: i for i, tid in enumerate(want)}
@@ -191,30 +221,32 @@ class TaskTable(ScrollView, can_focus=True):
             self._cursor_id = self._order[0]  # a cursor on the first row follows the newest
         self._place_cursor()
         self._scroll_to_cursor()
-        self.refresh()
+        self._repaint(redrawn)
 
-    def _patch(
-        self, tasks: list[Task], now: float, changed: Iterable[str] | None, refresh_times: bool
-    ) -> None:
-        have, strips = self._cells, self._strips
-        wanted = {t.id for t in tasks}
-        for tid in [tid for tid in have if tid not in wanted]:
-            del have[tid]
-            strips.pop(tid, None)
-        dirty = None if changed is None else set(changed)
-        for task in tasks:
-            tid = task.id
-            old = have.get(tid)
-            if old is None:
-                have[tid] = _row_cells(task, now)
-                continue
-            if dirty is not None and tid not in dirty and not (refresh_times and is_live(task)):
-                continue
-            new = _row_cells(task, now)
-            if new != old:
-                self.cell_updates += sum(1 for a, b in zip(old, new, strict=True) if a != b)
-                have[tid] = new
-                strips.pop(tid, None)
+    def _repaint(self, redrawn: set[str]) -> None:
+        """Ask for a redraw of the row lines that now show something else (or changed)."""
+        order, top, cursor = self._order, self._top, self.cursor_row
+        shown = [
+            (order[row], row == cursor) for row in range(top, min(len(order), top + self._page))
+        ]
+        before = self._shown
+        self._shown = shown
+        dirty = [
+            y
+            for y in range(max(len(before), len(shown)))
+            if y >= len(shown)
+            or y >= len(before)
+            or shown[y] != before[y]
+            or shown[y][0] in redrawn
+        ]
+        if not dirty:
+            return
+        self.lines_refreshed += len(dirty)
+        if len(dirty) * 2 > len(shown):
+            self.refresh()
+            return
+        width = self.size.width
+        self.refresh(*(Region(0, 1 + y, width, 1) for y in dirty))
 
     # ------------------------------------------------------------------ cursor
     def _place_cursor(self) -> None:
@@ -242,7 +274,11 @@ class TaskTable(ScrollView, can_focus=True):
             top = row - page + 1
         self._top = top
         shown = min(len(self._order), top + page)
-        self.border_subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+        subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+        if subtitle != self._subtitle:
+            # Setting a border title redraws the whole widget: only when it changed.
+            self._subtitle = subtitle
+            self.border_subtitle = subtitle
 
     def _move_to(self, row: int) -> None:
         if not self._order:
@@ -251,7 +287,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._cursor_id = self._order[row]
         self.cursor_row = row
         self._scroll_to_cursor()
-        self.refresh()
+        self._repaint(set())
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
@@ -263,6 +299,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()
+        self._repaint(set())
 
     def action_cursor(self, delta: int) -> None:
         self._move_to(self.cursor_row + delta)
@@ -293,37 +330,58 @@ class TaskTable(ScrollView, can_focus=True):
             self._move_to(row)
 
     # ------------------------------------------------------------------ drawing
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The width once a pass and the styles once per style change, not once a line:
+        # ``rich_style`` walks the ancestors on every call (measured: a third of the
+        # table's drawing time under load).
+        self._width = self.size.width
+        if self._pen is None:
+            self._pen = _Pen.of(self)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        pen = self._pen or _Pen.of(self)
+        width = self._width
         if y == 0:
-            header = self.get_component_rich_style("task-table--header")
-            strip = Strip(_segments(tuple(label for _, label, _ in COLUMNS), header, None))
-            return strip.crop_extend(0, width, header)
+            return _line(tuple(label for _, label, _ in COLUMNS), pen.header, None, width)
         row = self._top + y - 1
         if row >= len(self._order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            cursor = self.get_component_rich_style("task-table--cursor")
-            return Strip(_segments(self._cells[tid], cursor, None)).crop_extend(0, width, cursor)
-        else:
-            odd = bool(row % 2)
-            cached = self._strips.get(tid)
-            if cached is not None and cached[0] == odd and cached[1] == width:
-                return cached[2]
-            strip = self._row_strip(tid, odd, width)
-        return strip.crop_extend(0, width, self.rich_style)
-
-    def _row_strip(self, tid: str, odd: bool, width: int) -> Strip:
-        """A row's finished line, cached until its cells change or it changes parity."""
-        cells = self._cells[tid]
-        base = self.rich_style
-        if odd:
-            base = base + self.get_component_rich_style("task-table--zebra")
-        strip = Strip(_segments(cells, base, self._status_styles.get(cells[2])))
-        strip = strip.crop_extend(0, width, base)
-        self._strips[tid] = (odd, width, strip)
+            return _line(self.get_row(tid), pen.cursor, None, width)
+        odd = row % 2
+        cached = self._strips.get(tid)
+        if cached is None or cached[0] != width:
+            cached = self._strips[tid] = (width, [None, None])
+        strip = cached[1][odd]
+        if strip is None:
+            # Both parities are kept: when a new task enters at the top every row moves
+            # down one line and flips its zebra parity, and must not be rebuilt for it.
+            cells = self.get_row(tid)
+            style = pen.zebra if odd else pen.base
+            strip = _line(cells, style, self._status_styles.get(cells[2]), width)
+            cached[1][odd] = strip
         return strip
+
+
+class _Pen(NamedTuple):
+    """The table's styles for one drawing pass (they change only with CSS or theme)."""
+
+    base: Style
+    zebra: Style
+    header: Style
+    cursor: Style
+
+    @classmethod
+    def of(cls, table: TaskTable) -> _Pen:
+        base = table.rich_style
+        return cls(
+            base,
+            base + table.get_component_rich_style("task-table--zebra"),
+            table.get_component_rich_style("task-table--header"),
+            table.get_component_rich_style("task-table--cursor"),
+        )
 
 
 def _row_cells(task: Task, now: float) -> Cells:
@@ -340,29 +398,75 @@ def _row_cells(task: Task, now: float) -> Cells:
 
 
 def _fit(text: str, width: int) -> str:
-    """``text`` cut or padded to ``width`` cells, one space each side."""
-    if text.isascii():
+    """``text`` cut or padded to exactly ``width`` cells, one space each side."""
+    if text.isascii() and text.isprintable():
         return " " + text[:width].ljust(width) + " "
+    if not text.isprintable():
+        # A newline or other control character would break the line (or the terminal).
+        text = "".join(c if c.isprintable() else " " for c in text)
     return " " + set_cell_size(text, width) + " "
 
 
-def _segments(cells: Cells, base: Style, status: Style | None) -> list[Segment]:
-    """One row in five segments at most: plain cells are joined into one run of text
-    (fewer segments are cheaper for the compositor too); status and the filled part of
-    the progress bar take the status colour."""
-    widths = _WIDTHS
+ROW_WIDTH = sum(width + 2 for width in _WIDTHS)
+"""Cells in a row's text: every column has a fixed width and one space each side."""
+
+
+_ROW_FORMAT = "".join(f" {{:<{w}.{w}}} " for w in _WIDTHS)
+"""Every cell cut or padded to its column, one space each side: for single-width text."""
+_STATUS_AT = sum(w + 2 for w in _WIDTHS[:2])
+_BAR_AT = _STATUS_AT + _WIDTHS[2] + 2 + 1
+"""Where the status cell and the first cell of the progress bar start in a row's text."""
+
+
+def _row_text(cells: Cells) -> tuple[str, bool]:
+    """The row's text, exactly :data:`ROW_WIDTH` cells, and whether its columns start at
+    fixed offsets in the string (every character one cell wide: not so for, say, CJK)."""
+    others = cells[:3] + cells[4:]  # the progress bar is single-width by construction
+    joined = "".join(others)
+    if joined.isascii() and joined.isprintable():
+        return _ROW_FORMAT.format(*cells), True
+    return "".join(_fit(c, w) for c, w in zip(cells, _WIDTHS, strict=True)), False
+
+
+def _line(cells: Cells, base: Style, status: Style | None, width: int) -> Strip:
+    """One row, exactly ``width`` cells, in five segments at most: plain cells are joined
+    into one run of text (fewer segments are cheaper for the compositor too); status and
+    the filled part of the progress bar take the status colour. Every cell has a known
+    width, so nothing is measured."""
+    text, fixed = _row_text(cells)
+    segments: list[Segment]
     if status is None:
-        return [Segment("".join(_fit(c, w) for c, w in zip(cells, widths, strict=True)), base)]
-    bar = cells[3]
-    filled = bar.count("━")
-    progress = _fit(bar, widths[3])
-    rest = "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells)))
-    return [
-        Segment(_fit(cells[0], widths[0]) + _fit(cells[1], widths[1]), base),
-        Segment(_fit(cells[2], widths[2]) + progress[: 1 + filled], base + status),
-        Segment(progress[1 + filled : 1 + BAR_WIDTH], base + _DIM),
-        Segment(progress[1 + BAR_WIDTH :] + rest, base),
-    ]
+        segments = [Segment(text, base)]
+    else:
+        head, status_cell, bar, tail = _split(text, fixed, cells)
+        filled = bar.count("━")
+        segments = [
+            Segment(head, base),
+            Segment(status_cell + bar[:filled], base + status),
+            Segment(bar[filled:], base + _DIM),
+            Segment(tail, base),
+        ]
+    if width >= ROW_WIDTH:
+        if width > ROW_WIDTH:
+            segments.append(Segment(" " * (width - ROW_WIDTH), base))
+        return Strip(segments, width)
+    return Strip(segments, ROW_WIDTH).crop(0, width)
+
+
+def _split(text: str, fixed: bool, cells: Cells) -> tuple[str, str, str, str]:
+    """``text`` as (id and type, status and the space before the bar, bar, the rest)."""
+    if fixed:
+        bar_end = _BAR_AT + BAR_WIDTH
+        return text[:_STATUS_AT], text[_STATUS_AT:_BAR_AT], text[_BAR_AT:bar_end], text[bar_end:]
+    widths = _WIDTHS
+    progress = _fit(cells[3], widths[3])
+    return (
+        _fit(cells[0], widths[0]) + _fit(cells[1], widths[1]),
+        _fit(cells[2], widths[2]) + progress[:1],
+        progress[1 : 1 + BAR_WIDTH],
+        progress[1 + BAR_WIDTH :]
+        + "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells))),
+    )
 
 
 def _column_at(x: int) -> str | None:
