@@ -11,7 +11,7 @@ import anyio
 import msgspec
 
 from workerpool_tui.config import Config, StoreConfig, TaskConfig, WorkerConfig
-from workerpool_tui.core import Engine, Task, TaskStatus
+from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
@@ -95,3 +95,15 @@ async def wait_status(engine: Engine, task_id: str, status: TaskStatus) -> Task:
             if task is not None and task.status is status:
                 return task
             await anyio.sleep(0.005)
+
+
+async def fill_store(db: Path, n: int) -> list[str]:
+    """Run ``n`` finished tasks (with a 300-byte payload) into the store at ``db``."""
+    engine, _ = make_engine(store_config(db), db)
+    async with engine:
+        tasks = await engine.submit_many(
+            [TaskSpec(type="gated", payload={"wait": False, "pad": "x" * 300}) for _ in range(n)]
+        )
+        for t in tasks:
+            await engine.wait_finished(t.id)
+    return [t.id for t in tasks]

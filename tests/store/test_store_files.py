@@ -11,7 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from store_helpers import db_rows, make_engine, store_config
+from store_helpers import db_rows, fill_store, make_engine, store_config
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
@@ -38,17 +38,6 @@ async def _open(db: Path) -> list[str]:
     if error is not None:
         raise error
     await journal.close()
-    return [t.id for t in tasks]
-
-
-async def _fill(db: Path, n: int) -> list[str]:
-    engine, _ = make_engine(store_config(db), db)
-    async with engine:
-        tasks = await engine.submit_many(
-            [TaskSpec(type="gated", payload={"wait": False, "pad": "x" * 300}) for _ in range(n)]
-        )
-        for t in tasks:
-            await engine.wait_finished(t.id)
     return [t.id for t in tasks]
 
 
@@ -97,7 +86,7 @@ async def test_garbage_file_is_refused_and_left_alone(tmp_path: Path) -> None:
 
 async def test_damaged_database_is_refused_and_left_alone(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
-    await _fill(db, 300)
+    await fill_store(db, 300)
     data = bytearray(db.read_bytes())
     page = sqlite3.connect(db).execute("PRAGMA page_size").fetchone()[0]
     assert len(data) > 6 * page
@@ -123,7 +112,7 @@ async def test_foreign_database_is_refused(tmp_path: Path) -> None:
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
-    await _fill(db, 2)
+    await fill_store(db, 2)
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from store_helpers import db_rows, make_engine, store_config
+from store_helpers import db_rows, fill_store
 
-from workerpool_tui.core import TaskSpec
 from workerpool_tui.core.store import SqliteJournal, StoreError
 
 pytestmark = pytest.mark.anyio
-
-
-async def _fill(db: Path, n: int) -> list[str]:
-    engine, _ = make_engine(store_config(db), db)
-    async with engine:
-        tasks = await engine.submit_many(
-            [TaskSpec(type="gated", payload={"wait": False, "pad": "x" * 300}) for _ in range(n)]
-        )
-        for t in tasks:
-            await engine.wait_finished(t.id)
-    return [t.id for t in tasks]
 
 
 async def _open(db: Path) -> list[str]:
@@ -48,7 +36,7 @@ def _checkers() -> list[threading.Thread]:
 async def test_a_sound_store_loads_and_leaves_no_thread_behind(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     with anyio.fail_after(20):
-        ids = await _fill(db, 50)
+        ids = await fill_store(db, 50)
         assert await _open(db) == ids
         assert await _open(db) == ids  # and again: nothing was damaged by the check
     assert _checkers() == []
@@ -58,7 +46,7 @@ async def test_damage_found_while_loading_and_checking_is_refused(tmp_path: Path
     """Both threads read damaged pages; either way the file is refused, untouched."""
     db = tmp_path / "tasks.db"
     with anyio.fail_after(20):
-        await _fill(db, 300)
+        await fill_store(db, 300)
     data = bytearray(db.read_bytes())
     page = 4096
     data[3 * page : 5 * page] = bytes(range(256)) * (2 * page // 256)
@@ -72,7 +60,7 @@ async def test_damage_found_while_loading_and_checking_is_refused(tmp_path: Path
 async def test_a_store_not_in_wal_mode_is_checked_first_then_switched(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     with anyio.fail_after(20):
-        ids = await _fill(db, 20)
+        ids = await fill_store(db, 20)
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
     conn.close()
