@@ -135,18 +135,21 @@ def wrk(port: int, path: str, post: bool, duration: int) -> tuple[float, int]:
     return rps, int(bad.group(1)) if bad else 0
 
 
+def request_bytes(path: str, post: bool) -> bytes:
+    """One keep-alive request as the load generators send it."""
+    if not post:
+        return f"GET {path} HTTP/1.1\r\nHost: b\r\n\r\n".encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(POST_BODY)}\r\n\r\n".encode() + POST_BODY
+
+
 def python_load(port: int, path: str, post: bool, duration: int) -> tuple[float, int]:
     """The fallback load generator: 50 keep-alive connections in a child process."""
     code = f"""
 import asyncio, time
 async def one(stop, counts):
     r, w = await asyncio.open_connection("127.0.0.1", {port})
-    body = {POST_BODY!r}
-    if {post}:
-        req = (b"POST {path} HTTP/1.1\\r\\nHost: b\\r\\nContent-Type: application/json\\r\\n"
-               b"Content-Length: %d\\r\\n\\r\\n" % len(body)) + body
-    else:
-        req = b"GET {path} HTTP/1.1\\r\\nHost: b\\r\\n\\r\\n"
+    req = {request_bytes(path, post)!r}
     while time.monotonic() < stop:
         w.write(req)
         head = await r.readuntil(b"\\r\\n\\r\\n")
@@ -209,12 +212,7 @@ def fixed_load(port: int, path: str, post: bool, requests: int, conns: int = 10)
 import asyncio
 async def one(n):
     r, w = await asyncio.open_connection("127.0.0.1", {port})
-    body = {POST_BODY!r}
-    if {post}:
-        req = (b"POST {path} HTTP/1.1\\r\\nHost: b\\r\\nContent-Type: application/json\\r\\n"
-               b"Content-Length: %d\\r\\n\\r\\n" % len(body)) + body
-    else:
-        req = b"GET {path} HTTP/1.1\\r\\nHost: b\\r\\n\\r\\n"
+    req = {request_bytes(path, post)!r}
     for _ in range(n):
         w.write(req)
         head = await r.readuntil(b"\\r\\n\\r\\n")

@@ -15,7 +15,7 @@ from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
-from workerpool_tui.core.store import SqliteJournal, SyncMode
+from workerpool_tui.core.store import SqliteJournal, StoreError, SyncMode
 
 
 def store_config(
@@ -106,4 +106,19 @@ async def fill_store(db: Path, n: int) -> list[str]:
         )
         for t in tasks:
             await engine.wait_finished(t.id)
+    return [t.id for t in tasks]
+
+
+async def open_ids(db: Path) -> list[str]:
+    """Open the store alone (no engine) and return the ids it holds; ``StoreError`` as is."""
+    journal = SqliteJournal(db)
+    error: StoreError | None = None
+    async with anyio.create_task_group() as tg:
+        try:
+            tasks = await journal.open(tg)
+        except StoreError as exc:  # raised out of the group it would come wrapped
+            error = exc
+    if error is not None:
+        raise error
+    await journal.close()
     return [t.id for t in tasks]

@@ -11,34 +11,18 @@ from pathlib import Path
 
 import anyio
 import pytest
-from store_helpers import db_rows, fill_store, make_engine, store_config
+from store_helpers import db_rows, fill_store, make_engine, open_ids, store_config
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
-    SqliteJournal,
     StoreError,
     StoreLocked,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-async def _open(db: Path) -> list[str]:
-    """Open the store alone (no engine) and return the ids it holds."""
-    journal = SqliteJournal(db)
-    error: StoreError | None = None
-    async with anyio.create_task_group() as tg:
-        try:
-            tasks = await journal.open(tg)
-        except StoreError as exc:  # raised out of the group it would come wrapped
-            error = exc
-    if error is not None:
-        raise error
-    await journal.close()
-    return [t.id for t in tasks]
 
 
 def _serve(config: Path) -> subprocess.CompletedProcess[str]:
@@ -55,7 +39,7 @@ async def test_second_instance_is_refused(tmp_path: Path) -> None:
     engine, _ = make_engine(store_config(db), db)
     async with engine:
         with pytest.raises(StoreLocked, match=f"store {db} is in use by process {os.getpid()}"):
-            await _open(db)
+            await open_ids(db)
         # The same through the command line: one line, exit 2.
         config = tmp_path / "config.toml"
         config.write_text(f'[store]\npath = "{db}"\n')
@@ -66,7 +50,7 @@ async def test_second_instance_is_refused(tmp_path: Path) -> None:
         # The running engine is unaffected.
         t = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))
         await engine.wait_finished(t.id)
-    assert await _open(db) == [t.id]  # released at close
+    assert await open_ids(db) == [t.id]  # released at close
 
 
 async def test_garbage_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -74,7 +58,7 @@ async def test_garbage_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     junk = b"these are not the tasks you are looking for\n" * 100
     db.write_bytes(junk)
     with pytest.raises(StoreError, match=r"is not an SQLite database.*left untouched"):
-        await _open(db)
+        await open_ids(db)
     assert db.read_bytes() == junk
     config = tmp_path / "config.toml"
     config.write_text(f'[store]\npath = "{db}"\n')
@@ -93,7 +77,7 @@ async def test_damaged_database_is_refused_and_left_alone(tmp_path: Path) -> Non
     data[3 * page : 5 * page] = bytes(range(256)) * (2 * page // 256)
     db.write_bytes(bytes(data))
     with pytest.raises(StoreError, match=r"corrupt.*left untouched"):
-        await _open(db)
+        await open_ids(db)
     assert db.read_bytes() == bytes(data)
     assert f"{db.name}-wal" not in {p.name for p in db.parent.iterdir()}
 
@@ -106,7 +90,7 @@ async def test_foreign_database_is_refused(tmp_path: Path) -> None:
     conn.close()
     before = db.read_bytes()
     with pytest.raises(StoreError, match="another program"):
-        await _open(db)
+        await open_ids(db)
     assert db.read_bytes() == before
 
 
@@ -118,7 +102,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     before = db.read_bytes()
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
-        await _open(db)
+        await open_ids(db)
     assert db.read_bytes() == before
 
 
@@ -190,7 +174,7 @@ async def test_retention_keeps_failures_longer(tmp_path: Path) -> None:
         assert engine.run_cleanup() == 1
         await journal.commit()
         assert db_rows(db) == {}
-    assert await _open(db) == []
+    assert await open_ids(db) == []
 
 
 async def test_max_tracked_tasks_applies_to_the_store(tmp_path: Path) -> None:

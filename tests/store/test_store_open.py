@@ -8,25 +8,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from store_helpers import db_rows, fill_store
+from store_helpers import db_rows, fill_store, open_ids
 
-from workerpool_tui.core.store import SqliteJournal, StoreError
+from workerpool_tui.core.store import StoreError
 
 pytestmark = pytest.mark.anyio
-
-
-async def _open(db: Path) -> list[str]:
-    journal = SqliteJournal(db)
-    error: StoreError | None = None
-    async with anyio.create_task_group() as tg:
-        try:
-            tasks = await journal.open(tg)
-        except StoreError as exc:
-            error = exc
-    if error is not None:
-        raise error
-    await journal.close()
-    return [t.id for t in tasks]
 
 
 def _checkers() -> list[threading.Thread]:
@@ -37,8 +23,8 @@ async def test_a_sound_store_loads_and_leaves_no_thread_behind(tmp_path: Path) -
     db = tmp_path / "tasks.db"
     with anyio.fail_after(20):
         ids = await fill_store(db, 50)
-        assert await _open(db) == ids
-        assert await _open(db) == ids  # and again: nothing was damaged by the check
+        assert await open_ids(db) == ids
+        assert await open_ids(db) == ids  # and again: nothing was damaged by the check
     assert _checkers() == []
 
 
@@ -52,7 +38,7 @@ async def test_damage_found_while_loading_and_checking_is_refused(tmp_path: Path
     data[3 * page : 5 * page] = bytes(range(256)) * (2 * page // 256)
     db.write_bytes(bytes(data))
     with anyio.fail_after(20), pytest.raises(StoreError, match=r"is corrupt.*left untouched"):
-        await _open(db)
+        await open_ids(db)
     assert db.read_bytes() == bytes(data)
     assert _checkers() == []
 
@@ -65,7 +51,7 @@ async def test_a_store_not_in_wal_mode_is_checked_first_then_switched(tmp_path: 
     assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
     conn.close()
     with anyio.fail_after(20):
-        assert await _open(db) == ids
+        assert await open_ids(db) == ids
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -250,6 +250,3 @@ def build_registry(
     for name, target in handlers.items():
         reg.add(load_handler(name, target))
     return reg
-
-
-AsyncHandler = Callable[[TaskContext, dict[str, Any]], Awaitable[Any]]

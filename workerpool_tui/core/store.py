@@ -221,6 +221,20 @@ _STATUS_TEXT = {s: s.value for s in TaskStatus}
 """A dict lookup: reading ``.value`` of an enum member costs a descriptor call per row."""
 
 
+def _encode_mutable(
+    row: list[Any], status_at: int, result_at: int, error_at: int, logs_at: int
+) -> list[Any]:
+    """Turn the fields that change after insert into column values, in place."""
+    row[status_at] = _STATUS_TEXT[row[status_at]]
+    if row[result_at] is not None:
+        row[result_at] = _json(row[result_at])
+    if row[error_at] is not None:
+        row[error_at] = _json(row[error_at])
+    logs = row[logs_at]
+    row[logs_at] = _json(list(logs)) if logs else None
+    return row
+
+
 def _row(task: Task) -> list[Any]:
     """The task as a table row, from one consistent read of its fields.
 
@@ -229,29 +243,15 @@ def _row(task: Task) -> list[Any]:
     written in between is dirty again and goes out with the next batch.)
     """
     row = list(_pick(msgspec.structs.astuple(task)))
-    row[_STATUS_AT] = _STATUS_TEXT[row[_STATUS_AT]]
     row[_PAYLOAD_AT] = _json(row[_PAYLOAD_AT])
-    if row[_RESULT_AT] is not None:
-        row[_RESULT_AT] = _json(row[_RESULT_AT])
-    if row[_ERROR_AT] is not None:
-        row[_ERROR_AT] = _json(row[_ERROR_AT])
-    logs = row[_LOGS_AT]
-    row[_LOGS_AT] = _json(list(logs)) if logs else None
-    return row
+    return _encode_mutable(row, _STATUS_AT, _RESULT_AT, _ERROR_AT, _LOGS_AT)
 
 
 def _changes(task: Task) -> list[Any]:
     """seq, id and the mutable columns of a task whose row exists (see :func:`_update`);
     one consistent read of its fields, like :func:`_row`."""
     row = list(_pick_mutable(msgspec.structs.astuple(task)))
-    row[_M_STATUS_AT] = _STATUS_TEXT[row[_M_STATUS_AT]]
-    if row[_M_RESULT_AT] is not None:
-        row[_M_RESULT_AT] = _json(row[_M_RESULT_AT])
-    if row[_M_ERROR_AT] is not None:
-        row[_M_ERROR_AT] = _json(row[_M_ERROR_AT])
-    logs = row[_M_LOGS_AT]
-    row[_M_LOGS_AT] = _json(list(logs)) if logs else None
-    return row
+    return _encode_mutable(row, _M_STATUS_AT, _M_RESULT_AT, _M_ERROR_AT, _M_LOGS_AT)
 
 
 def _task(row: Sequence[Any]) -> Task:
