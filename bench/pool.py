@@ -10,7 +10,10 @@
 Then the memory per tracked finished task (RSS growth / count, payload ``{}``).
 Machines here are shared and noisy: compare the ratios, not the absolute rates.
 
-    .venv/bin/python bench/pool.py [--tasks 200000] [--rounds 3]
+    .venv/bin/python bench/pool.py [--tasks 200000] [--rounds 3] [--store]
+
+With ``--store`` it then runs ``bench/store.py`` (issue 6): the engine with the SQLite
+store against memory only, in one run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -187,6 +191,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--memory-tasks", type=int, default=100_000)
     ap.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--store",
+        action="store_true",
+        help="then run bench/store.py: the engine with the SQLite store vs memory only",
+    )
     args = ap.parse_args()
     if args.memory_only:
         print(anyio.run(memory_per_task, args.memory_tasks))
@@ -213,6 +222,10 @@ def main() -> None:
     print(f"engine/peer  = {med['engine'] / med['peer']:.2f}   (goal >= 2.0)")
     print(f"engine/limit = {med['engine'] / med['limit']:.3f}  (goal >= 0.10)")
     print(f"memory per tracked finished task: {per_task:,.0f} bytes  (goal <= 600)")
+    if args.store:
+        print(flush=True)
+        store_bench = Path(__file__).with_name("store.py")
+        subprocess.run([sys.executable, str(store_bench)], check=True)
 
 
 if __name__ == "__main__":

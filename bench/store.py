@@ -41,9 +41,9 @@ async def _throughput(
     journal: Journal, tasks: int, batch: int, workers: int, submitters: int
 ) -> tuple[float, float, float, float]:
     """Tasks per second, from the first submission to the last completion; CPU seconds
-    per task of the whole process (the store's writer thread too), of the event loop's
-    thread alone, and of the store's writer thread (its whole life, so start-up and the
-    final commit too; 0 for memory only)."""
+    per task of the engine's process, of its event loop's thread alone, and of the
+    store's writer process (its whole life, so start-up and the final commit too; 0 for
+    memory only)."""
     async with Engine(_config(tasks, workers), journal=journal) as engine:
         done = engine.registry.counts
         starts = list(range(0, tasks, batch))
@@ -96,8 +96,8 @@ async def _reopen(db: Path) -> tuple[float, float, int]:
     start, cpu = time.perf_counter(), time.process_time()
     async with anyio.create_task_group() as tg:
         tasks = await journal.open(tg)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await journal.close()
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        await journal.close()
     return elapsed, cpu, len(tasks)
 
 
@@ -155,14 +155,14 @@ async def main(args: argparse.Namespace) -> None:
         f"{'throughput (tasks/s)':24}{mem_tps:12,.0f}{store_tps:12,.0f}{store_tps / mem_tps:8.2f}"
     )
     print(
-        f"{'process CPU/task (us)':24}{mem_cpu * 1e6:12.1f}{store_cpu * 1e6:12.1f}"
+        f"{'engine process CPU/task (us)':24}{mem_cpu * 1e6:12.1f}{store_cpu * 1e6:12.1f}"
         f"{store_cpu / mem_cpu:8.2f}"
     )
     print(
         f"{'loop-thread CPU/task (us)':24}{mem_loop * 1e6:12.1f}{store_loop * 1e6:12.1f}"
         f"{store_loop / mem_loop:8.2f}"
     )
-    print(f"{'writer-thread CPU/task (us)':24}{'':12}{store_writer * 1e6:12.1f}")
+    print(f"{'writer process CPU/task (us)':24}{'':12}{store_writer * 1e6:12.1f}")
     for q in (50, 99):
         m, s = _pct(mem_lat, q) * 1e3, _pct(store_lat, q) * 1e3
         print(f"{f'submit p{q} (ms)':24}{m:12.3f}{s:12.3f}{s / m:8.1f}")

@@ -16,6 +16,7 @@ from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
 from workerpool_tui.core.store import SqliteJournal, StoreError, SyncMode
+from workerpool_tui.core.store_layout import SPEC_FIELDS, STATE_FIELDS
 
 
 def store_config(
@@ -77,15 +78,23 @@ def copy_store(src: Path, dst: Path) -> None:
 
 
 def db_rows(db: Path) -> dict[str, dict[str, Any]]:
-    """The store's rows by id, read with plain sqlite3 (after an integrity check)."""
+    """The store's rows by id, read with plain sqlite3 (after an integrity check) and
+    msgspec's generic MessagePack decoder: every column, with ``spec`` and ``state``
+    spread into their fields by the names the schema's comment gives them."""
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM tasks").fetchall()
-        return {r["id"]: dict(r) for r in rows}
     finally:
         conn.close()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        fields = dict(r)
+        fields |= zip(SPEC_FIELDS, msgspec.msgpack.decode(fields.pop("spec")), strict=True)
+        fields |= zip(STATE_FIELDS, msgspec.msgpack.decode(fields.pop("state")), strict=True)
+        out[r["id"]] = fields
+    return out
 
 
 async def wait_status(engine: Engine, task_id: str, status: TaskStatus) -> Task:
@@ -113,12 +122,38 @@ async def open_ids(db: Path) -> list[str]:
     """Open the store alone (no engine) and return the ids it holds; ``StoreError`` as is."""
     journal = SqliteJournal(db)
     error: StoreError | None = None
+    tasks: list[Task] = []
     async with anyio.create_task_group() as tg:
         try:
             tasks = await journal.open(tg)
         except StoreError as exc:  # raised out of the group it would come wrapped
             error = exc
+        else:
+            await journal.close()
     if error is not None:
         raise error
-    await journal.close()
     return [t.id for t in tasks]
+
+
+def writer_pids(db: Path) -> set[int]:
+    """Live writer processes of store ``db`` (any parent), from the process table."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        mine = b"workerpool_tui.core.store_writer" in cmd and str(db).encode() in cmd
+        if mine and state not in ("Z", "X"):
+            found.add(int(entry.name))
+    return found
+
+
+async def wait_no_writer(db: Path, deadline_s: float = 10.0) -> None:
+    with anyio.fail_after(deadline_s):
+        # The process table has no event to wait on: poll it, with a deadline.
+        while writer_pids(db):  # noqa: ASYNC110
+            await anyio.sleep(0.01)

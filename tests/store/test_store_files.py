@@ -153,7 +153,54 @@ async def test_version_1_file_is_migrated(tmp_path: Path) -> None:
     conn.close()
     rows = db_rows(db)
     assert rows[retry.id]["retry_of"] == "old-failed"
-    assert rows["old-pending"]["logs"] == '["started attempt 1"]'
+    assert rows["old-pending"]["logs"] == ["started attempt 1"]
+
+
+async def test_version_2_file_is_migrated(tmp_path: Path) -> None:
+    """Schema 2 (written here by hand) had one column per field, with JSON values."""
+    db = tmp_path / "tasks.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        f"""
+        PRAGMA application_id = {APPLICATION_ID};
+        PRAGMA user_version = 2;
+        CREATE TABLE tasks (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
+            status TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL,
+            progress REAL NOT NULL, message TEXT, result TEXT, error TEXT,
+            attempts INTEGER NOT NULL, max_retries INTEGER NOT NULL, timeout_s REAL NOT NULL,
+            created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker INTEGER,
+            retry_of TEXT, logs TEXT
+        );
+        INSERT INTO tasks VALUES (1, 'v2-failed', 'gated', 'failed', 2, '{{"wait":false}}',
+            40.0, 'hm', NULL,
+            '{{"type":"ValueError","message":"bad","traceback":"Traceback ..."}}',
+            2, 1, 5.0, 1790000000.0, 1790000001.0, 1790000002.0, 4, NULL,
+            '["one","two"]');
+        INSERT INTO tasks VALUES (2, 'v2-again', 'gated', 'completed', 0, '{{"n":[1,2.5]}}',
+            100.0, NULL, '{{"ok":true}}', NULL, 1, 0, 300.0, 1790000003.0, 1790000004.0,
+            1790000005.0, 1, 'v2-failed', NULL);
+        """
+    )
+    conn.close()
+
+    engine, journal = make_engine(store_config(db), db)
+    async with engine:
+        failed = engine.get("v2-failed")
+        assert failed is not None and failed.status is TaskStatus.FAILED
+        assert failed.error is not None and failed.error.traceback == "Traceback ..."
+        assert (failed.priority, failed.attempts, failed.max_retries) == (2, 2, 1)
+        assert (failed.timeout_s, failed.worker, failed.message) == (5.0, 4, "hm")
+        assert list(failed.logs or ()) == ["one", "two"]
+        again = engine.get("v2-again")
+        assert again is not None and again.retry_of == "v2-failed"
+        assert again.payload == {"n": [1, 2.5]} and again.result == {"ok": True}
+        assert again.finished_at == 1790000005.0
+        await journal.commit()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert db_rows(db)["v2-failed"]["logs"] == ["one", "two"]
 
 
 async def test_retention_keeps_failures_longer(tmp_path: Path) -> None:

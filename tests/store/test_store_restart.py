@@ -160,7 +160,7 @@ async def test_acknowledged_means_committed(tmp_path: Path, sync: SyncMode) -> N
         )
         rows = db_rows(db)
         assert {t.id for t in tasks} <= rows.keys()
-        assert rows[tasks[7].id]["payload"] == '{"i":7}'
+        assert rows[tasks[7].id]["payload"] == {"i": 7}
 
 
 async def test_progress_is_coalesced(tmp_path: Path) -> None:

@@ -1,12 +1,17 @@
-"""A task survives the trip to a table row and back, field for field."""
+"""A task survives the trip to a table row and back, field for field: directly, and
+through the pipe to the writer process."""
 
 from __future__ import annotations
 
+import msgspec
+from msgspec.structs import astuple
+
+from workerpool_tui.core import store_layout as layout
 from workerpool_tui.core.models import Task, TaskError, TaskStatus
-from workerpool_tui.core.store import _row, _task
+from workerpool_tui.core.store_writer import _decode_batch, encode_batch
 
 
-def test_every_field_round_trips() -> None:
+def _full_task() -> Task:
     task = Task(
         id="0123456789abcdef",
         type="gated",
@@ -29,11 +34,29 @@ def test_every_field_round_trips() -> None:
     )
     task.add_log("first")
     task.add_log("second")
-    assert _task(_row(task)) == task
+    return task
+
+
+def test_every_field_round_trips() -> None:
+    task = _full_task()
+    assert layout.task(layout.row(layout.task_fields(task))) == task
+
+
+def test_every_field_round_trips_through_the_pipe() -> None:
+    task = _full_task()
+    batch = _decode_batch(encode_batch(7, [task], {3, 1}))
+    assert (batch.upto, batch.gone) == (7, [1, 3])
+    as_bound = [bytes(v) if isinstance(v, msgspec.Raw) else v for v in astuple(batch.tasks[0])]
+    assert as_bound == layout.row(layout.task_fields(task))
+    assert layout.task(as_bound) == task
 
 
 def test_a_result_json_cannot_hold_is_kept_as_text() -> None:
     odd = object()
     task = Task(id="x", type="t", payload={}, status=TaskStatus.COMPLETED, result=odd, seq=1)
-    back = _task(_row(task))
+    back = layout.task(layout.row(layout.task_fields(task)))
     assert back.result == repr(odd) and back.status is TaskStatus.COMPLETED
+    fine = Task(id="y", type="t", payload={"a": 1}, seq=2)
+    batch = _decode_batch(encode_batch(2, [task, fine], ()))
+    backs = [layout.task(astuple(row)) for row in batch.tasks]
+    assert backs[0].result == repr(odd) and backs[1] == fine

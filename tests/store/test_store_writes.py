@@ -54,7 +54,7 @@ async def _reload(db: Path) -> list[Task]:
     journal = SqliteJournal(db)
     async with anyio.create_task_group() as tg:
         tasks = await journal.open(tg)
-    await journal.close()
+        await journal.close()
     return tasks
 
 
@@ -65,18 +65,18 @@ async def test_changes_after_the_insert_reach_the_row(tmp_path: Path) -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             assert await journal.open(tg) == []
-        for task in tasks:
-            journal.changed(task)
-        await journal.commit()
-        # Every row exists now: these changes go out as updates of the mutable columns.
-        for n, task in enumerate(tasks):
-            _finish(task, n)
-            journal.changed(task)
-        # One new task in the same batch as the updates gets its whole row.
-        late = _task(501)
-        journal.changed(late)
-        await journal.commit()
-        await journal.close()
+            for task in tasks:
+                journal.changed(task)
+            await journal.commit()
+            # Every row exists now: these changes go out as updates of the mutable columns.
+            for n, task in enumerate(tasks):
+                _finish(task, n)
+                journal.changed(task)
+            # One new task in the same batch as the updates gets its whole row.
+            late = _task(501)
+            journal.changed(late)
+            await journal.commit()
+            await journal.close()
         back = await _reload(db)
     assert back == [*tasks, late]
     assert journal.rows_written == 1001
@@ -90,22 +90,22 @@ async def test_a_vanished_row_is_written_whole_again(tmp_path: Path) -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             await journal.open(tg)
-        for task in tasks:
-            journal.changed(task)
-        await journal.commit()
-        other = sqlite3.connect(db, timeout=5.0)
-        with other:
-            other.execute("DELETE FROM tasks WHERE seq = 2")
-        other.close()
-        assert set(db_rows(db)) == {"task0001", "task0003"}
-        for n, task in enumerate(tasks):
-            _finish(task, n)
-            journal.changed(task)
-        await journal.commit()
-        await journal.close()
+            for task in tasks:
+                journal.changed(task)
+            await journal.commit()
+            other = sqlite3.connect(db, timeout=5.0)
+            with other:
+                other.execute("DELETE FROM tasks WHERE seq = 2")
+            other.close()
+            assert set(db_rows(db)) == {"task0001", "task0003"}
+            for n, task in enumerate(tasks):
+                _finish(task, n)
+                journal.changed(task)
+            await journal.commit()
+            await journal.close()
         back = await _reload(db)
     assert back == [_expected(t) for t in tasks]
-    assert db_rows(db)["task0002"]["payload"] == '{"n":2,"text":"ü"}'
+    assert db_rows(db)["task0002"]["payload"] == {"n": 2, "text": "ü"}
 
 
 async def test_a_row_of_another_task_under_the_same_seq_is_never_overwritten(
@@ -117,14 +117,14 @@ async def test_a_row_of_another_task_under_the_same_seq_is_never_overwritten(
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             await journal.open(tg)
-        journal.changed(first)
-        await journal.commit()
-        impostor = _task(1)
-        impostor.id = "impostor"
-        _finish(impostor, 2)
-        journal.changed(impostor)
-        with pytest.raises(Exception, match="cannot write"):
+            journal.changed(first)
             await journal.commit()
-        await journal.close()
+            impostor = _task(1)
+            impostor.id = "impostor"
+            _finish(impostor, 2)
+            journal.changed(impostor)
+            with pytest.raises(Exception, match="cannot write"):
+                await journal.commit()
+            await journal.close()
     row = db_rows(db)
     assert set(row) == {"task0001"} and row["task0001"]["status"] == "pending"

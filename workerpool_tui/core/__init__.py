@@ -5,7 +5,8 @@ Imports nothing from the adapters (``tui``, ``server``) nor textual, rich, h11 o
 
 from __future__ import annotations
 
-from .engine import Engine, PoolState
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AlreadyFinished,
     EngineError,
@@ -16,6 +17,20 @@ from .errors import (
     UnknownTaskType,
 )
 from .models import EventKind, Task, TaskError, TaskSpec, TaskStatus, TaskView, task_view
+
+if TYPE_CHECKING:
+    from .engine import Engine, PoolState
+
+
+def __getattr__(name: str) -> Any:
+    # The engine (and anyio with it) is imported on first use, so that the store's
+    # writer process, which needs only the models, starts in a fraction of the time.
+    if name in ("Engine", "PoolState"):
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AlreadyFinished",

@@ -170,6 +170,7 @@ class Engine:
         self._slice_start = time.monotonic()
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
+        self._journal_stack = AsyncExitStack()
         self.started_at = self.clock.now()
         self._started_mono = time.monotonic()
         self.loop_thread = threading.get_ident()
@@ -179,16 +180,19 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Engine:
         self.loop_thread = threading.get_ident()
+        # The journal's own group outlives the engine's: at shutdown the workers stop
+        # first, then the journal writes down how they ended, then it closes.
+        self._journal_stack = AsyncExitStack()
+        jtg = await self._journal_stack.enter_async_context(anyio.create_task_group())
+        try:
+            recovered = await self._journal.open(jtg)
+        except BaseException:
+            # A store that cannot be opened (in use, corrupt): leave nothing running.
+            await self._journal_stack.aclose()
+            raise
         self._stack = AsyncExitStack()
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
-        try:
-            recovered = await self._journal.open(tg)
-        except BaseException:
-            # A store that cannot be opened (in use, corrupt): leave nothing running.
-            self._tg = None
-            await self._stack.aclose()
-            raise
         self._recover(recovered)
         for _ in range(self.min_workers):
             self._spawn()
@@ -233,14 +237,17 @@ class Engine:
         try:
             await self._stack.aclose()
         finally:
-            with anyio.CancelScope(shield=True):
-                # Workers marked their interrupted tasks final as they unwound; write it down.
-                try:
-                    await self._journal.commit()
-                finally:  # a store that cannot write must still be closed and unlocked
-                    await self._journal.close()
-            self.closed = True
-            self.bus.close()
+            try:
+                with anyio.CancelScope(shield=True):
+                    # Workers marked their interrupted tasks final as they unwound; write it.
+                    try:
+                        await self._journal.commit()
+                    finally:  # a store that cannot write must still be closed and unlocked
+                        await self._journal.close()
+            finally:
+                await self._journal_stack.aclose()
+                self.closed = True
+                self.bus.close()
 
     def _recover(self, tasks: Sequence[Task]) -> None:
         """Tasks from the journal: history stays history, pending work goes back in line."""

@@ -20,7 +20,9 @@ class Journal(Protocol):
     """True when tasks survive a restart (pending tasks are then left pending at shutdown)."""
 
     async def open(self, tg: TaskGroup) -> list[Task]:
-        """Start (background work goes into ``tg``); return the tasks to recover, oldest first."""
+        """Start; return the tasks to recover, oldest first. Background work goes into
+        ``tg``, which must stay open until :meth:`close` has returned (the engine gives
+        the journal a group of its own, which outlives the workers)."""
         ...
 
     def changed(self, task: Task) -> None: ...
