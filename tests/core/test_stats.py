@@ -47,6 +47,22 @@ def test_throughput_counts_whole_seconds_of_the_last_minute() -> None:
     assert stats.finished_total == 36
 
 
+def test_throughput_survives_interleaved_reads_and_a_clock_going_back() -> None:
+    """Finishes are counted per open second and reach their bucket when the second
+    changes or somebody reads: neither a read mid-second nor a step back loses any."""
+    stats = Stats()
+    t0 = 1_790_000_000.0
+    stats.record_finish(t0 + 0.1)
+    assert stats.throughput(t0 + 0.2).history[-1] == 1  # read while the second is open
+    stats.record_finish(t0 + 0.3)
+    stats.record_finish(t0 + 1.1)
+    stats.record_finish(t0 + 0.9)  # the clock stepped back into the previous second
+    stats.record_finish(t0 + 1.5)
+    assert stats.finished_total == 5
+    assert stats.throughput(t0 + 1.6).history[-2:] == [3, 2]
+    assert stats.finished_total == 5
+
+
 async def test_engine_stats_is_the_wire_stats_object() -> None:
     clock = FakeClock()
 

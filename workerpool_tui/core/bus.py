@@ -70,6 +70,8 @@ class Subscription:
         self.maxsize = maxsize
         self.name = name
         self._buf: deque[Event] = deque()
+        self._room = maxsize
+        """Events the buffer takes before it overflows (0 while overflowed)."""
         self._progress_queued: set[str] = set()
         self._overflowed = False
         self._waiter: anyio.Event | None = None
@@ -84,23 +86,34 @@ class Subscription:
 
     # -- publisher side (hot path) -------------------------------------------------------
     def _push(self, event: Event) -> None:
-        if self._overflowed:
-            self.dropped += 1
-            return
-        buf = self._buf
-        if type(event) is TaskEvent and event.kind is _PROGRESS:
+        if self._room:
+            self._room -= 1
+            self._buf.append(event)
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                waiter.set()
+        else:
+            self._overflow()
+
+    def _push_progress(self, event: TaskEvent) -> None:
+        if self._room:  # (an overflowed buffer has no room: the event is dropped below)
             tid = event.task.id
             if tid in self._progress_queued:
                 self.dropped += 1
                 return
             self._progress_queued.add(tid)
-        if len(buf) >= self.maxsize:
-            self.dropped += len(buf) + 1
-            buf.clear()
-            self._progress_queued.clear()
-            self._overflowed = True
-        else:
-            buf.append(event)
+        self._push(event)
+
+    def _overflow(self) -> None:
+        """The buffer is full: drop it (and this event), and owe the subscriber a resync."""
+        if self._overflowed:
+            self.dropped += 1
+            return
+        self.dropped += len(self._buf) + 1
+        self._buf.clear()
+        self._progress_queued.clear()
+        self._overflowed = True
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -111,12 +124,14 @@ class Subscription:
         """Everything buffered now (possibly nothing), or ``[RESYNC]`` after an overflow."""
         if self._overflowed:
             self._overflowed = False
+            self._room = self.maxsize
             self.resyncs += 1
             return [RESYNC]
         if not self._buf:
             return []
         batch: list[Delivery] = list(self._buf)
         self._buf.clear()
+        self._room = self.maxsize
         self._progress_queued.clear()
         self.delivered += len(batch)
         return batch
@@ -191,6 +206,17 @@ class EventBus:
         return self.dropped_closed + sum(s.dropped for s in self._subs)
 
     def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber; progress is coalesced per task."""
+        self.published += 1
+        if type(event) is TaskEvent and event.kind is _PROGRESS:
+            for sub in self._subs:
+                sub._push_progress(event)
+        else:
+            for sub in self._subs:
+                sub._push(event)
+
+    def publish_uncoalesced(self, event: Event) -> None:
+        """:meth:`publish` for an event known not to be progress (the engine's hot path)."""
         self.published += 1
         for sub in self._subs:
             sub._push(event)

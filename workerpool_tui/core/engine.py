@@ -139,10 +139,12 @@ class Engine:
         self._changed: Callable[[Task], None] = (
             _ignore if isinstance(self._journal, MemoryJournal) else self._journal.changed
         )
+        self._journaling = not isinstance(self._journal, MemoryJournal)
+        """Whether changes are written down (the hot paths skip the call when not)."""
         self._new_id = id_factory or random_id
         self._type_of = self.types.get
         self.bus = EventBus()
-        self._publish = self.bus.publish
+        self._publish = self.bus.publish_uncoalesced  # never used for progress
         self.registry = Registry(cfg.task.max_tracked_tasks)
         self.queue = PriorityQueue(cfg.task.queue_capacity)
         self.stats_data = Stats()
@@ -342,13 +344,17 @@ class Engine:
                     retry_of=spec.retry_of,
                 )
             )
-        registry, publish, changed = self.registry, self._publish, self._changed
+        self.registry.add_pending(tasks)
+        publish = self._publish
+        if self._journaling:
+            changed = self._changed
+            for task in tasks:
+                changed(task)
         for task in tasks:
-            registry.add(task)
-            changed(task)
             publish(TaskEvent(_CREATED, task))
         self.queue.push_many(tasks)
         self._wake_workers(len(tasks))
+        registry = self.registry
         if len(registry) > registry.max_tracked:
             self._journal.forget(registry.evict_overflow())
         return tasks
@@ -507,7 +513,8 @@ class Engine:
             self._watch_next = deadline
             if self._watch_wake is not None:
                 self._watch_wake.set()
-        self._changed(task)
+        if self._journaling:
+            self._changed(task)
         self._publish(TaskEvent(_STARTED, task))
         if tt is None:  # recovered from a store whose type is no longer registered
             self._fail(
@@ -605,7 +612,8 @@ class Engine:
         stats.record_finish(now)
         if task.started_at is not None:
             stats.run_time.append(now - task.started_at)
-        self._changed(task)
+        if self._journaling:
+            self._changed(task)
         self._publish(TaskEvent(_FINAL_EVENT[status], task))
         if self._finish_waiters:
             self._notify_finished(task)

@@ -12,6 +12,8 @@ from itertools import islice
 
 from .models import FINAL_STATUSES, Task, TaskStatus
 
+_PENDING, _COMPLETED, _FAILED = TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED
+
 
 class Registry:
     def __init__(self, max_tracked: int) -> None:
@@ -45,18 +47,26 @@ class Registry:
         else:
             self._active[task.id] = task
 
+    def add_pending(self, tasks: list[Task]) -> None:
+        """Track new pending tasks (a submission)."""
+        all_, active = self._tasks, self._active
+        for task in tasks:
+            all_[task.id] = task
+            active[task.id] = task
+        self.counts[_PENDING] += len(tasks)
+
     def moved(self, task: Task, old: TaskStatus) -> None:
         """Account for ``task`` having moved from ``old`` to its current status."""
         counts = self.counts
         counts[old] -= 1
         new = task.status
         counts[new] += 1
-        if new in FINAL_STATUSES:
+        if new is _COMPLETED:  # the common case first
             del self._active[task.id]
-            if new is TaskStatus.FAILED:
-                self._failed[task.id] = task
-            else:
-                self._finished[task.id] = task
+            self._finished[task.id] = task
+        elif new in FINAL_STATUSES:
+            del self._active[task.id]
+            (self._failed if new is _FAILED else self._finished)[task.id] = task
 
     def order_finished(self) -> None:
         """Put the final tasks back in finish order (recovered history arrives by seq), so

@@ -65,24 +65,46 @@ class Stats:
     def __init__(self) -> None:
         self._buckets = [0] * WINDOW_S
         self._bucket_second = [0] * WINDOW_S
+        # The second being counted: finishes inside [_lo, _hi) only bump _open, and
+        # the count reaches its bucket when the second changes or somebody reads.
+        self._lo = self._hi = 0.0
+        self._open = 0
+        self._closed_total = 0
         self.queue_wait: deque[float] = deque(maxlen=SAMPLES)
         self.run_time: deque[float] = deque(maxlen=SAMPLES)
         self.scaling: deque[ScalingDecision] = deque(maxlen=50)
         self.loop_lag_s = 0.0
         self.loop_lag_max_s = 0.0
-        self.finished_total = 0
+
+    @property
+    def finished_total(self) -> int:
+        return self._closed_total + self._open
 
     def record_finish(self, now: float) -> None:
+        if self._lo <= now < self._hi:  # the hot path: one comparison, one addition
+            self._open += 1
+            return
+        self._flush()
         second = int(now)
+        self._lo, self._hi = float(second), float(second + 1)
+        self._open = 1
+
+    def _flush(self) -> None:
+        """Add the open second's count to its bucket."""
+        if not self._open:
+            return
+        second = int(self._lo)
         slot = second % WINDOW_S
         if self._bucket_second[slot] != second:
             self._bucket_second[slot] = second
             self._buckets[slot] = 0
-        self._buckets[slot] += 1
-        self.finished_total += 1
+        self._buckets[slot] += self._open
+        self._closed_total += self._open
+        self._open = 0
 
     def history(self, now: float) -> list[int]:
         """Finished tasks per second for the last minute, oldest first (current second last)."""
+        self._flush()
         current = int(now)
         out = []
         for second in range(current - WINDOW_S + 1, current + 1):
