@@ -20,7 +20,6 @@ def _full_task() -> Task:
         priority=-3,
         progress=42.5,
         message="step 3/7",
-        result=["partial", {"n": 1}],
         error=TaskError("timeout", "timed out after 1.5s", "Traceback ...\n"),
         attempts=2,
         max_retries=3,
@@ -32,6 +31,7 @@ def _full_task() -> Task:
         retry_of="fedcba9876543210",
         seq=123456,
     )
+    task.result = ["partial", {"n": 1}]  # kept as its JSON
     task.add_log("first")
     task.add_log("second")
     return task
@@ -51,12 +51,15 @@ def test_every_field_round_trips_through_the_pipe() -> None:
     assert layout.task(as_bound) == task
 
 
-def test_a_result_json_cannot_hold_is_kept_as_text() -> None:
+def test_a_payload_msgpack_cannot_hold_is_kept_as_text() -> None:
+    """Only a Python caller can submit such a payload (the API takes JSON)."""
     odd = object()
-    task = Task(id="x", type="t", payload={}, status=TaskStatus.COMPLETED, result=odd, seq=1)
+    task = Task(id="x", type="t", payload={"odd": odd}, status=TaskStatus.COMPLETED, seq=1)
+    task.result = {"fine": True}
     back = layout.task(layout.row(layout.task_fields(task)))
-    assert back.result == repr(odd) and back.status is TaskStatus.COMPLETED
+    kept = {"unencodable_payload": repr({"odd": odd})}
+    assert back.payload == kept and back.result == {"fine": True}
     fine = Task(id="y", type="t", payload={"a": 1}, seq=2)
     batch = _decode_batch(encode_batch(2, [task, fine], ()))
     backs = [layout.task(astuple(row)) for row in batch.tasks]
-    assert backs[0].result == repr(odd) and backs[1] == fine
+    assert backs[0].payload == kept and backs[1] == fine

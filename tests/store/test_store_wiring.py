@@ -32,7 +32,7 @@ async def test_runtime_with_the_default_store_keeps_tasks(tmp_path: Path) -> Non
         task = await rt.engine.submit(TaskSpec(type="default_task", payload={"keep": 1}))
         await rt.engine.wait_finished(task.id)
     db = Path(os.environ["XDG_DATA_HOME"]) / "workerpool-tui" / "tasks.db"
-    assert db_rows(db)[task.id]["result"] is not None
+    assert db_rows(db)[task.id]["result_json"] is not None
     async with Runtime(cfg, with_server=False) as rt:
         again = rt.engine.get(task.id)
         assert again is not None and again.result == task.result

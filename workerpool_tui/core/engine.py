@@ -111,6 +111,19 @@ def _ignore(task: Task) -> None:
     pass
 
 
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json_or_none(value: Any) -> msgspec.Raw | None:
+    """A partial result attached to a handler's exception, if JSON can hold it."""
+    if value is None:
+        return None
+    try:
+        return msgspec.Raw(_encode_json(value))
+    except Exception:
+        return None
+
+
 def random_id() -> str:
     """A URL-safe, 16-hex-digit random id (64 bits)."""
     return f"{random.getrandbits(64):016x}"
@@ -541,20 +554,21 @@ class Engine:
                 return
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             error = TaskError(type(exc).__name__, _exc_message(exc), tb)
-            self._fail(w, task, error, result=getattr(exc, "task_result", None))
+            self._fail(w, task, error, result=_json_or_none(getattr(exc, "task_result", None)))
             return
         if w.cancel_reason is not None:  # the handler swallowed its cancellation
             self._interrupted(w, task)
             return
-        if result is not None and type(result) not in _JSON_SCALARS:
-            # Every adapter sends the result as JSON; one that cannot be must not get that far.
+        raw = None
+        if result is not None:
+            # Kept as JSON (see Task.result_json): a result JSON cannot hold fails here.
             try:
-                msgspec.json.encode(result)
+                raw = msgspec.Raw(_encode_json(result))
             except Exception as exc:
                 message = f"the handler's result is not JSON: {_exc_message(exc)}"
                 self._finish(w, task, TaskStatus.FAILED, error=TaskError("invalid_result", message))
                 return
-        self._finish(w, task, _COMPLETED, result=result)
+        self._finish(w, task, _COMPLETED, result=raw)
 
     def _interrupted(self, w: Worker, task: Task) -> None:
         reason = w.cancel_reason
@@ -571,7 +585,9 @@ class Engine:
         else:
             self._finish(w, task, TaskStatus.CANCELLED, message="cancelled: shutting down")
 
-    def _fail(self, w: Worker, task: Task, error: TaskError, result: Any = None) -> None:
+    def _fail(
+        self, w: Worker, task: Task, error: TaskError, result: msgspec.Raw | None = None
+    ) -> None:
         if task.attempts <= task.max_retries and self.accepting:
             self._schedule_retry(w, task, error)
         else:
@@ -592,14 +608,14 @@ class Engine:
         task: Task,
         status: TaskStatus,
         *,
-        result: Any = None,
+        result: msgspec.Raw | None = None,
         error: TaskError | None = None,
         message: str | None = None,
     ) -> None:
         now = self._now()
         old = task.transition(status)
         task.finished_at = now
-        task.result = result
+        task.result_json = result
         task.error = error
         if message is not None:
             task.message = message
@@ -888,9 +904,6 @@ class Engine:
             scaling=list(self.stats_data.scaling)[-10:],
             uptime_s=self.uptime_s(),
         )
-
-
-_JSON_SCALARS = frozenset({str, int, float, bool})
 
 
 def _exc_message(exc: BaseException) -> str:

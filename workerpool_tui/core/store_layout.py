@@ -9,7 +9,8 @@ Schema 3, one row per task::
     spec   BLOB                 what never changes, MessagePack: [payload, priority,
                                 max_retries, timeout_s, created_at, retry_of]
     state  BLOB                 what changes, MessagePack: [progress, message, result,
-                                error, attempts, started_at, finished_at, worker, logs]
+                                error, attempts, started_at, finished_at, worker, logs],
+                                the result as its JSON text (binary)
 
 ``id``, ``type`` and ``status`` stay plain columns, so ``sqlite3 tasks.db`` can still
 answer "how many failed?". The rest is two MessagePack arrays because a row of six
@@ -63,7 +64,7 @@ SPEC_FIELDS = ("payload", "priority", "max_retries", "timeout_s", "created_at", 
 STATE_FIELDS = (
     "progress",
     "message",
-    "result",
+    "result_json",
     "error",
     "attempts",
     "started_at",
@@ -127,21 +128,25 @@ _pick_state = operator.itemgetter(*(_FIELD_INDEX[c] for c in STATE_FIELDS))
 _STATUS_AT = _FIELD_INDEX["status"]
 SEQ_AT = _FIELD_INDEX["seq"]
 _ID_AT = _FIELD_INDEX["id"]
-_RESULT_AT = STATE_FIELDS.index("result")
+_RESULT_AT = STATE_FIELDS.index("result_json")
 _PAYLOAD_AT = SPEC_FIELDS.index("payload")
 _STATUS_TEXT = {s: s.value for s in TaskStatus}
 """A dict lookup: reading ``.value`` of an enum member costs a descriptor call per row."""
 
 
-def _pack_fields(fields: tuple[Any, ...], odd_at: int) -> bytes:
+def _pack_spec(fields: tuple[Any, ...]) -> bytes:
     try:
         return _pack(fields)
     except (TypeError, ValueError, OverflowError, NotImplementedError):
-        # A value MessagePack cannot hold (the engine only lets JSON values through, so
-        # this is rare): keep its text rather than nothing.
         fixed = list(fields)
-        fixed[odd_at] = repr(fixed[odd_at])
+        fixed[_PAYLOAD_AT] = unencodable_payload(fixed[_PAYLOAD_AT])
         return _pack(fixed)
+
+
+def unencodable_payload(payload: Any) -> dict[str, str]:
+    """What is stored for a payload MessagePack cannot hold: only a Python caller can
+    submit one (the API takes JSON), and its text is better than losing the task."""
+    return {"unencodable_payload": repr(payload)}
 
 
 def row(fields: Sequence[Any]) -> list[Any]:
@@ -154,8 +159,8 @@ def row(fields: Sequence[Any]) -> list[Any]:
         id_,
         type_,
         _STATUS_TEXT[fields[_STATUS_AT]],  # a TaskStatus and its value hash alike
-        _pack_fields(_pick_spec(fields), _PAYLOAD_AT),
-        _pack_fields(_pick_state(fields), _RESULT_AT),
+        _pack_spec(_pick_spec(fields)),
+        _pack(_state(fields)),
     ]
 
 
@@ -165,8 +170,18 @@ def changes(fields: Sequence[Any]) -> list[Any]:
         fields[SEQ_AT],
         fields[_ID_AT],
         _STATUS_TEXT[fields[_STATUS_AT]],
-        _pack_fields(_pick_state(fields), _RESULT_AT),
+        _pack(_state(fields)),
     ]
+
+
+def _state(fields: Sequence[Any]) -> tuple[Any, ...]:
+    """The state fields, the result's JSON as plain bytes: MessagePack would write a
+    ``Raw`` verbatim, as if it were MessagePack."""
+    state: tuple[Any, ...] = _pick_state(fields)
+    raw = state[_RESULT_AT]
+    if raw is None or type(raw) is bytes:
+        return state
+    return (*state[:_RESULT_AT], bytes(raw), *state[_RESULT_AT + 1 :])
 
 
 def task_fields(task: Task) -> tuple[Any, ...]:
@@ -188,13 +203,12 @@ class WireRow(msgspec.Struct, array_like=True, gc=False):
 
 _TYPE_AT = _FIELD_INDEX["type"]
 SPEC_PAYLOAD_AT = _PAYLOAD_AT
-STATE_RESULT_AT = _RESULT_AT
 
 
 def wire(task: Task) -> tuple[Any, ...]:
     """The task as a :class:`WireRow` to encode (``spec`` and ``state`` as tuples)."""
     f = msgspec.structs.astuple(task)
-    return (f[SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), _pick_state(f))
+    return (f[SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), _state(f))
 
 
 _decode_spec = msgspec.msgpack.Decoder(
@@ -204,7 +218,7 @@ _decode_state = msgspec.msgpack.Decoder(
     tuple[
         float,
         str | None,
-        Any,
+        bytes | None,
         TaskError | None,
         int,
         float | None,
@@ -231,7 +245,7 @@ def task(values: Sequence[Any]) -> Task:
         priority=priority,
         progress=progress,
         message=message,
-        result=result,
+        result_json=None if result is None else msgspec.Raw(result),
         error=error,
         attempts=attempts,
         max_retries=max_retries,
@@ -265,7 +279,6 @@ CREATE TABLE tasks_v2 (
 )
 """
 _V1_COLUMNS = _V2_COLUMNS.replace(", retry_of, logs", "")
-_json_any = msgspec.json.Decoder().decode
 _json_payload = msgspec.json.Decoder(dict[str, Any]).decode
 _json_error = msgspec.json.Decoder(TaskError).decode
 _json_logs = msgspec.json.Decoder(list[str]).decode
@@ -310,7 +323,7 @@ def _v2_task(values: Sequence[Any]) -> Task:
         priority=priority,
         progress=progress,
         message=message,
-        result=None if result is None else _json_any(result),
+        result_json=None if result is None else msgspec.Raw(result.encode()),
         error=None if error is None else _json_error(error),
         attempts=attempts,
         max_retries=max_retries,

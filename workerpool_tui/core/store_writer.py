@@ -84,18 +84,14 @@ _UNENCODABLE = (TypeError, ValueError, OverflowError, NotImplementedError)
 
 
 def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The row with what MessagePack cannot hold replaced by its text (the engine lets
-    only JSON values through, so this is for a handler's odd result at most)."""
+    """The row with a payload MessagePack cannot hold replaced by its text (the API takes
+    JSON only, so this is a Python caller's odd object at most)."""
     try:
         _encode(row)
     except _UNENCODABLE:
         seq, id_, type_, status, spec, state = row
-        spec, state = list(spec), list(state)
-        for part, at in ((spec, layout.SPEC_PAYLOAD_AT), (state, layout.STATE_RESULT_AT)):
-            try:
-                _encode(part[at])
-            except _UNENCODABLE:
-                part[at] = repr(part[at])
+        spec = list(spec)
+        spec[layout.SPEC_PAYLOAD_AT] = layout.unencodable_payload(spec[layout.SPEC_PAYLOAD_AT])
         return (seq, id_, type_, status, spec, state)
     return row
 
