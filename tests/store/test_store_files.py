@@ -106,14 +106,22 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     assert db.read_bytes() == before
 
 
+def _old_store(db: Path, version: int, script: str) -> None:
+    """A store file of an older schema ``version``, written by hand with ``script``."""
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        f"PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version};" + script
+    )
+    conn.close()
+
+
 async def test_version_1_file_is_migrated(tmp_path: Path) -> None:
     """Schema 1 (written here by hand) had no retry links and no log lines."""
     db = tmp_path / "tasks.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(
-        f"""
-        PRAGMA application_id = {APPLICATION_ID};
-        PRAGMA user_version = 1;
+    _old_store(
+        db,
+        1,
+        """
         CREATE TABLE tasks (
             id TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT NOT NULL,
             status TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL,
@@ -121,18 +129,17 @@ async def test_version_1_file_is_migrated(tmp_path: Path) -> None:
             attempts INTEGER NOT NULL, max_retries INTEGER NOT NULL, timeout_s REAL NOT NULL,
             created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker INTEGER
         );
-        INSERT INTO tasks VALUES ('old-done', 1, 'gated', 'completed', 0, '{{"a":1}}', 100.0,
-            NULL, '{{"ok":true}}', NULL, 1, 0, 300.0, 1790000000.0, 1790000001.0,
+        INSERT INTO tasks VALUES ('old-done', 1, 'gated', 'completed', 0, '{"a":1}', 100.0,
+            NULL, '{"ok":true}', NULL, 1, 0, 300.0, 1790000000.0, 1790000001.0,
             1790000002.0, 3);
-        INSERT INTO tasks VALUES ('old-failed', 2, 'gated', 'failed', 0, '{{"wait":false}}', 40.0,
+        INSERT INTO tasks VALUES ('old-failed', 2, 'gated', 'failed', 0, '{"wait":false}', 40.0,
             'hm',
-            NULL, '{{"type":"timeout","message":"timed out after 1s","traceback":null}}',
+            NULL, '{"type":"timeout","message":"timed out after 1s","traceback":null}',
             1, 0, 1.0, 1790000000.0, 1790000001.0, 1790000002.0, 1);
-        INSERT INTO tasks VALUES ('old-pending', 3, 'gated', 'pending', 7, '{{"wait":false}}',
+        INSERT INTO tasks VALUES ('old-pending', 3, 'gated', 'pending', 7, '{"wait":false}',
             0.0, NULL, NULL, NULL, 0, 0, 300.0, 1790000003.0, NULL, NULL, NULL);
-        """
+        """,
     )
-    conn.close()
 
     engine, journal = make_engine(store_config(db), db)
     async with engine:
@@ -159,11 +166,10 @@ async def test_version_1_file_is_migrated(tmp_path: Path) -> None:
 async def test_version_2_file_is_migrated(tmp_path: Path) -> None:
     """Schema 2 (written here by hand) had one column per field, with JSON values."""
     db = tmp_path / "tasks.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(
-        f"""
-        PRAGMA application_id = {APPLICATION_ID};
-        PRAGMA user_version = 2;
+    _old_store(
+        db,
+        2,
+        """
         CREATE TABLE tasks (
             seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
             status TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL,
@@ -172,17 +178,16 @@ async def test_version_2_file_is_migrated(tmp_path: Path) -> None:
             created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker INTEGER,
             retry_of TEXT, logs TEXT
         );
-        INSERT INTO tasks VALUES (1, 'v2-failed', 'gated', 'failed', 2, '{{"wait":false}}',
+        INSERT INTO tasks VALUES (1, 'v2-failed', 'gated', 'failed', 2, '{"wait":false}',
             40.0, 'hm', NULL,
-            '{{"type":"ValueError","message":"bad","traceback":"Traceback ..."}}',
+            '{"type":"ValueError","message":"bad","traceback":"Traceback ..."}',
             2, 1, 5.0, 1790000000.0, 1790000001.0, 1790000002.0, 4, NULL,
             '["one","two"]');
-        INSERT INTO tasks VALUES (2, 'v2-again', 'gated', 'completed', 0, '{{"n":[1,2.5]}}',
-            100.0, NULL, '{{"ok":true}}', NULL, 1, 0, 300.0, 1790000003.0, 1790000004.0,
+        INSERT INTO tasks VALUES (2, 'v2-again', 'gated', 'completed', 0, '{"n":[1,2.5]}',
+            100.0, NULL, '{"ok":true}', NULL, 1, 0, 300.0, 1790000003.0, 1790000004.0,
             1790000005.0, 1, 'v2-failed', NULL);
-        """
+        """,
     )
-    conn.close()
 
     engine, journal = make_engine(store_config(db), db)
     async with engine:

@@ -292,7 +292,8 @@ def _from_v1(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE tasks_v2 RENAME TO tasks")
 
 
-def _v2_task(values: Sequence[Any]) -> Task:
+def _v2_row(values: Sequence[Any]) -> list[Any]:
+    """A schema-2 row (one JSON column per field) as a row of :data:`COLUMNS`."""
     (
         seq,
         id_,
@@ -314,28 +315,19 @@ def _v2_task(values: Sequence[Any]) -> Task:
         retry_of,
         logs,
     ) = values
-    lines = _json_logs(logs) if logs else None
-    return Task(
-        id=id_,
-        type=type_,
-        payload=_json_payload(payload),
-        status=_STATUS[status],
-        priority=priority,
-        progress=progress,
-        message=message,
-        result_json=None if result is None else msgspec.Raw(result.encode()),
-        error=None if error is None else _json_error(error),
-        attempts=attempts,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        created_at=created_at,
-        started_at=started_at,
-        finished_at=finished_at,
-        worker=worker,
-        retry_of=retry_of,
-        seq=seq,
-        logs=deque(lines, maxlen=TASK_LOG_LINES) if lines else None,
+    spec = (_json_payload(payload), priority, max_retries, timeout_s, created_at, retry_of)
+    state = (
+        progress,
+        message,
+        None if result is None else result.encode(),  # the result's JSON, as bytes
+        None if error is None else _json_error(error),
+        attempts,
+        started_at,
+        finished_at,
+        worker,
+        _json_logs(logs) if logs else None,
     )
+    return [seq, id_, type_, status, _pack(spec), _pack(state)]
 
 
 def _from_v2(conn: sqlite3.Connection) -> None:
@@ -344,7 +336,7 @@ def _from_v2(conn: sqlite3.Connection) -> None:
     old = conn.execute(f"SELECT {_V2_COLUMNS} FROM tasks ORDER BY seq")
     insert = upsert(1).replace("INSERT INTO tasks", "INSERT INTO tasks_v3")
     insert = insert.split(" ON CONFLICT")[0]
-    conn.executemany(insert, (row(task_fields(_v2_task(values))) for values in old))
+    conn.executemany(insert, (_v2_row(values) for values in old))
     conn.execute("DROP TABLE tasks")
     conn.execute("ALTER TABLE tasks_v3 RENAME TO tasks")
 
