@@ -53,6 +53,49 @@ async def test_second_instance_is_refused(tmp_path: Path) -> None:
     assert await open_ids(db) == [t.id]  # released at close
 
 
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+owner = str(os.getpid()) if sys.argv[2] == "self" else sys.argv[2]
+os.pwrite(fd, (owner + "\\n").encode(), 0)
+print("locked", flush=True)
+sys.stdin.read()  # hold the lock until told, then a moment longer
+time.sleep(0.3)
+"""
+
+
+async def test_a_lock_whose_owner_is_dead_is_waited_for(tmp_path: Path) -> None:
+    """After a kill -9 the writer process holds the lock for the moment it takes to die,
+    with the dead parent's PID in the file: the next instance waits instead of failing."""
+    db = tmp_path / "tasks.db"
+    lock = str(db) + ".lock"
+    dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
+    holder = await anyio.open_process(
+        [sys.executable, "-c", _HOLD_LOCK, lock, dead.stdout.decode().strip()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    async with holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        assert b"locked" in await holder.stdout.receive()
+        await holder.stdin.aclose()  # the holder lets go in 0.3 s
+        with anyio.fail_after(10):
+            assert await open_ids(db) == []  # waited for it rather than refused
+    # A live owner is refused at once.
+    me = await anyio.open_process(
+        [sys.executable, "-c", _HOLD_LOCK, lock, "self"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    async with me:
+        assert me.stdout is not None and me.stdin is not None
+        assert b"locked" in await me.stdout.receive()
+        with pytest.raises(StoreLocked, match=f"in use by process {me.pid}"):
+            await open_ids(db)
+        await me.stdin.aclose()
+
+
 async def test_garbage_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     junk = b"these are not the tasks you are looking for\n" * 100
