@@ -6,8 +6,11 @@ A bad option or config value prints one line naming it and exits 2, never a trac
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -132,11 +135,34 @@ def _run(argv: Sequence[str] | None) -> int:
     return run_dashboard(cfg)
 
 
+EXIT_JOIN_S = 2.0
+"""At exit, how long threads still running get before the process leaves without them."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _run(argv)
+        code = _run(argv)
     except (UsageError, ConfigError, HandlerLoadError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    _leave_stuck_threads(code)
+    return code
+
+
+def _leave_stuck_threads(code: int) -> None:
+    """Exit now if a thread outlives the run: only a sync handler that ignored its
+    cancellation can (the engine abandoned it at shutdown), and the interpreter would
+    otherwise wait for it forever at exit."""
+    deadline = time.monotonic() + EXIT_JOIN_S
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            print(f"leaving a thread that did not stop: {thread.name}", file=sys.stderr)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)

@@ -192,3 +192,41 @@ async def test_shutdown_cancels_a_task_waiting_out_its_retry_backoff() -> None:
     assert task.message == "cancelled: shutting down"
     assert len(engine.queue) == 0
     assert engine.stats().tasks.pending == 0
+
+
+@pytest.mark.anyio
+async def test_shutdown_abandons_a_sync_handler_that_ignores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread cannot be stopped from outside: a sync handler that never looks at its
+    context gets a bounded time to notice the shutdown, then its thread is left to finish
+    on its own and the engine closes anyway, never hanging."""
+    import workerpool_tui.core.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "ABANDON_AFTER_S", 0.2)
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def stubborn(ctx: TaskContext, payload: dict[str, Any]) -> str:
+        started.set()
+        release.wait(DEADLINE_S)  # ignores ctx.cancel_requested
+        finished.set()
+        return "late"
+
+    cfg = make_config(worker={"shutdown_timeout": "100ms"})
+    engine = Engine(cfg, types=TypeRegistry([*builtin_types(), task_type("stubborn", stubborn)]))
+    logs: list[str] = []
+    with anyio.fail_after(DEADLINE_S):
+        async with engine:
+            sub = engine.bus.subscribe(maxsize=1000, name="logs")
+            task = await engine.submit(TaskSpec(type="stubborn"))
+            await anyio.to_thread.run_sync(started.wait, DEADLINE_S)
+        logs = [e.message for e in sub.get_nowait() if isinstance(e, LogEvent)]
+    try:
+        assert not finished.is_set()  # the engine closed while the handler still ran
+        assert task.status is TaskStatus.CANCELLED
+        assert task.message == "cancelled: shutting down"
+        assert any("ignored the shutdown" in line and task.id in line for line in logs), logs
+    finally:
+        release.set()
+    await anyio.to_thread.run_sync(finished.wait, DEADLINE_S)
+    assert finished.is_set()

@@ -55,6 +55,9 @@ from .queue import PriorityQueue
 from .registry import Registry
 from .stats import Latency, ScalingDecision, Stats, Throughput
 
+ABANDON_AFTER_S = 5.0
+"""At shutdown, after the interrupt: how long a sync handler has to notice it (through
+``ctx.cancel_requested`` or ``ctx.progress``) before its thread is abandoned."""
 SLICE_S = 0.002
 """Workers together hold the loop for at most about this long between turns."""
 LOOP_PROBE_S = 0.25
@@ -246,6 +249,7 @@ class Engine:
                     await self._idle_all.wait()
             for w in list(self._live.values()):
                 w.interrupt("shutdown")
+            await self._abandon_stuck_threads()
         # The task group must be left from the scope it was entered in, so not shielded;
         # its own exit waits for every worker to unwind.
         self._tg.cancel_scope.cancel()
@@ -263,6 +267,27 @@ class Engine:
                 await self._journal_stack.aclose()
                 self.closed = True
                 self.bus.close()
+
+    async def _abandon_stuck_threads(self) -> None:
+        """Sync handlers get :data:`ABANDON_AFTER_S` to notice the shutdown; the threads
+        of those that ignore it are left to finish on their own (anyio's worker threads
+        do not keep the process alive), so that shutdown never hangs."""
+        stuck = [w for w in self._live.values() if w.thread_scope is not None]
+        if not stuck:
+            return
+        with anyio.move_on_after(ABANDON_AFTER_S):
+            while any(w.thread_scope is not None for w in stuck):
+                self._idle_all = anyio.Event()
+                await self._idle_all.wait()
+        for w in stuck:
+            scope = w.thread_scope
+            if scope is not None and w.task is not None:
+                self._log(
+                    "warning",
+                    f"task {w.task.id}: its sync handler ignored the shutdown for"
+                    f" {ABANDON_AFTER_S:g}s; its thread is abandoned",
+                )
+                scope.cancel()
 
     def _recover(self, tasks: Sequence[Task]) -> None:
         """Tasks from the journal: history stays history, pending work goes back in line."""
@@ -540,9 +565,7 @@ class Engine:
             if tt.is_async:
                 result = await tt.handler(ctx, task.payload)
             else:
-                result = await anyio.to_thread.run_sync(
-                    tt.handler, ctx, task.payload, limiter=self._limiter
-                )
+                result = await self._run_in_thread(w, tt.handler, ctx, task.payload)
         except anyio.get_cancelled_exc_class():
             raise
         except (Exception, SystemExit) as exc:  # a handler's sys.exit() fails only its task
@@ -569,6 +592,23 @@ class Engine:
                 self._finish(w, task, TaskStatus.FAILED, error=TaskError("invalid_result", message))
                 return
         self._finish(w, task, _COMPLETED, result=raw)
+
+    async def _run_in_thread(
+        self, w: Worker, handler: Callable[..., Any], ctx: TaskContext, payload: dict[str, Any]
+    ) -> Any:
+        """A sync handler in a worker thread. A cancel or a timeout is passed to it through
+        ``ctx`` and waited for (a thread cannot be stopped from outside); only shutdown
+        abandons a thread that ignores it (see :data:`ABANDON_AFTER_S`)."""
+        with anyio.CancelScope(shield=True) as scope:
+            w.thread_scope = scope
+            try:
+                return await anyio.to_thread.run_sync(
+                    handler, ctx, payload, limiter=self._limiter, abandon_on_cancel=True
+                )
+            finally:
+                w.thread_scope = None
+        # Only an abandoned thread gets here: the scope swallowed its cancellation.
+        raise TaskInterrupted(ctx.task_id)
 
     def _interrupted(self, w: Worker, task: Task) -> None:
         reason = w.cancel_reason

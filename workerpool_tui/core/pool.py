@@ -29,13 +29,26 @@ from .models import Task
 class Worker:
     """A long-lived worker: one task at a time, reused until retired."""
 
-    __slots__ = ("cancel_reason", "ctx", "deadline", "id", "retire", "scope", "task", "waiter")
+    __slots__ = (
+        "cancel_reason",
+        "ctx",
+        "deadline",
+        "id",
+        "retire",
+        "scope",
+        "task",
+        "thread_scope",
+        "waiter",
+    )
 
     def __init__(self, worker_id: int) -> None:
         self.id = worker_id
         self.task: Task | None = None
         self.ctx: TaskContext | None = None
         self.scope: anyio.CancelScope | None = None
+        self.thread_scope: anyio.CancelScope | None = None
+        """Around a sync handler's thread: shielded, so that a cancel waits for the handler
+        to stop; cancelled only at shutdown, to abandon a thread that ignores it."""
         self.waiter: anyio.Event | None = None
         self.deadline = math.inf
         """``time.monotonic()`` by which the current task must finish."""
