@@ -208,10 +208,16 @@ class Engine:
             # A store that cannot be opened (in use, corrupt): leave nothing running.
             await self._journal_stack.aclose()
             raise
+        try:
+            self._recover(recovered)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._journal.close()
+            await self._journal_stack.aclose()
+            raise
         self._stack = AsyncExitStack()
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
-        self._recover(recovered)
         for _ in range(self.min_workers):
             self._spawn()
         tg.start_soon(self._watchdog)
