@@ -481,3 +481,20 @@ async def test_a_retry_re_enters_a_full_queue() -> None:
             await wait_final(engine, filler)
     assert task.status is TaskStatus.COMPLETED
     assert task.result == 2
+
+
+async def test_a_finished_task_keeps_its_result_as_json_the_gc_never_walks() -> None:
+    """A nested result stays encoded (``result_json``), so 100,000 finished tasks add no
+    objects to a full garbage-collector pass; ``result`` gives the value back."""
+    import gc
+
+    async def nested(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"outer": {"inner": [1, 2.5, "x"]}}
+
+    async with make_engine({"nested": nested}) as engine:
+        task = await submit(engine, "nested")
+        await wait_final(engine, task)
+    assert task.status is TaskStatus.COMPLETED
+    assert task.result_json is not None and not gc.is_tracked(task.result_json)
+    assert bytes(task.result_json) == b'{"outer":{"inner":[1,2.5,"x"]}}'
+    assert task.result == {"outer": {"inner": [1, 2.5, "x"]}}

@@ -110,10 +110,6 @@ class EngineStats(msgspec.Struct, frozen=True):
     uptime_s: float
 
 
-def _ignore(task: Task) -> None:
-    pass
-
-
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -152,11 +148,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self._now = self.clock.now
         self._journal: Journal = journal or MemoryJournal()
-        self._changed: Callable[[Task], None] = (
-            _ignore if isinstance(self._journal, MemoryJournal) else self._journal.changed
-        )
+        self._changed: Callable[[Task], None] = self._journal.changed
         self._journaling = not isinstance(self._journal, MemoryJournal)
-        """Whether changes are written down (the hot paths skip the call when not)."""
+        """Whether changes are written down (the per-task paths skip the call when not)."""
         self._new_id = id_factory or random_id
         self._type_of = self.types.get
         self.bus = EventBus()

@@ -448,6 +448,8 @@ class SqliteJournal:
             async for batch in answered:
                 try:
                     ack = await self._receive()
+                    if ack.upto != batch.upto:
+                        raise StoreError(f"answered batch {ack.upto}, expected {batch.upto}")
                 except StoreError as exc:
                     self._break(exc)
                     return

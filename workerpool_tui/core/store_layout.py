@@ -14,7 +14,7 @@ Schema 3, one row per task::
 
 ``id``, ``type`` and ``status`` stay plain columns, so ``sqlite3 tasks.db`` can still
 answer "how many failed?". The rest is two MessagePack arrays: the event loop encodes
-them with the batch (:func:`wire`, one ``msgspec`` call for all), the writer process binds
+them with the batch (:func:`wire`, then one ``msgspec`` call for all), the writer process binds
 them without decoding them, six values a row instead of the 19 columns of schema 2, and
 loading 100,000 tasks at start-up is two C decodes per row instead of five (0.6 s instead
 of 1.3 s). ``spec`` is written once, when the row
@@ -121,73 +121,20 @@ def _enc_hook(value: Any) -> Any:
     raise NotImplementedError
 
 
-_pack = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+pack = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+"""MessagePack, with a task's log lines (a deque) as an array."""
 _FIELD_INDEX = {name: i for i, name in enumerate(Task.__struct_fields__)}
-_pick_head = operator.itemgetter(*(_FIELD_INDEX[c] for c in ("seq", "id", "type")))
 _pick_spec = operator.itemgetter(*(_FIELD_INDEX[c] for c in SPEC_FIELDS))
 _pick_state = operator.itemgetter(*(_FIELD_INDEX[c] for c in STATE_FIELDS))
-_STATUS_AT = _FIELD_INDEX["status"]
-SEQ_AT = _FIELD_INDEX["seq"]
-_ID_AT = _FIELD_INDEX["id"]
+_SEQ_AT, _ID_AT, _TYPE_AT, _STATUS_AT = (_FIELD_INDEX[c] for c in ("seq", "id", "type", "status"))
 _RESULT_AT = STATE_FIELDS.index("result_json")
-_PAYLOAD_AT = SPEC_FIELDS.index("payload")
-_STATUS_TEXT = {s: s.value for s in TaskStatus}
-"""A dict lookup: reading ``.value`` of an enum member costs a descriptor call per row."""
-
-
-def _pack_spec(fields: tuple[Any, ...]) -> bytes:
-    try:
-        return _pack(fields)
-    except (TypeError, ValueError, OverflowError, NotImplementedError):
-        fixed = list(fields)
-        fixed[_PAYLOAD_AT] = unencodable_payload(fixed[_PAYLOAD_AT])
-        return _pack(fixed)
+SPEC_PAYLOAD_AT = SPEC_FIELDS.index("payload")
 
 
 def unencodable_payload(payload: Any) -> dict[str, str]:
     """What is stored for a payload MessagePack cannot hold: only a Python caller can
     submit one (the API takes JSON), and its text is better than losing the task."""
     return {"unencodable_payload": repr(payload)}
-
-
-def row(fields: Sequence[Any]) -> list[Any]:
-    """A table row, in :data:`COLUMNS` order, from a task's fields in
-    ``Task.__struct_fields__`` order (:func:`task_fields`, or as they cross the pipe to the
-    writer process: enums as their values, ``error`` as a dict, ``logs`` as a list)."""
-    seq, id_, type_ = _pick_head(fields)
-    return [
-        seq,
-        id_,
-        type_,
-        _STATUS_TEXT[fields[_STATUS_AT]],  # a TaskStatus and its value hash alike
-        _pack_spec(_pick_spec(fields)),
-        _pack(_state(fields)),
-    ]
-
-
-def changes(fields: Sequence[Any]) -> list[Any]:
-    """seq, id and the mutable columns of a task whose row exists (see :func:`update`)."""
-    return [
-        fields[SEQ_AT],
-        fields[_ID_AT],
-        _STATUS_TEXT[fields[_STATUS_AT]],
-        _pack(_state(fields)),
-    ]
-
-
-def _state(fields: Sequence[Any]) -> tuple[Any, ...]:
-    """The state fields, the result's JSON as plain bytes: MessagePack would write a
-    ``Raw`` verbatim, as if it were MessagePack."""
-    state: tuple[Any, ...] = _pick_state(fields)
-    raw = state[_RESULT_AT]
-    if raw is None or type(raw) is bytes:
-        return state
-    return (*state[:_RESULT_AT], bytes(raw), *state[_RESULT_AT + 1 :])
-
-
-def task_fields(task: Task) -> tuple[Any, ...]:
-    """Every field of ``task`` in one C call: one consistent read."""
-    return msgspec.structs.astuple(task)
 
 
 class WireRow(msgspec.Struct, array_like=True, gc=False):
@@ -202,14 +149,17 @@ class WireRow(msgspec.Struct, array_like=True, gc=False):
     state: msgspec.Raw
 
 
-_TYPE_AT = _FIELD_INDEX["type"]
-SPEC_PAYLOAD_AT = _PAYLOAD_AT
-
-
 def wire(task: Task) -> tuple[Any, ...]:
-    """The task as a :class:`WireRow` to encode (``spec`` and ``state`` as tuples)."""
+    """The task as a :class:`WireRow` to encode, ``spec`` and ``state`` as tuples, from
+    one consistent read of its fields (``astuple`` is one C call)."""
     f = msgspec.structs.astuple(task)
-    return (f[SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), _state(f))
+    state: tuple[Any, ...] = _pick_state(f)
+    raw = state[_RESULT_AT]
+    if raw is not None:
+        # The result's JSON as plain bytes: MessagePack writes a Raw verbatim, as if it
+        # were MessagePack.
+        state = (*state[:_RESULT_AT], bytes(raw), *state[_RESULT_AT + 1 :])
+    return (f[_SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), state)
 
 
 _decode_spec = msgspec.msgpack.Decoder(
@@ -328,7 +278,7 @@ def _v2_row(values: Sequence[Any]) -> list[Any]:
         worker,
         _json_logs(logs) if logs else None,
     )
-    return [seq, id_, type_, status, _pack(spec), _pack(state)]
+    return [seq, id_, type_, status, pack(spec), pack(state)]
 
 
 def _from_v2(conn: sqlite3.Connection) -> None:
