@@ -81,6 +81,8 @@ class TaskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     queue_capacity: int = 1000
     max_concurrent_tasks: int = 100
     default_task_timeout: float = 300.0
+    max_task_timeout: float = 86400.0
+    """The longest ``timeout`` a submission may ask for (client-controlled work is bounded)."""
     cleanup_completed_tasks_after: float = 3600.0
     keep_failed_for: float = 86400.0
     max_tracked_tasks: int = 100_000
@@ -119,6 +121,7 @@ _DURATION_KEYS: dict[str, frozenset[str]] = {
     "task": frozenset(
         {
             "default_task_timeout",
+            "max_task_timeout",
             "cleanup_completed_tasks_after",
             "keep_failed_for",
             "retry_backoff",
@@ -133,7 +136,13 @@ _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
 _POSITIVE: dict[str, tuple[str, ...]] = {
     "server": ("max_body_bytes", "max_connections"),
     "worker": ("max_workers", "scale_check_interval"),
-    "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_task_timeout"),
+    "task": (
+        "queue_capacity",
+        "max_concurrent_tasks",
+        "max_tracked_tasks",
+        "default_task_timeout",
+        "max_task_timeout",
+    ),
 }
 
 
@@ -228,6 +237,11 @@ def _validate(cfg: Config, origin: str) -> None:
             "task.max_tracked_tasks",
             f"{t.max_tracked_tasks} must exceed task.queue_capacity + task.max_concurrent_tasks"
             f" ({t.queue_capacity + t.max_concurrent_tasks})",
+        )
+    if t.default_task_timeout > t.max_task_timeout:
+        fail(
+            "task.default_task_timeout",
+            f"{t.default_task_timeout:g}s exceeds task.max_task_timeout ({t.max_task_timeout:g}s)",
         )
     for name, target in t.handlers.items():
         if ":" not in target:

@@ -207,7 +207,6 @@ async def test_retries_with_exponential_backoff_then_success() -> None:
     def flaky_factory() -> Any:
         async def flaky(ctx: TaskContext, payload: dict[str, Any]) -> int:
             attempts.append(ctx.attempt)
-            seen_messages.append(engine.get(ctx.task_id).message)  # type: ignore[union-attr]
             if ctx.attempt < 3:
                 raise RuntimeError(f"flake {ctx.attempt}")
             return ctx.attempt
@@ -216,6 +215,13 @@ async def test_retries_with_exponential_backoff_then_success() -> None:
 
     cfg = make_config(task={"retry_backoff": "10ms"})
     engine = make_engine({"flaky": flaky_factory()}, cfg)
+    schedule_retry = engine._schedule_retry
+
+    def noting_retry(*args: Any) -> None:
+        schedule_retry(*args)
+        seen_messages.append(args[1].message)  # the note while it waits for its retry
+
+    engine._schedule_retry = noting_retry  # type: ignore[method-assign]
     async with engine:
         sub = engine.bus.subscribe(name="observer")
         task = await submit(engine, "flaky", max_retries=5)
@@ -230,9 +236,11 @@ async def test_retries_with_exponential_backoff_then_success() -> None:
     assert kinds[0] is EventKind.CREATED
     assert kinds[-1] is EventKind.COMPLETED
     # The backoff doubles per attempt: 10 ms, then 20 ms.
-    assert seen_messages[1] is not None and seen_messages[1].startswith("retry 1/5 in 0.01s")
-    assert seen_messages[2] is not None and seen_messages[2].startswith("retry 2/5 in 0.02s")
-    assert "RuntimeError: flake 2" in seen_messages[2]
+    assert seen_messages[0] is not None and seen_messages[0].startswith("retry 1/5 in 0.01s")
+    assert seen_messages[1] is not None and seen_messages[1].startswith("retry 2/5 in 0.02s")
+    assert "RuntimeError: flake 2" in seen_messages[1]
+    # Once it has run again, the retry note is history: the final message is not a retry.
+    assert task.message is None
 
 
 async def test_retries_exhausted_fail_after_max_retries() -> None:
@@ -248,6 +256,8 @@ async def test_retries_exhausted_fail_after_max_retries() -> None:
     assert task.status is TaskStatus.FAILED
     assert task.attempts == 3  # one run + max_retries retries
     assert task.error is not None and task.error.type == "KeyError"
+    # The final message describes the failure, not the last retry note.
+    assert task.message == "KeyError: 3"
     kinds = [e.kind for e in events]
     assert kinds.count(EventKind.RETRYING) == 2
     assert kinds.count(EventKind.FAILED) == 1
@@ -264,6 +274,7 @@ async def test_timeouts_are_retried_too() -> None:
     assert task.status is TaskStatus.FAILED
     assert task.error is not None and task.error.type == "timeout"
     assert task.attempts == 2
+    assert task.message is not None and task.message.startswith("timeout: timed out after")
     assert kinds.count(EventKind.RETRYING) == 1
 
 

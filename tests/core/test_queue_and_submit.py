@@ -141,12 +141,21 @@ async def test_batch_larger_than_the_room_left_enqueues_nothing() -> None:
         assert len(engine.queue) == 5
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """A payload whose value ``d`` holds ``levels`` arrays inside one another (the payload
+    object itself is one more level)."""
+    inner: Any = []
+    for _ in range(levels - 1):
+        inner = [inner]
+    return {"d": inner}
+
+
 BAD_SPECS = [
     pytest.param(TaskSpec(type="no_such_type"), UnknownTaskType, "unknown task type", id="type"),
     pytest.param(
         TaskSpec(type="long_running_task", payload={"steps": 0}),
         InvalidRequest,
-        "steps must be >= 1",
+        r"payload: Expected `int` >= 1 - at `\$.steps`",
         id="payload-value",
     ),
     pytest.param(
@@ -171,6 +180,54 @@ BAD_SPECS = [
     pytest.param(
         TaskSpec(type="default_task", max_retries=-1), InvalidRequest, "max_retries", id="retries"
     ),
+    pytest.param(
+        TaskSpec(type="default_task", max_retries=101), InvalidRequest, "max_retries", id="r-big"
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", priority=2**64), InvalidRequest, "priority", id="prio-big"
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", priority=-(2**31) - 1),
+        InvalidRequest,
+        r"priority: -2147483649 is outside",
+        id="prio-low",
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", timeout_s=86_400.5),
+        InvalidRequest,
+        "max_task_timeout",
+        id="t-too-long",
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", payload={"x": 2**64}),
+        InvalidRequest,
+        r"payload.x: integer 18446744073709551616 does not fit in 64 bits",
+        id="payload-int",
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", payload={"a": [{"b": -(2**63) - 1}]}),
+        InvalidRequest,
+        r"payload.a\[0\].b: integer",
+        id="payload-int-deep",
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", payload={"f": float("nan")}),
+        InvalidRequest,
+        "payload.f: nan is not a JSON number",
+        id="payload-nan",
+    ),
+    pytest.param(
+        TaskSpec(type="default_task", payload=nested(64)),
+        InvalidRequest,
+        "nested deeper than 64 levels",
+        id="payload-deep",
+    ),
+    pytest.param(
+        TaskSpec(type="long_running_task", payload={"steps": 10**12}),
+        InvalidRequest,
+        r"<= 10000",
+        id="steps-bounded",
+    ),
 ]
 
 
@@ -189,6 +246,30 @@ async def test_one_bad_spec_in_a_batch_enqueues_nothing(
         assert engine.stats().tasks.total == 0
         assert engine.list_tasks() == ([], 0)
         assert sub.get_nowait() == []
+
+
+async def test_the_deepest_and_widest_admitted_values_are_stored_as_sent() -> None:
+    """The edges of every range are admitted (and the one past them refused, above)."""
+    edge = {
+        "d": nested(63)["d"],
+        "big": 2**63 - 1,
+        "small": -(2**63),
+        "f": 1.5e308,
+    }
+    async with make_engine() as engine:
+        engine.pause()
+        task = await engine.submit(
+            TaskSpec(
+                type="default_task",
+                payload=edge,
+                priority=2**31 - 1,
+                max_retries=100,
+                timeout_s=86_400,
+            )
+        )
+        assert task.payload == edge
+        low = await engine.submit(TaskSpec(type="default_task", priority=-(2**31)))
+        assert low.priority == -(2**31)
 
 
 async def test_unknown_type_names_the_known_ones() -> None:

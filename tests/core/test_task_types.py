@@ -54,7 +54,7 @@ async def test_long_running_task_reports_every_step_and_is_cancellable() -> None
         assert quick.result == {"duration": 0.05, "steps": 5}
         assert quick.message == "step 5/5"
 
-        slow = await submit(engine, "long_running_task", {"duration": 300, "steps": 30000})
+        slow = await submit(engine, "long_running_task", {"duration": 300, "steps": 10000})
         await wait_until(engine, lambda: slow.progress > 0)
         await engine.cancel(slow.id)
         assert slow.status is TaskStatus.CANCELLED

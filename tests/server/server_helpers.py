@@ -43,10 +43,11 @@ async def running_server(
     *,
     limits: Limits = TEST_LIMITS,
     web_root: Path | None = None,
+    id_factory: Callable[[], str] | None = None,
 ) -> AsyncIterator[ApiServer]:
     """Engine and server as the runtime composes them, shut down in the same order."""
     cfg = cfg or make_config()
-    async with anyio.create_task_group() as tg, Engine(cfg) as engine:
+    async with anyio.create_task_group() as tg, Engine(cfg, id_factory=id_factory) as engine:
         server: ApiServer = await tg.start(
             ApiServer(
                 engine,

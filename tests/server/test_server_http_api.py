@@ -70,6 +70,54 @@ async def test_health_and_task_lifecycle() -> None:
         assert_error(await c.delete("/api/v1/tasks/nope"), 404, "not_found")
 
 
+async def test_ids_resolve_by_unique_prefix_and_an_ambiguous_one_lists_candidates() -> None:
+    ids = iter(["abcd0001aaaaaaaa", "abcd0002bbbbbbbb", "ffff0003cccccccc"])
+    async with (
+        running_server(id_factory=lambda: next(ids)) as server,
+        client(server.port) as c,
+    ):
+        server.engine.pause()
+        for _ in range(3):
+            assert (await c.post("/api/v1/tasks", json={"type": "default_task"})).status_code == 201
+        assert (await c.get("/api/v1/tasks/ffff")).json()["id"] == "ffff0003cccccccc"
+        assert (await c.get("/api/v1/tasks/abcd0002")).json()["id"] == "abcd0002bbbbbbbb"
+        body = assert_error(await c.get("/api/v1/tasks/abcd"), 409, "ambiguous_id")
+        assert body["error"]["candidates"] == ["abcd0001aaaaaaaa", "abcd0002bbbbbbbb"]
+        assert_error(await c.delete("/api/v1/tasks/abcd"), 409, "ambiguous_id")
+        assert_error(await c.post("/api/v1/tasks/abcd/retry"), 409, "ambiguous_id")
+        # Shorter than four characters: never a prefix lookup.
+        assert_error(await c.get("/api/v1/tasks/fff"), 404, "not_found")
+        cancelled = await c.delete("/api/v1/tasks/abcd0001")
+        assert cancelled.json()["id"] == "abcd0001aaaaaaaa"
+        assert cancelled.json()["status"] == "cancelled"
+
+
+async def test_listing_q_matches_id_prefix_type_or_message_on_the_server() -> None:
+    ids = iter(["1234aaaa00000000", "5678bbbb00000000", "9999cccc00000000"])
+    async with (
+        running_server(id_factory=lambda: next(ids)) as server,
+        client(server.port) as c,
+    ):
+        server.engine.pause()
+        await c.post("/api/v1/tasks", json={"type": "default_task"})
+        await c.post("/api/v1/tasks", json={"type": "example_task"})
+        third = (await c.post("/api/v1/tasks", json={"type": "default_task"})).json()
+        await c.delete(f"/api/v1/tasks/{third['id']}")  # message: "cancelled by request"
+
+        async def listed(query: str) -> tuple[list[str], int]:
+            body = (await c.get(f"/api/v1/tasks?{query}")).json()
+            return [t["id"] for t in body["tasks"]], body["total"]
+
+        assert await listed("q=5678") == (["5678bbbb00000000"], 1)
+        assert await listed("q=EXAMPLE") == (["5678bbbb00000000"], 1)
+        assert await listed("q=by+request") == (["9999cccc00000000"], 1)
+        assert await listed("q=default") == (["9999cccc00000000", "1234aaaa00000000"], 2)
+        assert await listed("q=default&status=pending") == (["1234aaaa00000000"], 1)
+        assert await listed("q=default&limit=1&offset=1") == (["1234aaaa00000000"], 2)
+        assert await listed("q=bbbb") == ([], 0)  # ids match by prefix only
+        assert (await listed("q="))[1] == 3  # blank: no filter
+
+
 async def test_cancel_running_then_409() -> None:
     async with running_server() as server, client(server.port) as c:
         resp = await c.post(
@@ -339,3 +387,44 @@ async def test_handler_bug_is_a_logged_500_and_the_server_goes_on(
         assert_error(await c.get("/api/v1/tasks/status/stats"), 500, "internal_error")
         assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
         assert (await c.get("/health")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"type": "default_task", "priority": 2**64}, "priority"),
+        ({"type": "default_task", "priority": -(2**63) - 1}, "priority"),
+        ({"type": "default_task", "max_retries": 2**64}, "max_retries"),
+        ({"type": "default_task", "max_retries": 101}, "max_retries"),
+        ({"type": "default_task", "timeout": 1e308}, "timeout"),
+        ({"type": "default_task", "payload": {"x": 2**64, "sleep": 600}}, "payload.x"),
+    ],
+)
+async def test_out_of_range_values_are_refused_naming_the_field(
+    body: dict[str, Any], words: str
+) -> None:
+    async with running_server() as server, client(server.port) as c:
+        resp = await c.post("/api/v1/tasks", json=body)
+        assert words in assert_error(resp, 400, "invalid_request")["error"]["message"]
+        assert (await c.get("/api/v1/tasks")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("depth", [65, 977, 1900, 20_000])
+async def test_deep_nesting_is_refused_and_every_later_listing_works(depth: int) -> None:
+    async with running_server() as server, client(server.port) as c:
+        deep = b'{"type":"default_task","payload":{"deep":' + b"[" * depth + b"]" * depth + b"}}"
+        resp = await c.post(
+            "/api/v1/tasks", content=deep, headers={"content-type": "application/json"}
+        )
+        assert "nested" in assert_error(resp, 400, "invalid_request")["error"]["message"]
+        listing = await c.get("/api/v1/tasks")
+        assert listing.status_code == 200 and listing.json()["total"] == 0
+        # The deepest admitted payload goes through every path: run, hash, list, get.
+        ok = b'{"type":"default_task","payload":{"deep":' + b"[" * 63 + b"]" * 63 + b"}}"
+        resp = await c.post(
+            "/api/v1/tasks", content=ok, headers={"content-type": "application/json"}
+        )
+        assert resp.status_code == 201, resp.text
+        done = await wait_status(c, resp.json()["id"], "completed")
+        assert done["result"]["size"] > 0
+        assert (await c.get("/api/v1/tasks")).status_code == 200

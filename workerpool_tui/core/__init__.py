@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AlreadyFinished,
+    AmbiguousId,
     EngineError,
     InvalidRequest,
     NotFound,
@@ -34,6 +35,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyFinished",
+    "AmbiguousId",
     "Engine",
     "EngineError",
     "EventKind",

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import msgspec
 
 from .handlers import TaskContext, TaskType, task_type
 
+MAX_DEMO_SECONDS = 86_400.0
+"""The longest ``duration`` / ``sleep`` a built-in demo task takes (a day)."""
+MAX_STEPS = 10_000
+"""``long_running_task`` steps: each is a sleep and a progress event, so a client cannot ask
+for a worker spinning through 10^12 of them."""
+
 
 class LongRunningPayload(msgspec.Struct, forbid_unknown_fields=True):
-    duration: float = msgspec.field(default=30.0)
-    steps: int = 100
-
-    def __post_init__(self) -> None:
-        if self.duration < 0:
-            raise ValueError("duration must be >= 0")
-        if self.steps < 1:
-            raise ValueError("steps must be >= 1")
+    duration: Annotated[float, msgspec.Meta(ge=0, le=MAX_DEMO_SECONDS)] = 30.0
+    steps: Annotated[int, msgspec.Meta(ge=1, le=MAX_STEPS)] = 100
 
 
 class DefaultPayload(msgspec.Struct):
     """Any object; ``sleep`` (seconds) and ``fail`` are honoured for demos."""
 
-    sleep: float = 0.0
+    sleep: Annotated[float, msgspec.Meta(ge=0, le=MAX_DEMO_SECONDS)] = 0.0
     fail: bool = False
-
-    def __post_init__(self) -> None:
-        if self.sleep < 0:
-            raise ValueError("sleep must be >= 0")
 
 
 async def example_task(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:

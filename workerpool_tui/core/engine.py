@@ -30,10 +30,19 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from ..config import Config
+from .admission import (
+    MAX_RETRIES_MAX,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    check_int,
+    check_payload,
+    check_timeout,
+)
 from .bus import EventBus, LogEvent, PoolEvent, TaskEvent
 from .clock import Clock, SystemClock
 from .errors import (
     AlreadyFinished,
+    AmbiguousId,
     InvalidRequest,
     NotFound,
     QueueFull,
@@ -60,6 +69,12 @@ ABANDON_AFTER_S = 5.0
 ``ctx.cancel_requested`` or ``ctx.progress``) before its thread is abandoned."""
 SLICE_S = 0.002
 """Workers together hold the loop for at most about this long between turns."""
+MAX_RETRY_DELAY_S = 3600.0
+"""The retry backoff doubles per attempt up to this (an hour), like Celery's
+``retry_backoff_max``: a hundred retries must not mean waiting for 2^99 seconds."""
+MIN_ID_PREFIX = 4
+"""The shortest id prefix :meth:`Engine.resolve` accepts."""
+AMBIGUOUS_CANDIDATES = 10
 LOOP_PROBE_S = 0.25
 SNAPSHOT_LIMIT = 500
 VERSION = "0.1.0"
@@ -324,10 +339,12 @@ class Engine:
                 )
             known = ", ".join(self.types.names())
             raise UnknownTaskType(f"unknown task type {spec.type!r} (known: {known})")
-        if spec.timeout_s is not None and not (0 < spec.timeout_s < math.inf):
-            raise InvalidRequest("timeout must be a positive number of seconds")
-        if spec.max_retries is not None and spec.max_retries < 0:
-            raise InvalidRequest("max_retries must not be negative")
+        check_int("priority", spec.priority, PRIORITY_MIN, PRIORITY_MAX)
+        if spec.timeout_s is not None:
+            check_timeout(spec.timeout_s, self._tcfg.max_task_timeout)
+        if spec.max_retries is not None:
+            check_int("max_retries", spec.max_retries, 0, MAX_RETRIES_MAX)
+        check_payload(spec.payload)
         if tt.payload_type is not None:
             try:
                 tt.check_payload(spec.payload)
@@ -408,7 +425,7 @@ class Engine:
 
     async def retry(self, task_id: str) -> Task:
         """A new task with the same type, payload and options, linked by ``retry_of``."""
-        old = self._get(task_id)
+        old = self.resolve(task_id)
         return await self.submit(
             TaskSpec(
                 type=old.type,
@@ -427,13 +444,33 @@ class Engine:
             raise NotFound(f"no task with id {task_id!r}")
         return task
 
+    def resolve(self, id_or_prefix: str) -> Task:
+        """The task with this id or, for :data:`MIN_ID_PREFIX` characters or more, the one
+        task whose id starts with it (the dashboard shows 8-character ids).
+        ``AmbiguousId`` lists the candidates when several do; ``NotFound`` otherwise."""
+        task = self.registry.get(id_or_prefix)
+        if task is not None:
+            return task
+        if len(id_or_prefix) >= MIN_ID_PREFIX:
+            found = self.registry.by_prefix(id_or_prefix, AMBIGUOUS_CANDIDATES + 1)
+            if len(found) == 1:
+                return found[0]
+            if found:
+                ids = [t.id for t in found[:AMBIGUOUS_CANDIDATES]]
+                more = " and more" if len(found) > AMBIGUOUS_CANDIDATES else ""
+                raise AmbiguousId(
+                    f"id prefix {id_or_prefix!r} matches several tasks: {', '.join(ids)}{more}",
+                    candidates=ids,
+                )
+        raise NotFound(f"no task with id {id_or_prefix!r}")
+
     async def cancel(self, task_id: str, *, wait_s: float = 30.0) -> Task:
         """Cancel a task. A pending one leaves the queue at once; for a running one this
         returns once its handler has stopped (a sync handler in a thread stops when it
         next reports progress or returns; after ``wait_s`` the task is returned as it is)."""
-        task = self._get(task_id)
+        task = self.resolve(task_id)
         if task.status in FINAL_STATUSES:
-            raise AlreadyFinished(f"task {task_id} is already {task.status.value}")
+            raise AlreadyFinished(f"task {task.id} is already {task.status.value}")
         if task.status is TaskStatus.PENDING:
             self._cancel_pending(task, "cancelled by request")
         else:
@@ -539,6 +576,7 @@ class Engine:
         task.finished_at = None
         task.attempts += 1
         task.worker = w.id
+        task.message = None  # the latest note of this run (a retry note is history now)
         counts = self.registry.counts  # pending -> running: only the counts move
         counts[_PENDING] -= 1
         counts[_RUNNING] += 1
@@ -659,6 +697,9 @@ class Engine:
         task.error = error
         if message is not None:
             task.message = message
+        elif error is not None:
+            # A final state's message describes it, never a retry note of an earlier run.
+            task.message = error_summary(error)
         if status is _COMPLETED:
             task.progress = 100.0
         self.registry.moved(task, old)
@@ -683,7 +724,7 @@ class Engine:
     def _schedule_retry(self, w: Worker, task: Task, error: TaskError) -> None:
         old = task.transition(TaskStatus.PENDING)
         self.registry.moved(task, old)
-        delay = self._tcfg.retry_backoff * (2 ** (task.attempts - 1))
+        delay = min(MAX_RETRY_DELAY_S, self._tcfg.retry_backoff * (2 ** (task.attempts - 1)))
         task.error = error
         task.message = (
             f"retry {task.attempts}/{task.max_retries} in {delay:g}s: {error.type}: {error.message}"
@@ -901,11 +942,13 @@ class Engine:
         *,
         status: Iterable[TaskStatus] | None = None,
         type_: str | None = None,
+        q: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
+        """Newest first; ``q`` matches an id prefix, the type or the message."""
         statuses = frozenset(status) if status is not None else None
-        return self.registry.page(statuses=statuses, type_=type_, limit=limit, offset=offset)
+        return self.registry.page(statuses=statuses, type_=type_, q=q, limit=limit, offset=offset)
 
     def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> list[Task]:
         """Every non-final task and the most recent final ones, ``limit`` in all, newest first."""
@@ -944,6 +987,13 @@ class Engine:
             scaling=list(self.stats_data.scaling)[-10:],
             uptime_s=self.uptime_s(),
         )
+
+
+def error_summary(error: TaskError) -> str:
+    """One line for a failed task's ``message``: the error's type and first line."""
+    first = error.message.strip().splitlines()[0] if error.message.strip() else ""
+    text = f"{error.type}: {first}" if first else error.type
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _exc_message(exc: BaseException) -> str:

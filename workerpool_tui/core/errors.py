@@ -31,6 +31,16 @@ class NotFound(EngineError):
     code = "not_found"
 
 
+class AmbiguousId(EngineError):
+    """An id prefix that more than one task starts with; ``candidates`` lists some."""
+
+    code = "ambiguous_id"
+
+    def __init__(self, message: str, *, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
 class AlreadyFinished(EngineError):
     code = "already_finished"
 

@@ -119,36 +119,63 @@ class Registry:
         *,
         statuses: frozenset[TaskStatus] | None = None,
         type_: str | None = None,
+        q: str | None = None,
     ) -> Iterator[Task]:
-        """Tracked tasks newest first (by submission), filtered."""
+        """Tracked tasks newest first (by submission), filtered (see :func:`matches`)."""
         if statuses is not None and statuses <= {TaskStatus.PENDING, TaskStatus.RUNNING}:
             pool: Iterable[Task] = sorted(self._active.values(), key=_seq, reverse=True)
         else:
             pool = reversed(self._tasks.values())
-        pred: Callable[[Task], bool] | None = None
-        if statuses is not None and type_ is not None:
-            pred = lambda t: t.status in statuses and t.type == type_  # noqa: E731
-        elif statuses is not None:
-            pred = lambda t: t.status in statuses  # noqa: E731
-        elif type_ is not None:
-            pred = lambda t: t.type == type_  # noqa: E731
-        return iter(pool) if pred is None else filter(pred, pool)
+        preds: list[Callable[[Task], bool]] = []
+        if statuses is not None:
+            preds.append(lambda t: t.status in statuses)
+        if type_ is not None:
+            preds.append(lambda t: t.type == type_)
+        if q:
+            needle = q.lower()
+            preds.append(lambda t: matches(t, needle))
+        if not preds:
+            return iter(pool)
+        if len(preds) == 1:
+            return filter(preds[0], pool)
+        return (t for t in pool if all(p(t) for p in preds))
 
     def page(
         self,
         *,
         statuses: frozenset[TaskStatus] | None = None,
         type_: str | None = None,
+        q: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
         """One page of :meth:`newest` and the total number of matches."""
-        if type_ is None:
+        if type_ is None and not q:
             total = len(self._tasks) if statuses is None else sum(self.counts[s] for s in statuses)
             items = list(islice(self.newest(statuses=statuses), offset, offset + limit))
             return items, total
-        matches = list(self.newest(statuses=statuses, type_=type_))
-        return matches[offset : offset + limit], len(matches)
+        found = list(self.newest(statuses=statuses, type_=type_, q=q))
+        return found[offset : offset + limit], len(found)
+
+    def by_prefix(self, prefix: str, limit: int) -> list[Task]:
+        """Up to ``limit`` tasks whose id starts with ``prefix``, oldest first."""
+        found: list[Task] = []
+        for task_id, task in self._tasks.items():
+            if task_id.startswith(prefix):
+                found.append(task)
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def matches(task: Task, needle: str) -> bool:
+    """The ``q`` of a listing (lower case): a prefix of the id, or part of the type or of
+    the latest message (case-insensitive)."""
+    return (
+        task.id.startswith(needle)
+        or needle in task.type.lower()
+        or (task.message is not None and needle in task.message.lower())
+    )
 
 
 def _seq(task: Task) -> int:

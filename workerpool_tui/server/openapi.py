@@ -21,7 +21,8 @@ _REASONS = {
     403: "forbidden_origin",
     404: "not_found",
     405: "method_not_allowed (see Allow)",
-    409: "already_finished",
+    409: "already_finished, or ambiguous_id (an id prefix matching several tasks; the"
+    " error lists the candidates)",
     413: "body_too_large",
     415: "unsupported_media_type: send application/json",
     429: "queue_full (see Retry-After)",

@@ -12,9 +12,11 @@ JSON = b"application/json; charset=utf-8"
 Headers = list[tuple[bytes, bytes]]
 
 
-class ErrorDetail(msgspec.Struct, frozen=True):
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str
     message: str
+    candidates: list[str] | None = None
+    """``ambiguous_id`` only: ids the prefix matches (at most ten)."""
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -72,6 +74,7 @@ def error_response(
     *,
     headers: Headers | None = None,
     close: bool = False,
+    candidates: list[str] | None = None,
 ) -> Response:
-    body = _encode(ErrorBody(ErrorDetail(code, message)))
+    body = _encode(ErrorBody(ErrorDetail(code, message, candidates)))
     return Response(status, body, headers=headers, close=close)

@@ -26,8 +26,9 @@ from wsproto.utilities import generate_accept_token
 
 from .. import __version__
 from ..config import ServerConfig, parse_duration
+from ..core.admission import PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
-from ..core.errors import EngineError, QueueFull
+from ..core.errors import AmbiguousId, EngineError, QueueFull
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .broadcast import Broadcaster
 from .http import Request
@@ -97,7 +98,7 @@ def _routes() -> tuple[Route, ...]:
     from ..core.engine import EngineStats, PoolState
     from ..core.models import TaskView
 
-    task_errors = (401, 404)
+    task_errors = (401, 404, 409)  # 409: ambiguous_id (an id prefix matching several)
     submit_errors = (400, 401, 413, 415, 429, 503)
     return (
         Route(method="GET", path="/health", handler="health", summary="Liveness", response=Health),
@@ -148,6 +149,12 @@ def _routes() -> tuple[Route, ...]:
                     "comma-separated statuses: " + ", ".join(s.value for s in TaskStatus),
                 ),
                 QueryParam("type", {"type": "string"}, "only tasks of this type"),
+                QueryParam(
+                    "q",
+                    {"type": "string"},
+                    "search: an id prefix, or part of the type or of the message"
+                    " (case-insensitive)",
+                ),
                 QueryParam(
                     "limit",
                     {"type": "integer", "minimum": 0, "maximum": LIST_LIMIT_MAX},
@@ -248,12 +255,14 @@ def engine_error(exc: EngineError) -> Response:
         "queue_full": 429,
         "not_found": 404,
         "already_finished": 409,
+        "ambiguous_id": 409,
         "shutting_down": 503,
     }.get(code, 400)
     headers = []
     if isinstance(exc, QueueFull):
         headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
-    return error_response(status, code, str(exc), headers=headers)
+    candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
+    return error_response(status, code, str(exc), headers=headers, candidates=candidates)
 
 
 class _Refused(Exception):
@@ -413,6 +422,12 @@ class Api:
             raise _invalid(str(exc)) from None
         except msgspec.DecodeError as exc:
             raise _Refused(error_response(400, "invalid_json", f"invalid JSON: {exc}")) from None
+        except RecursionError:
+            # msgspec stops near Python's recursion limit (about 1,000 levels); what it
+            # decodes is then held to the payload limit by the engine.
+            raise _invalid(
+                f"the body is nested too deeply (payloads: at most {PAYLOAD_MAX_DEPTH} levels)"
+            ) from None
 
     @staticmethod
     def _spec(req: SubmitRequest, where: str = "") -> TaskSpec:
@@ -489,7 +504,11 @@ class Api:
         limit = integer("limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
         offset = integer("offset", 0, None)
         tasks, total = self.engine.list_tasks(
-            status=statuses, type_=one("type") or None, limit=limit, offset=offset
+            status=statuses,
+            type_=one("type") or None,
+            q=one("q") or None,
+            limit=limit,
+            offset=offset,
         )
         return json_response(200, TaskList([task_view(t, with_logs=False) for t in tasks], total))
 
@@ -497,10 +516,7 @@ class Api:
         return json_response(200, self.engine.stats())
 
     async def get_task(self, request: Request, id: str) -> Response:
-        task = self.engine.get(id)
-        if task is None:
-            return error_response(404, "not_found", f"no task with id {id!r}")
-        return json_response(200, task_view(task))
+        return json_response(200, task_view(self.engine.resolve(id)))
 
     async def cancel_task(self, request: Request, id: str) -> Response:
         return json_response(200, task_view(await self.engine.cancel(id)))

@@ -6,22 +6,27 @@ OpenAPI document from them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from ..core.admission import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
 from ..core.engine import EngineStats, PoolState
 from ..core.models import EventKind, TaskView
 
+Priority = Annotated[int, msgspec.Meta(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
+MaxRetries = Annotated[int, msgspec.Meta(ge=0, le=MAX_RETRIES_MAX)]
+
 
 class SubmitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /api/v1/tasks``. ``timeout`` is seconds or a duration string (``"300ms"``)."""
+    """``POST /api/v1/tasks``. ``timeout`` is seconds or a duration string (``"300ms"``).
+    Every range is the engine's (:mod:`workerpool_tui.core.admission`)."""
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: int = 0
+    priority: Priority = 0
     timeout: float | str | None = None
-    max_retries: int | None = None
+    max_retries: MaxRetries | None = None
 
 
 class BatchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,0 +1,84 @@
+"""What a submission may hold: the documented range of every field, checked at admission.
+
+Every store (memory, SQLite, PostgreSQL) holds exactly what these rules admit, so a task
+that was accepted is stored and run as it was sent, and a value no store could hold is
+refused up front (``InvalidRequest`` naming the field) instead of failing later, far from
+the client, in a background writer. The API's request structs carry the same bounds (and
+so does its OpenAPI document); the engine checks them again for every other caller.
+
+The rules (also in ``docs/api.md``):
+
+- ``priority``: an integer within ``[-2**31, 2**31 - 1]``.
+- ``max_retries``: an integer within ``[0, 100]``.
+- ``timeout``: more than 0 seconds and at most ``task.max_task_timeout`` (default 24 h).
+- ``payload``: a JSON object nested at most :data:`PAYLOAD_MAX_DEPTH` levels deep (the
+  object itself is level 1), whose integers fit in a signed 64-bit integer and whose keys
+  are strings. (JSON itself cannot carry NaN or infinities; a Python caller's float must be
+  finite too.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import InvalidRequest
+
+PRIORITY_MIN = -(2**31)
+PRIORITY_MAX = 2**31 - 1
+MAX_RETRIES_MAX = 100
+PAYLOAD_MAX_DEPTH = 64
+"""Objects and arrays inside one another, the payload object itself included."""
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+
+
+def check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name}: expected an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name}: {value} is outside the allowed range [{low}, {high}]")
+
+
+def check_timeout(value: float, maximum: float) -> None:
+    if not 0 < value <= maximum:
+        raise InvalidRequest(
+            f"timeout: must be more than 0 and at most {maximum:g} seconds"
+            f" (task.max_task_timeout), got {value:g}"
+        )
+
+
+def check_payload(payload: Any) -> None:
+    """Refuse a payload no store could hold exactly as sent (see the module docstring)."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(f"payload: expected a JSON object, got {type(payload).__name__}")
+    _check_value(payload, "payload", 1)
+
+
+def _check_value(value: Any, path: str, depth: int) -> None:
+    # Iterative over siblings, recursive over depth: depth is capped at PAYLOAD_MAX_DEPTH,
+    # so the recursion is too.
+    if isinstance(value, (dict, list)) and depth > PAYLOAD_MAX_DEPTH:
+        raise InvalidRequest(
+            f"{path}: nested deeper than {PAYLOAD_MAX_DEPTH} levels (the payload limit)"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRequest(f"{path}: keys must be strings, got {type(key).__name__}")
+            if isinstance(item, (dict, list, int, float)):
+                _check_value(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list, int, float)):
+                _check_value(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise InvalidRequest(
+                f"{path}: integer {value} does not fit in 64 bits"
+                f" (payload integers must be within [{INT_MIN}, {INT_MAX}])"
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"{path}: {value} is not a JSON number")
