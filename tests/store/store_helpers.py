@@ -125,7 +125,7 @@ async def open_ids(db: Path) -> list[str]:
     tasks: list[Task] = []
     async with anyio.create_task_group() as tg:
         try:
-            tasks = await journal.open(tg)
+            tasks = await journal.open(tg, unexpected_fatal)
         except StoreError as exc:  # raised out of the group it would come wrapped
             error = exc
         else:
@@ -157,3 +157,8 @@ async def wait_no_writer(db: Path, deadline_s: float = 10.0) -> None:
         # The process table has no event to wait on: poll it, with a deadline.
         while writer_pids(db):  # noqa: ASYNC110
             await anyio.sleep(0.01)
+
+
+def unexpected_fatal(reason: str) -> None:
+    """``on_fatal`` for a journal opened alone: in these tests nothing may be fatal."""
+    raise AssertionError(f"unexpected fatal failure: {reason}")

@@ -10,8 +10,9 @@ from store_helpers import db_rows, make_engine, store_config
 
 from workerpool_tui.config import Config, StoreConfig
 from workerpool_tui.core import Task, TaskSpec
+from workerpool_tui.core.errors import StoreUnavailable
 from workerpool_tui.core.journal import MemoryJournal
-from workerpool_tui.core.store import SqliteJournal, StoreError
+from workerpool_tui.core.store import SqliteJournal
 from workerpool_tui.runtime import Runtime, make_journal
 
 pytestmark = pytest.mark.anyio
@@ -41,13 +42,13 @@ async def test_runtime_with_the_default_store_keeps_tasks(tmp_path: Path) -> Non
 async def test_a_reused_seq_is_refused_not_overwritten(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     engine, journal = make_engine(store_config(db), db)
-    with pytest.raises(StoreError, match="share one seq"):
+    with pytest.raises(StoreUnavailable, match="share one seq"):
         async with engine:  # the final commit fails too, and the store is still closed
             engine.pause()
             first = await engine.submit(TaskSpec(type="gated"))
             clash = Task(id="someone-else", type="gated", payload={}, seq=first.seq)
             journal.changed(clash)
-            with pytest.raises(StoreError, match="share one seq"):
+            with pytest.raises(StoreUnavailable, match="share one seq"):
                 await journal.commit()
     assert db_rows(db)[first.id]["id"] == first.id
     again, _ = make_engine(store_config(db), db)

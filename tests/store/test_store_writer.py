@@ -11,7 +11,7 @@ import pytest
 from store_helpers import make_engine, open_ids, store_config, wait_no_writer, writer_pids
 
 from workerpool_tui.core import TaskSpec, TaskStatus
-from workerpool_tui.core.store import StoreError
+from workerpool_tui.core.errors import StoreUnavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -31,14 +31,20 @@ async def test_the_writer_process_goes_with_the_engine(tmp_path: Path) -> None:
 async def test_a_dead_writer_fails_commits_and_shutdown_still_unlocks(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     engine, _ = make_engine(store_config(db), db)
-    with pytest.raises(StoreError, match="writer process stopped"):  # at shutdown too
+    with pytest.raises(StoreUnavailable, match="writer process stopped"):  # at shutdown too
         async with engine:
             first = await engine.submit(TaskSpec(type="default_task", payload={"n": 1}))
             (pid,) = writer_pids(db)
             os.kill(pid, signal.SIGKILL)
             await wait_no_writer(db)
-            with anyio.fail_after(10), pytest.raises(StoreError, match="writer process stopped"):
+            with (
+                anyio.fail_after(10),
+                pytest.raises(StoreUnavailable, match="writer process stopped"),
+            ):
                 await engine.submit(TaskSpec(type="default_task", payload={"n": 2}))
+            # The refused submission left no trace: not listed, not queued.
+            assert [t.id for t in engine.list_tasks()[0]] == [first.id]
+            assert len(engine.queue) == 0
     assert engine.closed
     # What was acknowledged before is there; the lock went with the engine.
     assert first.id in await open_ids(db)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from store_helpers import db_rows
+from store_helpers import db_rows, unexpected_fatal
 
 from workerpool_tui.core.models import Task, TaskError, TaskStatus
 from workerpool_tui.core.store import SqliteJournal
@@ -53,7 +53,7 @@ def _expected(task: Task) -> Task:
 async def _reload(db: Path) -> list[Task]:
     journal = SqliteJournal(db)
     async with anyio.create_task_group() as tg:
-        tasks = await journal.open(tg)
+        tasks = await journal.open(tg, unexpected_fatal)
         await journal.close()
     return tasks
 
@@ -64,7 +64,7 @@ async def test_changes_after_the_insert_reach_the_row(tmp_path: Path) -> None:
     tasks = [_task(seq) for seq in range(1, 501)]  # several statements' worth
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            assert await journal.open(tg) == []
+            assert await journal.open(tg, unexpected_fatal) == []
             for task in tasks:
                 journal.changed(task)
             await journal.commit()
@@ -89,7 +89,7 @@ async def test_a_vanished_row_is_written_whole_again(tmp_path: Path) -> None:
     tasks = [_task(seq) for seq in range(1, 4)]
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            await journal.open(tg)
+            await journal.open(tg, unexpected_fatal)
             for task in tasks:
                 journal.changed(task)
             await journal.commit()
@@ -116,7 +116,7 @@ async def test_a_row_of_another_task_under_the_same_seq_is_never_overwritten(
     first = _task(1)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            await journal.open(tg)
+            await journal.open(tg, unexpected_fatal)
             journal.changed(first)
             await journal.commit()
             impostor = _task(1)

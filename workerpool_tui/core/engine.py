@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -47,6 +47,7 @@ from .errors import (
     NotFound,
     QueueFull,
     ShuttingDown,
+    StoreUnavailable,
     UnknownTaskType,
 )
 from .handlers import TaskContext, TaskInterrupted, TypeRegistry, build_registry
@@ -63,6 +64,7 @@ from .pool import Worker, scaling_decision
 from .queue import PriorityQueue
 from .registry import Registry
 from .stats import Latency, ScalingDecision, Stats, Throughput
+from .supervise import supervised
 
 ABANDON_AFTER_S = 5.0
 """At shutdown, after the interrupt: how long a sync handler has to notice it (through
@@ -188,6 +190,8 @@ class Engine:
         self._busy_sum = 0
         self._busy_samples = 0
         self._seq = 0
+        self._committing = 0
+        """Tasks admitted and waiting for their commit: they hold their room in the queue."""
         self._retry_heap: list[tuple[float, int, Task]] = []
         self._retry_wake: anyio.Event | None = None
         self._watch_next = math.inf
@@ -203,16 +207,20 @@ class Engine:
         self.loop_thread = threading.get_ident()
         self.accepting = False
         self.closed = False
+        self.fatal_error: str | None = None
+        """Why a component could not go on (set once, by :meth:`report_fatal`)."""
+        self._fatal: anyio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Engine:
         self.loop_thread = threading.get_ident()
+        self._fatal = anyio.Event()
         # The journal's own group outlives the engine's: at shutdown the workers stop
         # first, then the journal writes down how they ended, then it closes.
         self._journal_stack = AsyncExitStack()
         jtg = await self._journal_stack.enter_async_context(anyio.create_task_group())
         try:
-            recovered = await self._journal.open(jtg)
+            recovered = await self._journal.open(jtg, self.report_fatal)
         except BaseException:
             # A store that cannot be opened (in use, corrupt): leave nothing running.
             await self._journal_stack.aclose()
@@ -229,13 +237,41 @@ class Engine:
         self._tg = tg
         for _ in range(self.min_workers):
             self._spawn()
-        tg.start_soon(self._watchdog)
-        tg.start_soon(self._retry_timer)
-        tg.start_soon(self._scaler)
-        tg.start_soon(self._janitor)
-        tg.start_soon(self._loop_probe)
+        # Each keeps no state of its own between two turns: restarted after a failure.
+        for name, job in (
+            ("timeout watchdog", self._watchdog),
+            ("retry timer", self._retry_timer),
+            ("scaler", self._scaler),
+            ("janitor", self._janitor),
+            ("loop probe", self._loop_probe),
+        ):
+            tg.start_soon(self._supervised, f"engine {name}", job, name=name)
         self.accepting = True
         return self
+
+    async def _supervised(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        await supervised(name, job, self.report_fatal, restart=True, logger=_logger)
+
+    def report_fatal(self, reason: str) -> None:
+        """A component cannot go on (see :mod:`.supervise`): stop taking work and tell
+        whoever owns the process (:meth:`wait_fatal`) to shut down and exit non-zero.
+        The first reason is kept in :attr:`fatal_error`."""
+        if self.fatal_error is not None:
+            return
+        self.fatal_error = reason
+        self.accepting = False
+        _logger.critical("%s; shutting down", reason)
+        self.bus.publish(LogEvent("critical", f"{reason}; shutting down", self.clock.now()))
+        if self._fatal is not None:
+            self._fatal.set()
+
+    async def wait_fatal(self) -> str:
+        """Return (with :attr:`fatal_error`) once a component reported a fatal failure."""
+        if self._fatal is None:
+            raise RuntimeError("the engine is not running")
+        await self._fatal.wait()
+        assert self.fatal_error is not None
+        return self.fatal_error
 
     async def __aexit__(
         self,
@@ -351,12 +387,9 @@ class Engine:
             except ValueError as exc:
                 raise InvalidRequest(str(exc)) from None
 
-    def submit_nowait(self, specs: Sequence[TaskSpec]) -> list[Task]:
-        """Admit all of ``specs`` or none (``QueueFull``, ``UnknownTaskType``, ...).
-
-        The tasks are queued and announced at once; with a durable store they are not yet
-        acknowledged: :meth:`submit_many` also waits for the commit.
-        """
+    def _admit(self, specs: Sequence[TaskSpec]) -> list[Task]:
+        """Check all of ``specs`` and make their tasks, or refuse them all (``QueueFull``,
+        ``UnknownTaskType``, ...). The tasks are not tracked, queued nor announced yet."""
         if not self.accepting:
             raise ShuttingDown(
                 "the engine is shutting down"
@@ -365,11 +398,11 @@ class Engine:
             )
         for spec in specs:
             self._check(spec)
-        free = self.queue.free
+        free = self.queue.free - self._committing
         if len(specs) > free:
             raise QueueFull(
                 f"queue full: {len(self.queue)}/{self.queue.capacity} queued, "
-                f"{len(specs)} submitted, room for {free}",
+                f"{len(specs)} submitted, room for {max(0, free)}",
                 depth=len(self.queue),
                 capacity=self.queue.capacity,
                 retry_after_s=1.0,
@@ -399,12 +432,12 @@ class Engine:
                     retry_of=spec.retry_of,
                 )
             )
+        return tasks
+
+    def _enqueue(self, tasks: list[Task]) -> None:
+        """Track, announce and queue admitted (and, if stored, committed) tasks."""
         self.registry.add_pending(tasks)
         publish = self._publish
-        if self._journaling:
-            changed = self._changed
-            for task in tasks:
-                changed(task)
         for task in tasks:
             publish(TaskEvent(_CREATED, task))
         self.queue.push_many(tasks)
@@ -412,12 +445,42 @@ class Engine:
         registry = self.registry
         if len(registry) > registry.max_tracked:
             self._journal.forget(registry.evict_overflow())
+
+    def submit_nowait(self, specs: Sequence[TaskSpec]) -> list[Task]:
+        """Admit all of ``specs`` or none, queued and announced at once: for an engine
+        whose tasks are not stored (a stored task is queued only once committed, through
+        :meth:`submit_many`)."""
+        if self._journaling:
+            raise RuntimeError("a stored engine admits tasks through submit_many")
+        tasks = self._admit(specs)
+        self._enqueue(tasks)
         return tasks
 
     async def submit_many(self, specs: Sequence[TaskSpec]) -> list[Task]:
-        """Admit all of ``specs`` or none; returns once they are durable (if stored)."""
-        tasks = self.submit_nowait(specs)
-        await self._journal.commit()
+        """Admit all of ``specs`` or none; returns once they are durable (if stored).
+
+        With a store, the tasks are written first and only then tracked, announced and
+        queued: a submission the store cannot commit leaves no trace (nothing listed,
+        announced, run or kept) and raises ``StoreUnavailable``, so that the client may
+        safely send it again.
+        """
+        tasks = self._admit(specs)
+        if self._journaling:
+            changed = self._changed
+            for task in tasks:
+                changed(task)
+            self._committing += len(tasks)
+            try:
+                # Shielded: once written, the tasks must be queued, whatever happens to
+                # the caller; the journal answers every commit (or breaks) in bounded time.
+                with anyio.CancelScope(shield=True):
+                    await self._journal.commit()
+            except StoreUnavailable:
+                self._journal.forget(tasks)  # not written: never will be
+                raise
+            finally:
+                self._committing -= len(tasks)
+        self._enqueue(tasks)
         return tasks
 
     async def submit(self, spec: TaskSpec) -> Task:

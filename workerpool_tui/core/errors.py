@@ -45,5 +45,16 @@ class AlreadyFinished(EngineError):
     code = "already_finished"
 
 
+class StoreUnavailable(EngineError):
+    """The store could not commit the submission: nothing of it was kept, queued or run,
+    so the client may safely send it again (after ``retry_after_s``)."""
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ShuttingDown(EngineError):
     code = "shutting_down"

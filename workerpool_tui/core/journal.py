@@ -13,16 +13,18 @@ from typing import Protocol
 from anyio.abc import TaskGroup
 
 from .models import Task
+from .supervise import Fatal
 
 
 class Journal(Protocol):
     durable: bool
     """True when tasks survive a restart (pending tasks are then left pending at shutdown)."""
 
-    async def open(self, tg: TaskGroup) -> list[Task]:
+    async def open(self, tg: TaskGroup, on_fatal: Fatal) -> list[Task]:
         """Start; return the tasks to recover, oldest first. Background work goes into
         ``tg``, which must stay open until :meth:`close` has returned (the engine gives
-        the journal a group of its own, which outlives the workers)."""
+        the journal a group of its own, which outlives the workers), supervised
+        (:mod:`.supervise`): a background job that cannot go on calls ``on_fatal``."""
         ...
 
     def changed(self, task: Task) -> None: ...
@@ -30,7 +32,9 @@ class Journal(Protocol):
     def forget(self, tasks: Iterable[Task]) -> None: ...
 
     async def commit(self) -> None:
-        """Return once every change recorded so far is durable."""
+        """Return once every change recorded so far is durable; raise
+        :class:`~.errors.StoreUnavailable` when they could not be written (they are
+        retried in the background; a submission then forgets its tasks)."""
         ...
 
     async def close(self) -> None: ...
@@ -41,7 +45,7 @@ class MemoryJournal:
 
     durable = False
 
-    async def open(self, tg: TaskGroup) -> list[Task]:
+    async def open(self, tg: TaskGroup, on_fatal: Fatal) -> list[Task]:
         return []
 
     def changed(self, task: Task) -> None:

@@ -27,18 +27,24 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
+
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
+    from exceptiongroup import BaseExceptionGroup
 import msgspec
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import store_layout as layout
+from .errors import StoreUnavailable
 from .models import Task
+from .supervise import Fatal, supervised
 from .store_layout import SCHEMA_VERSION
 from .store_writer import HEADER, Ack, decode_ack, encode_batch, frame
 
@@ -297,7 +303,7 @@ class SqliteJournal:
         """CPU seconds the writer process used, known once it has ended (for benchmarks)."""
 
     # ------------------------------------------------------------------ the loop side
-    async def open(self, tg: TaskGroup) -> list[Task]:
+    async def open(self, tg: TaskGroup, on_fatal: Fatal) -> list[Task]:
         """Lock, check and load the store, start the writer process and, in ``tg``, the
         flusher. ``tg`` must outlive every use of the journal: :meth:`close` (which
         writes what is left) ends the flusher.
@@ -328,7 +334,14 @@ class SqliteJournal:
             raise StoreError(f"store {self.path}: cannot start its writer: {exc}") from None
         assert self._proc.stdout is not None
         self._replies = BufferedByteReceiveStream(self._proc.stdout)
-        tg.start_soon(self._flusher)
+        # Not restartable (its batches in flight are its state): a failure breaks the
+        # store, which fails every waiting commit, and is fatal to the process.
+        tg.start_soon(
+            partial(supervised, restart=False, logger=_logger),
+            f"store {self.path}: flusher",
+            self._flusher,
+            on_fatal,
+        )
         return tasks
 
     def changed(self, task: Task) -> None:
@@ -352,7 +365,10 @@ class SqliteJournal:
         if self._committed >= target:
             return
         if self._broken is not None or self._proc is None or self._closing:
-            raise StoreError(f"store {self.path}: cannot write: {self._broken or 'not open'}")
+            raise StoreUnavailable(
+                f"store {self.path}: cannot write: {self._broken or 'not open'}",
+                retry_after_s=RETRY_S * 2,
+            )
         event = anyio.Event()
         self._waiters.append((target, event))
         if target > self._want:
@@ -360,7 +376,10 @@ class SqliteJournal:
             self._hurry.set()
         await event.wait()
         if self._committed < target:
-            raise StoreError(f"store {self.path}: cannot write: {self._broken or self._error}")
+            raise StoreUnavailable(
+                f"store {self.path}: cannot write: {self._broken or self._error}",
+                retry_after_s=RETRY_S * 2,
+            )
 
     def _release_waiters(self, *, failed: bool = False) -> None:
         """Wake the commits that are done, or all of them after a failure (those whose
@@ -408,6 +427,11 @@ class SqliteJournal:
                 async with sent:
                     while await self._send_next(sent):
                         pass
+        except Exception as exc:
+            # An anyio task group wraps what it raises: unwrap a single failure.
+            cause = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else exc
+            self._break(cause, "its flusher failed")
+            raise cause from None
         finally:
             self._flusher_done.set()
 
@@ -482,8 +506,8 @@ class SqliteJournal:
             self._error = None
         self._release_waiters()
 
-    def _break(self, exc: BaseException) -> None:
-        self._broken = f"its writer process stopped ({str(exc) or type(exc).__name__})"
+    def _break(self, exc: BaseException, what: str = "its writer process stopped") -> None:
+        self._broken = f"{what} ({str(exc) or type(exc).__name__})"
         _logger.error("store %s: %s", self.path, self._broken)
         self._release_waiters(failed=True)
         self._wake.set()

@@ -28,7 +28,7 @@ from .. import __version__
 from ..config import ServerConfig, parse_duration
 from ..core.admission import PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
-from ..core.errors import AmbiguousId, EngineError, QueueFull
+from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .broadcast import Broadcaster
 from .http import Request
@@ -257,9 +257,10 @@ def engine_error(exc: EngineError) -> Response:
         "already_finished": 409,
         "ambiguous_id": 409,
         "shutting_down": 503,
+        "store_unavailable": 503,
     }.get(code, 400)
     headers = []
-    if isinstance(exc, QueueFull):
+    if isinstance(exc, (QueueFull, StoreUnavailable)):
         headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
     candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
     return error_response(status, code, str(exc), headers=headers, candidates=candidates)
