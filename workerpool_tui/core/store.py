@@ -33,9 +33,6 @@ from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-
-if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
-    from exceptiongroup import BaseExceptionGroup
 import msgspec
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -44,9 +41,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from . import store_layout as layout
 from .errors import StoreUnavailable
 from .models import Task
-from .supervise import Fatal, supervised
 from .store_layout import SCHEMA_VERSION
 from .store_writer import HEADER, Ack, decode_ack, encode_batch, frame
+from .supervise import Fatal, supervised
+
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 SyncMode = Literal["normal", "full", "off"]
 
