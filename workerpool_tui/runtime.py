@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 
 from .config import Config, store_path
 from .core import Engine
+from .core.errors import StoreUnavailable
 from .core.journal import Journal, MemoryJournal
 from .core.store import SqliteJournal
 
@@ -105,20 +106,59 @@ async def wait_for_stop_signal() -> int:
     return 0  # pragma: no cover - the receiver never ends by itself
 
 
+EXIT_FATAL = 1
+"""``serve``'s exit status after a component failed for good (see ``core/supervise.py``)."""
+
+
+async def wait_for_stop(engine: Engine) -> tuple[int, str | None]:
+    """Wait for SIGINT/SIGTERM or for a fatal failure of a component, whichever is first:
+    ``(signal number, None)`` or ``(0, reason)``."""
+    outcome: tuple[int, str | None] = (0, None)
+    async with anyio.create_task_group() as tg:
+
+        async def by_signal() -> None:
+            nonlocal outcome
+            outcome = (await wait_for_stop_signal(), None)
+            tg.cancel_scope.cancel()
+
+        async def by_failure() -> None:
+            nonlocal outcome
+            outcome = (0, await engine.wait_fatal())
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(by_signal)
+        tg.start_soon(by_failure)
+    return outcome
+
+
 async def serve(cfg: Config) -> int:
     """Headless: pool + API until SIGINT/SIGTERM, then a graceful shutdown; exit status 0.
-    An API that cannot start (port in use, unsafe shell setup) is one line and exit 2."""
-    async with Runtime(cfg) as rt:
-        if rt.server is None and rt.with_server:
-            print(f"error: API server: {rt.server_error}", file=sys.stderr)
-            return 2
-        if rt.server_error:
-            log.info("API: %s", rt.server_error)
-        signum = await wait_for_stop_signal()
-        log.info(
-            "%s received: draining (up to %gs)",
-            signal.Signals(signum).name,
-            cfg.worker.shutdown_timeout,
-        )
+    An API that cannot start (port in use, unsafe shell setup) is one line and exit 2.
+    A component that fails for good is one line on stderr, the same graceful shutdown, and
+    exit status :data:`EXIT_FATAL`."""
+    rt = Runtime(cfg)
+    failure: str | None = None
+    try:
+        async with rt:
+            if rt.server is None and rt.with_server:
+                print(f"error: API server: {rt.server_error}", file=sys.stderr)
+                return 2
+            if rt.server_error:
+                log.info("API: %s", rt.server_error)
+            signum, failure = await wait_for_stop(rt.engine)
+            if failure is None:
+                log.info(
+                    "%s received: draining (up to %gs)",
+                    signal.Signals(signum).name,
+                    cfg.worker.shutdown_timeout,
+                )
+            else:
+                log.info("draining after a fatal failure (up to %gs)", cfg.worker.shutdown_timeout)
+    except StoreUnavailable as exc:
+        # The last changes could not be written (the store broke, or failed at the end).
+        failure = rt.engine.fatal_error or f"{exc}; the last changes were not stored"
+    if failure is not None:
+        print(f"error: {failure}; stopped", file=sys.stderr)
+        return EXIT_FATAL
     log.info("stopped")
     return 0

@@ -217,6 +217,12 @@ BAD_SPECS = [
         id="payload-nan",
     ),
     pytest.param(
+        TaskSpec(type="default_task", payload={"tags": [{"odd"}]}),
+        InvalidRequest,
+        r"payload.tags\[0\]: set is not a JSON value",
+        id="payload-not-json",
+    ),
+    pytest.param(
         TaskSpec(type="default_task", payload=nested(64)),
         InvalidRequest,
         "nested deeper than 64 levels",

@@ -10,6 +10,7 @@ import pytest
 from store_helpers import Gate, copy_store, db_rows, make_engine, store_config, wait_status
 
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
+from workerpool_tui.core.errors import StoreUnavailable
 from workerpool_tui.core.store import SyncMode
 
 pytestmark = pytest.mark.anyio
@@ -185,10 +186,16 @@ async def test_write_failure_is_reported_and_retried(tmp_path: Path) -> None:
         engine.pause()
         other = sqlite3.connect(db, isolation_level=None)
         other.execute("ALTER TABLE tasks RENAME TO hidden")
-        with pytest.raises(Exception, match="cannot write"):
+        with pytest.raises(StoreUnavailable, match="cannot write"):
             await engine.submit(TaskSpec(type="gated"))
         other.execute("ALTER TABLE hidden RENAME TO tasks")
         other.close()
         with anyio.fail_after(10):
-            task = await engine.submit(TaskSpec(type="gated"))
-        assert task.id in db_rows(db)
+            while True:  # refused at once until the store's next attempt succeeds
+                try:
+                    task = await engine.submit(TaskSpec(type="gated"))
+                    break
+                except StoreUnavailable as exc:
+                    await anyio.sleep(exc.retry_after_s / 10)
+        assert list(db_rows(db)) == [task.id]  # the refused one left no row
+        assert [t.id for t in engine.list_tasks()[0]] == [task.id]

@@ -3,11 +3,35 @@ back, field for field."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from msgspec.structs import astuple
 
 from workerpool_tui.core import store_layout as layout
+from workerpool_tui.core.admission import check_payload
+from workerpool_tui.core.errors import InvalidRequest
 from workerpool_tui.core.models import Task, TaskError, TaskStatus
 from workerpool_tui.core.store_writer import _decode_batch, encode_batch
+
+
+def json_values() -> st.SearchStrategy[Any]:
+    """Any JSON value (integers beyond 64 bits included: admission decides)."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text()
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
 
 
 def _full_task() -> Task:
@@ -50,12 +74,21 @@ def test_every_field_round_trips() -> None:
     assert (batch.tasks[0].seq, batch.tasks[0].status) == (task.seq, "failed")
 
 
-def test_a_payload_msgpack_cannot_hold_is_kept_as_text() -> None:
-    """Only a Python caller can submit such a payload (the API takes JSON)."""
-    odd = object()
-    task = Task(id="x", type="t", payload={"odd": odd}, status=TaskStatus.COMPLETED, seq=1)
-    task.result = {"fine": True}
-    fine = Task(id="y", type="t", payload={"a": 1}, seq=2)
-    back, back_fine = _through_the_pipe(task, fine)
-    assert back.payload == {"unencodable_payload": repr({"odd": odd})}
-    assert back.result == {"fine": True} and back_fine == fine
+@settings(max_examples=300, deadline=None)
+@given(payload=st.dictionaries(st.text(), json_values(), max_size=5))
+def test_every_admitted_payload_round_trips_exactly(payload: dict[str, Any]) -> None:
+    """What admission lets in is what the store gives back (issue #15 §2): no substitute."""
+    try:
+        check_payload(payload)
+    except InvalidRequest:
+        assume(False)
+    task = Task(id="x", type="t", payload=payload, seq=1)
+    (back,) = _through_the_pipe(task)
+    assert back.payload == payload
+    assert msgspec.json.encode(back.payload) == msgspec.json.encode(payload)
+
+
+def test_a_payload_admission_refuses_is_never_written_as_something_else() -> None:
+    task = Task(id="x", type="t", payload={"x": 2**64}, seq=1)
+    with pytest.raises(OverflowError):
+        encode_batch(1, [task], ())

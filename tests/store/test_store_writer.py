@@ -45,6 +45,9 @@ async def test_a_dead_writer_fails_commits_and_shutdown_still_unlocks(tmp_path: 
             # The refused submission left no trace: not listed, not queued.
             assert [t.id for t in engine.list_tasks()[0]] == [first.id]
             assert len(engine.queue) == 0
+            # A store that cannot write any more is fatal: the owner shuts down non-zero.
+            assert engine.fatal_error is not None
+            assert "writer process stopped" in engine.fatal_error
     assert engine.closed
     # What was acknowledged before is there; the lock went with the engine.
     assert first.id in await open_ids(db)

@@ -14,7 +14,7 @@ The rules (also in ``docs/api.md``):
 - ``payload``: a JSON object nested at most :data:`PAYLOAD_MAX_DEPTH` levels deep (the
   object itself is level 1), whose integers fit in a signed 64-bit integer and whose keys
   are strings. (JSON itself cannot carry NaN or infinities; a Python caller's float must be
-  finite too.)
+  finite too, and its values JSON ones: dict, list, str, int, float, bool, None.)
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def _check_value(value: Any, path: str, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidRequest(f"{path}: keys must be strings, got {type(key).__name__}")
-            if isinstance(item, (dict, list, int, float)):
+            if type(item) is not str:
                 _check_value(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            if isinstance(item, (dict, list, int, float)):
+            if type(item) is not str:
                 _check_value(item, f"{path}[{i}]", depth + 1)
     elif isinstance(value, bool):
         return
@@ -80,5 +80,10 @@ def _check_value(value: Any, path: str, depth: int) -> None:
                 f"{path}: integer {value} does not fit in 64 bits"
                 f" (payload integers must be within [{INT_MIN}, {INT_MAX}])"
             )
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InvalidRequest(f"{path}: {value} is not a JSON number")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequest(f"{path}: {value} is not a JSON number")
+    elif value is not None and not isinstance(value, str):
+        # Only a Python caller can get here (the API decodes JSON): a set, bytes, an
+        # object... would be stored as something else than what was submitted.
+        raise InvalidRequest(f"{path}: {type(value).__name__} is not a JSON value")

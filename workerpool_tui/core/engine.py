@@ -474,7 +474,7 @@ class Engine:
                 # Shielded: once written, the tasks must be queued, whatever happens to
                 # the caller; the journal answers every commit (or breaks) in bounded time.
                 with anyio.CancelScope(shield=True):
-                    await self._journal.commit()
+                    await self._journal.commit(fail_fast=True)
             except StoreUnavailable:
                 self._journal.forget(tasks)  # not written: never will be
                 raise

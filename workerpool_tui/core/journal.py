@@ -31,8 +31,9 @@ class Journal(Protocol):
 
     def forget(self, tasks: Iterable[Task]) -> None: ...
 
-    async def commit(self) -> None:
-        """Return once every change recorded so far is durable; raise
+    async def commit(self, *, fail_fast: bool = False) -> None:
+        """Return once every change recorded so far is durable; ``fail_fast``: refuse at
+        once while the store is known to be failing (submissions do). Raise
         :class:`~.errors.StoreUnavailable` when they could not be written (they are
         retried in the background; a submission then forgets its tasks)."""
         ...
@@ -54,7 +55,7 @@ class MemoryJournal:
     def forget(self, tasks: Iterable[Task]) -> None:
         pass
 
-    async def commit(self) -> None:
+    async def commit(self, *, fail_fast: bool = False) -> None:
         pass
 
     async def close(self) -> None:

@@ -43,7 +43,7 @@ from .errors import StoreUnavailable
 from .models import Task
 from .store_layout import SCHEMA_VERSION
 from .store_writer import HEADER, Ack, decode_ack, encode_batch, frame
-from .supervise import Fatal, supervised
+from .supervise import Fatal, one_line, supervised
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -296,6 +296,7 @@ class SqliteJournal:
         """Why the last batch failed (cleared by the next success)."""
         self._broken: str | None = None
         """Why the writer process cannot be used any more."""
+        self._on_fatal: Fatal | None = None
         self.commits = 0
         """Batches committed (for benchmarks and tests)."""
         self.rows_written = 0
@@ -310,6 +311,7 @@ class SqliteJournal:
 
         Raises :class:`StoreError` (one line) when the store cannot be used.
         """
+        self._on_fatal = on_fatal
         tasks = await anyio.to_thread.run_sync(self._open_sync)
         try:
             self._proc = await anyio.open_process(
@@ -360,7 +362,7 @@ class SqliteJournal:
             self._asleep = False
             self._wake.set()
 
-    async def commit(self) -> None:
+    async def commit(self, *, fail_fast: bool = False) -> None:
         target = self._recorded
         if self._committed >= target:
             return
@@ -368,6 +370,12 @@ class SqliteJournal:
             raise StoreUnavailable(
                 f"store {self.path}: cannot write: {self._broken or 'not open'}",
                 retry_after_s=RETRY_S * 2,
+            )
+        if fail_fast and self._error is not None and self._retry_at:
+            # The last write failed and its retry is not due yet: a new submission would
+            # only wait for it to fail too (a full disk takes one 503 a request, at once).
+            raise StoreUnavailable(
+                f"store {self.path}: cannot write: {self._error}", retry_after_s=RETRY_S * 2
             )
         event = anyio.Event()
         self._waiters.append((target, event))
@@ -507,10 +515,15 @@ class SqliteJournal:
         self._release_waiters()
 
     def _break(self, exc: BaseException, what: str = "its writer process stopped") -> None:
-        self._broken = f"{what} ({str(exc) or type(exc).__name__})"
+        """The store cannot write any more: every waiting and later commit fails, and the
+        failure is fatal to the process (a store that never recovers must not leave a
+        server answering 503 for ever)."""
+        self._broken = f"{what} ({one_line(exc)})"
         _logger.error("store %s: %s", self.path, self._broken)
         self._release_waiters(failed=True)
         self._wake.set()
+        if self._on_fatal is not None and not self._closing:
+            self._on_fatal(f"store {self.path}: {self._broken}")
 
     async def _receive(self) -> Ack:
         replies = self._replies

@@ -131,12 +131,6 @@ _RESULT_AT = STATE_FIELDS.index("result_json")
 SPEC_PAYLOAD_AT = SPEC_FIELDS.index("payload")
 
 
-def unencodable_payload(payload: Any) -> dict[str, str]:
-    """What is stored for a payload MessagePack cannot hold: only a Python caller can
-    submit one (the API takes JSON), and its text is better than losing the task."""
-    return {"unencodable_payload": repr(payload)}
-
-
 class WireRow(msgspec.Struct, array_like=True, gc=False):
     """A row on its way to the writer process, as :func:`wire` encodes it. ``spec`` and
     ``state`` stay raw MessagePack: they are bound as the column values they are."""

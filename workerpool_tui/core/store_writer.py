@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import msgspec
 from msgspec.structs import astuple
@@ -74,32 +74,17 @@ class Ack(msgspec.Struct, array_like=True):
 
 
 _encode = layout.pack
-_UNENCODABLE = (TypeError, ValueError, OverflowError, NotImplementedError)
-
-
-def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The row with a payload MessagePack cannot hold replaced by its text (the API takes
-    JSON only, so this is a Python caller's odd object at most)."""
-    try:
-        _encode(row)
-    except _UNENCODABLE:
-        seq, id_, type_, status, spec, state = row
-        spec = list(spec)
-        spec[layout.SPEC_PAYLOAD_AT] = layout.unencodable_payload(spec[layout.SPEC_PAYLOAD_AT])
-        return (seq, id_, type_, status, spec, state)
-    return row
 
 
 def encode_batch(upto: int, tasks: Iterable[Task], gone: Iterable[int]) -> bytes:
     """A batch as the writer reads it (:class:`Batch`). Runs in the event loop, which is
     the only thread that changes tasks, so each task is read in one consistent state.
     Each task goes as its row, ``spec`` and ``state`` already in their final MessagePack
-    form inside the message: the writer binds them as they are, without decoding them."""
-    rows = [layout.wire(task) for task in tasks]
-    try:
-        return _encode((upto, rows, sorted(gone)))
-    except _UNENCODABLE:
-        return _encode((upto, [_encodable(r) for r in rows], sorted(gone)))
+    form inside the message: the writer binds them as they are, without decoding them.
+    Admission (:mod:`.admission`) lets in only what MessagePack holds exactly, so an
+    encoding error here is a bug: it fails the flusher, which is fatal (never a silent
+    substitute for what the client sent)."""
+    return _encode((upto, [layout.wire(task) for task in tasks], sorted(gone)))
 
 
 decode_ack = msgspec.msgpack.Decoder(Ack).decode
@@ -208,6 +193,14 @@ class Writer:
         for seqs in layout.chunks(sorted(gone), self._chunk * len(layout.COLUMNS)):
             conn.execute(layout.delete(len(seqs)), seqs)
 
+    def truncate_wal(self) -> None:
+        """After writes failed (a full disk, say) and one succeeded again: give the space
+        the WAL took back to the file system, rather than keep a file that grew while
+        checkpoints could not run."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -243,13 +236,18 @@ def _widen_pipes() -> None:
 
 def serve(db: str, sync: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     writer = Writer(db, sync)
+    failing = False
     try:
         while (body := _read_frame(stdin)) is not None:
             batch = _decode_batch(body)
             try:
                 writer.write(batch)
                 ack = Ack(batch.upto, rows=len(batch.tasks))
+                if failing:
+                    failing = False
+                    writer.truncate_wal()
             except Exception as exc:  # disk full, I/O error, a bug: the parent decides
+                failing = True
                 ack = Ack(batch.upto, error=f"{type(exc).__name__}: {exc}")
             stdout.write(frame(_encode_ack(ack)))
             stdout.flush()
