@@ -58,3 +58,14 @@ class StoreUnavailable(EngineError):
 
 class ShuttingDown(EngineError):
     code = "shutting_down"
+
+
+class StoreError(Exception):
+    """The task store cannot be used (in use, corrupt, too new, unreachable); one line.
+
+    Raised when a store is opened: the CLI prints it and exits 2. (Once running, a store
+    that cannot write raises :class:`StoreUnavailable` instead.)"""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store."""

@@ -99,6 +99,11 @@ class Task(msgspec.Struct, gc=False, kw_only=True):
     """Submission order; FIFO among equal priorities, and the registry's age order."""
     logs: deque[str] | None = None
     """The handler's own log lines, created on the first line."""
+    run_at: float | None = None
+    """Not before this (epoch seconds): a retry waiting out its backoff (in the cluster
+    store; the local stores keep that wait in memory)."""
+    instance: str | None = None
+    """The name of the cluster instance that ran it last (``None`` outside a cluster)."""
 
     @property
     def result(self) -> Any:
@@ -182,6 +187,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: str | None
     worker: int | None
     retry_of: str | None
+    run_at: str | None = None
+    instance: str | None = None
     logs: list[str] = msgspec.field(default_factory=list)
 
 
@@ -204,5 +211,7 @@ def task_view(task: Task, *, with_logs: bool = True) -> TaskView:
         finished_at=rfc3339(task.finished_at),
         worker=task.worker,
         retry_of=task.retry_of,
+        run_at=rfc3339(task.run_at),
+        instance=task.instance,
         logs=list(task.logs) if (with_logs and task.logs) else [],
     )

@@ -39,7 +39,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import store_layout as layout
-from .errors import StoreUnavailable
+from .errors import StoreError, StoreLocked, StoreUnavailable
 from .models import Task
 from .store_layout import SCHEMA_VERSION
 from .store_writer import HEADER, Ack, decode_ack, encode_batch, frame
@@ -74,14 +74,6 @@ class _Sent:
     upto: int
     tasks: dict[str, Task]
     gone: set[int]
-
-
-class StoreError(Exception):
-    """The task store cannot be used (in use, corrupt, too new, unwritable); one line."""
-
-
-class StoreLocked(StoreError):
-    """Another process holds the store."""
 
 
 DEAD_OWNER_WAIT_S = 5.0

@@ -1,0 +1,1 @@
+"""The cluster store: many instances, one PostgreSQL (see ``docs/cluster.md``)."""

@@ -1,0 +1,229 @@
+"""The cluster's tables in PostgreSQL: the schema, its version, and migrations.
+
+Everything lives in one PostgreSQL schema (``[store] schema``, default ``workerpool``), so
+that tests and several clusters can share a database. Schema 1::
+
+    meta       key/value: schema_version
+    instances  one row per process that ever joined: name, host, pid, version, heartbeat,
+               state, pool figures (the Instances view)
+    tasks      one row per task, keyed by ``seq`` (cluster-wide submission order, from an
+               identity column); ``id`` is unique and "C"-collated so that an id prefix is
+               an index range; ``owner`` is the instance running it now (the fence every
+               write of a running task checks), ``instance`` the name of the last one
+    counts     per-status task counts, kept by statement-level triggers, in 8 rows picked
+               by backend so that two instances never wait for one hot row
+
+Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
+the notifications instances listen to: ``<schema>_wake`` when tasks become runnable,
+``<schema>_changes`` with the origin instance and the changed ids (what WebSocket clients
+and dashboards of every instance follow). ``<schema>_cancel`` is sent by a cancel.
+
+Timestamps are epoch seconds (``double precision``), as the engine keeps them; lease and
+heartbeat comparisons use the database's clock only.
+"""
+
+from __future__ import annotations
+
+import re
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+COUNT_SHARDS = 8
+
+
+def check_schema_name(name: str) -> str:
+    """``name`` if it is a plain lower-case identifier (it is put into SQL as such)."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"invalid schema name {name!r}: lower-case letters, digits and _, at most 40,"
+            " not starting with a digit"
+        )
+    return name
+
+
+def channels(schema: str) -> tuple[str, str, str]:
+    """The wake, changes and cancel notification channels of a schema."""
+    return f"{schema}_wake", f"{schema}_changes", f"{schema}_cancel"
+
+
+NOW = "extract(epoch from clock_timestamp())::float8"
+"""The database's clock, in epoch seconds (leases and heartbeats are judged by it)."""
+
+_V1 = """
+CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+
+CREATE TABLE {s}.instances (
+    id            bigint PRIMARY KEY,
+    name          text NOT NULL,
+    host          text NOT NULL,
+    pid           integer NOT NULL,
+    version       text NOT NULL,
+    started_at    float8 NOT NULL,
+    heartbeat_at  float8 NOT NULL,
+    state         text NOT NULL CHECK (state IN ('running', 'stopping', 'stopped', 'dead')),
+    workers       integer NOT NULL DEFAULT 0,
+    busy          integer NOT NULL DEFAULT 0,
+    min_workers   integer NOT NULL DEFAULT 0,
+    max_workers   integer NOT NULL DEFAULT 0,
+    paused        boolean NOT NULL DEFAULT false,
+    done          bigint NOT NULL DEFAULT 0,
+    failed        bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE {s}.tasks (
+    seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id               text COLLATE "C" NOT NULL UNIQUE,
+    type             text NOT NULL,
+    status           text NOT NULL
+                     CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    priority         integer NOT NULL,
+    payload          json NOT NULL,
+    progress         real NOT NULL DEFAULT 0,
+    message          text,
+    result           json,
+    error            json,
+    attempts         integer NOT NULL DEFAULT 0,
+    max_retries      integer NOT NULL,
+    timeout_s        float8 NOT NULL,
+    created_at       float8 NOT NULL,
+    started_at       float8,
+    finished_at      float8,
+    run_at           float8,
+    worker           integer,
+    instance         text,
+    owner            bigint,
+    retry_of         text,
+    logs             json,
+    cancel_requested boolean NOT NULL DEFAULT false
+);
+-- The next runnable tasks, in claim order.
+CREATE INDEX tasks_runnable ON {s}.tasks (priority DESC, seq)
+    WHERE status = 'pending' AND run_at IS NULL;
+-- Tasks waiting for a time (retries, delayed tasks), by due time.
+CREATE INDEX tasks_scheduled ON {s}.tasks (run_at) WHERE status = 'pending' AND run_at IS NOT NULL;
+-- What each instance runs (recovery, cancel).
+CREATE INDEX tasks_owner ON {s}.tasks (owner) WHERE owner IS NOT NULL;
+-- Retention: final tasks by finish time.
+CREATE INDEX tasks_finished ON {s}.tasks (finished_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+-- Listing the rarer statuses newest first (the rest walk the primary key).
+CREATE INDEX tasks_unfinished ON {s}.tasks (status, seq) WHERE status <> 'completed';
+CREATE INDEX tasks_type ON {s}.tasks (type, seq);
+
+CREATE TABLE {s}.counts (
+    shard     smallint PRIMARY KEY,
+    pending   bigint NOT NULL DEFAULT 0,
+    scheduled bigint NOT NULL DEFAULT 0,
+    running   bigint NOT NULL DEFAULT 0,
+    completed bigint NOT NULL DEFAULT 0,
+    failed    bigint NOT NULL DEFAULT 0,
+    cancelled bigint NOT NULL DEFAULT 0
+);
+INSERT INTO {s}.counts (shard) SELECT generate_series(0, {shards} - 1);
+
+CREATE FUNCTION {s}.notify_changes(ids text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    origin text := coalesce(current_setting('workerpool.instance', true), '');
+    n integer := coalesce(array_length(ids, 1), 0);
+    i integer := 1;
+BEGIN
+    WHILE i <= n LOOP
+        PERFORM pg_notify('{s}_changes', origin || ' ' || array_to_string(ids[i:i + 399], ','));
+        i := i + 400;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION {s}.add_counts(
+    p bigint, sch bigint, r bigint, c bigint, f bigint, x bigint
+) RETURNS void LANGUAGE sql AS $$
+    UPDATE {s}.counts SET
+        pending = pending + p, scheduled = scheduled + sch, running = running + r,
+        completed = completed + c, failed = failed + f, cancelled = cancelled + x
+    WHERE shard = pg_backend_pid() % {shards}
+$$;
+
+CREATE FUNCTION {s}.after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    SELECT
+        count(*) FILTER (WHERE status = 'pending' AND run_at IS NULL) AS p,
+        count(*) FILTER (WHERE status = 'pending' AND run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE status = 'running') AS r,
+        count(*) FILTER (WHERE status = 'completed') AS c,
+        count(*) FILTER (WHERE status = 'failed') AS f,
+        count(*) FILTER (WHERE status = 'cancelled') AS x
+    INTO d FROM new_rows;
+    PERFORM {s}.add_counts(d.p, d.sch, d.r, d.c, d.f, d.x);
+    IF d.p > 0 THEN
+        PERFORM pg_notify('{s}_wake', d.p::text);
+    END IF;
+    PERFORM {s}.notify_changes(ARRAY(SELECT id FROM new_rows));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION {s}.after_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    -- Only rows whose status or due time changed move between counts.
+    SELECT
+        count(*) FILTER (WHERE n.status = 'pending' AND n.run_at IS NULL)
+          - count(*) FILTER (WHERE o.status = 'pending' AND o.run_at IS NULL) AS p,
+        count(*) FILTER (WHERE n.status = 'pending' AND n.run_at IS NOT NULL)
+          - count(*) FILTER (WHERE o.status = 'pending' AND o.run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE n.status = 'running')
+          - count(*) FILTER (WHERE o.status = 'running') AS r,
+        count(*) FILTER (WHERE n.status = 'completed')
+          - count(*) FILTER (WHERE o.status = 'completed') AS c,
+        count(*) FILTER (WHERE n.status = 'failed')
+          - count(*) FILTER (WHERE o.status = 'failed') AS f,
+        count(*) FILTER (WHERE n.status = 'cancelled')
+          - count(*) FILTER (WHERE o.status = 'cancelled') AS x,
+        count(*) FILTER (WHERE n.status = 'pending' AND n.run_at IS NULL) AS woke
+    INTO d
+    FROM new_rows n JOIN old_rows o USING (seq)
+    WHERE n.status <> o.status OR (n.run_at IS NULL) <> (o.run_at IS NULL);
+    IF d.woke > 0 OR d.r <> 0 OR d.c <> 0 OR d.f <> 0 OR d.x <> 0 OR d.sch <> 0 THEN
+        PERFORM {s}.add_counts(d.p, d.sch, d.r, d.c, d.f, d.x);
+    END IF;
+    IF d.woke > 0 THEN
+        PERFORM pg_notify('{s}_wake', d.woke::text);
+    END IF;
+    PERFORM {s}.notify_changes(ARRAY(SELECT id FROM new_rows));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION {s}.after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    SELECT
+        count(*) FILTER (WHERE status = 'pending' AND run_at IS NULL) AS p,
+        count(*) FILTER (WHERE status = 'pending' AND run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE status = 'running') AS r,
+        count(*) FILTER (WHERE status = 'completed') AS c,
+        count(*) FILTER (WHERE status = 'failed') AS f,
+        count(*) FILTER (WHERE status = 'cancelled') AS x
+    INTO d FROM old_rows;
+    PERFORM {s}.add_counts(-d.p, -d.sch, -d.r, -d.c, -d.f, -d.x);
+    PERFORM {s}.notify_changes(ARRAY(SELECT id FROM old_rows));
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER tasks_inserted AFTER INSERT ON {s}.tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.after_insert();
+CREATE TRIGGER tasks_updated AFTER UPDATE ON {s}.tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.after_update();
+CREATE TRIGGER tasks_deleted AFTER DELETE ON {s}.tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.after_delete();
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1}
+"""From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
+transaction that also records the new version."""
+
+
+def migration(version: int, schema: str) -> str:
+    return MIGRATIONS[version].format(s=schema, shards=COUNT_SHARDS)
