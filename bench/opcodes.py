@@ -25,7 +25,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pool  # bench/pool.py, beside this file
 
-import workerpool_tui.core.engine as engine_module
+import workerpool_tui.core.workers as workers_module
 
 Counts = collections.Counter[tuple[str, str, int]]
 
@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=20_000)
     ap.add_argument("--top", type=int, default=20)
     args = ap.parse_args()
-    engine_module.SLICE_S = 1e9
+    workers_module.SLICE_S = 1e9
     counts: Counts = collections.Counter()
     anyio.run(_traced, args.tasks, counts)
     n = args.tasks

@@ -127,7 +127,7 @@ async def test_a_subscriber_that_never_reads_does_not_hold_up_the_pool() -> None
             assert kinds.count(kind) == n
         assert reader.dropped == 0
         # After a resync the engine's snapshot is the way back in.
-        snapshot = engine.snapshot()
+        snapshot = await engine.snapshot()
         assert len(snapshot) == min(n, 500)
         assert [t.seq for t in snapshot] == sorted((t.seq for t in snapshot), reverse=True)
         stuck.close()
@@ -165,9 +165,9 @@ async def test_snapshot_holds_every_active_task_and_recent_final_ones() -> None:
         await wait_all_final(engine, done)
         engine.pause()
         waiting = await engine.submit_many([TaskSpec(type="default_task")] * 4)
-        snap = engine.snapshot(limit=6)
+        snap = await engine.snapshot(limit=6)
         assert [t.id for t in snap] == [t.id for t in waiting[::-1]] + [done[4].id, done[3].id]
-        snap = engine.snapshot(limit=3)
+        snap = await engine.snapshot(limit=3)
         assert [t.id for t in snap] == [t.id for t in waiting[::-1][:3]]
 
 

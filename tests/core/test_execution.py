@@ -215,13 +215,13 @@ async def test_retries_with_exponential_backoff_then_success() -> None:
 
     cfg = make_config(task={"retry_backoff": "10ms"})
     engine = make_engine({"flaky": flaky_factory()}, cfg)
-    schedule_retry = engine._schedule_retry
+    schedule_retry = engine.pool._schedule_retry
 
     def noting_retry(*args: Any) -> None:
         schedule_retry(*args)
         seen_messages.append(args[1].message)  # the note while it waits for its retry
 
-    engine._schedule_retry = noting_retry  # type: ignore[method-assign]
+    engine.pool._schedule_retry = noting_retry  # type: ignore[method-assign]
     async with engine:
         sub = engine.bus.subscribe(name="observer")
         task = await submit(engine, "flaky", max_retries=5)

@@ -164,7 +164,7 @@ async def test_scale_once_applies_the_rule_to_the_live_pool() -> None:
         gate.open.set()
         await wait_all_final(engine, tasks)
         # Shrinking retires parked idle workers: wait until all five have parked.
-        await wait_for(lambda: len(engine._idle) == 5, "the workers to park")
+        await wait_for(lambda: len(engine.pool.idle) == 5, "the workers to park")
         assert engine.scale_once() == -3
         assert engine.pool_state().current == 2
         _consistent(engine)
@@ -191,10 +191,10 @@ async def test_resize_moves_the_pool_into_its_new_bounds() -> None:
         assert (state.current, state.min, state.max) == (2, 1, 2)
         _consistent(engine)
         # The retired workers have really stopped; the remaining ones still work.
-        await wait_for(lambda: len(engine._live) == 2, "retired workers to stop")
+        await wait_for(lambda: len(engine.pool.live) == 2, "retired workers to stop")
         tasks = await engine.submit_many([TaskSpec(type="default_task")] * 10)
         await wait_all_final(engine, tasks)
-        assert {t.worker for t in tasks} <= {w for w in engine._workers}
+        assert {t.worker for t in tasks} <= {w for w in engine.pool.workers}
         assert engine.stats().workers.current == 2
 
 
@@ -211,7 +211,7 @@ async def test_resize_below_busy_workers_retires_them_after_their_task() -> None
         gate.open.set()
         await wait_all_final(engine, tasks)
         assert all(t.status is TaskStatus.COMPLETED for t in tasks)
-        await wait_for(lambda: len(engine._live) == 1, "retired workers to stop")
+        await wait_for(lambda: len(engine.pool.live) == 1, "retired workers to stop")
         assert engine.pool_state().current == 1
 
 
@@ -222,7 +222,7 @@ async def test_resize_right_after_start_retires_workers_not_yet_parked() -> None
         state = engine.resize(min_workers=1, max_workers=1)
         assert state.current == 1
         _consistent(engine)
-        await wait_for(lambda: len(engine._live) == 1, "retired workers to stop")
+        await wait_for(lambda: len(engine.pool.live) == 1, "retired workers to stop")
         tasks = await engine.submit_many([TaskSpec(type="default_task")] * 5)
         await wait_all_final(engine, tasks)
         assert len({t.worker for t in tasks}) == 1

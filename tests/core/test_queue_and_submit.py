@@ -250,7 +250,7 @@ async def test_one_bad_spec_in_a_batch_enqueues_nothing(
         assert len(engine.registry) == 0
         assert len(engine.queue) == 0
         assert engine.stats().tasks.total == 0
-        assert engine.list_tasks() == ([], 0)
+        assert await engine.list_tasks() == ([], 0)
         assert sub.get_nowait() == []
 
 

@@ -89,12 +89,12 @@ async def test_engine_list_tasks_and_counts() -> None:
         waiting = await engine.submit_many([TaskSpec(type="default_task")] * 2)
         await engine.cancel(waiting[0].id)
 
-        page, total = engine.list_tasks()
+        page, total = await engine.list_tasks()
         assert total == 7
         assert [t.id for t in page] == [t.id for t in (done + bad + waiting)][::-1]
-        page, total = engine.list_tasks(status=[TaskStatus.FAILED])
+        page, total = await engine.list_tasks(status=[TaskStatus.FAILED])
         assert (total, {t.id for t in page}) == (2, {t.id for t in bad})
-        page, total = engine.list_tasks(type_="default_task", limit=2, offset=1)
+        page, total = await engine.list_tasks(type_="default_task", limit=2, offset=1)
         assert total == 5
         assert [t.id for t in page] == [waiting[0].id, done[2].id]
         counts = engine.stats().tasks

@@ -106,7 +106,7 @@ def test_shutdown_leaves_no_task_thread_or_child_process_behind() -> None:
         seen["finally_ran"] = len(h.finally_ran)
         seen["thread_stopped"] = h.thread_stopped.is_set()
         seen["pool"] = engine.pool_state()
-        seen["live"] = len(engine._live)
+        seen["live"] = len(engine.pool.live)
         seen["sub_closed"] = subscription.closed
         with pytest.raises(ShuttingDown):
             engine.submit_nowait([TaskSpec(type="default_task")])
@@ -201,9 +201,9 @@ async def test_shutdown_abandons_a_sync_handler_that_ignores_it(
     """A thread cannot be stopped from outside: a sync handler that never looks at its
     context gets a bounded time to notice the shutdown, then its thread is left to finish
     on its own and the engine closes anyway, never hanging."""
-    import workerpool_tui.core.engine as engine_module
+    import workerpool_tui.core.workers as workers_module
 
-    monkeypatch.setattr(engine_module, "ABANDON_AFTER_S", 0.2)
+    monkeypatch.setattr(workers_module, "ABANDON_AFTER_S", 0.2)
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def stubborn(ctx: TaskContext, payload: dict[str, Any]) -> str:

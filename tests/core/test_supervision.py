@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 import anyio
 import pytest
@@ -16,7 +17,7 @@ from workerpool_tui.core.supervise import MAX_RESTARTS, supervised
 
 pytestmark = pytest.mark.anyio
 
-JOBS = ["_watchdog", "_retry_timer", "_scaler", "_janitor", "_loop_probe"]
+JOBS = ["pool.watchdog", "backlog.run", "pool.scaler", "_janitor", "_loop_probe"]
 
 
 @pytest.mark.parametrize("job", JOBS)
@@ -24,7 +25,11 @@ async def test_a_failing_engine_job_is_logged_and_restarted(
     job: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = make_engine()
-    original = getattr(engine, job)
+    *path, name = job.split(".")
+    owner: Any = engine
+    for part in path:
+        owner = getattr(owner, part)
+    original = getattr(owner, name)
     calls = 0
     second_run = anyio.Event()
 
@@ -36,7 +41,7 @@ async def test_a_failing_engine_job_is_logged_and_restarted(
         second_run.set()
         await original()  # the real job again, for the rest of the engine's life
 
-    setattr(engine, job, fails_once)
+    setattr(owner, name, fails_once)
     async with engine:
         with anyio.fail_after(10):
             await second_run.wait()
@@ -60,7 +65,7 @@ async def test_a_job_that_keeps_failing_is_fatal_and_the_engine_stops_taking_wor
     async def always() -> None:
         raise RuntimeError("injected for good")
 
-    engine._scaler = always  # type: ignore[method-assign]
+    engine.pool.scaler = always  # type: ignore[method-assign]
     async with engine:
         with anyio.fail_after(20):
             reason = await engine.wait_fatal()

@@ -58,6 +58,7 @@ import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 owner = str(os.getpid()) if sys.argv[2] == "self" else sys.argv[2]
+os.ftruncate(fd, 0)  # as the store does: a shorter PID must not leave digits behind
 os.pwrite(fd, (owner + "\\n").encode(), 0)
 print("locked", flush=True)
 sys.stdin.read()  # hold the lock until told, then a moment longer
@@ -281,6 +282,6 @@ async def test_max_tracked_tasks_applies_to_the_store(tmp_path: Path) -> None:
             t = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))
             await engine.wait_finished(t.id)
         await journal.commit()
-        tracked = {t.id for t in engine.list_tasks(limit=100)[0]}
+        tracked = {t.id for t in (await engine.list_tasks(limit=100))[0]}
         assert len(tracked) == 8
         assert db_rows(db).keys() == tracked

@@ -198,4 +198,4 @@ async def test_write_failure_is_reported_and_retried(tmp_path: Path) -> None:
                 except StoreUnavailable as exc:
                     await anyio.sleep(exc.retry_after_s / 10)
         assert list(db_rows(db)) == [task.id]  # the refused one left no row
-        assert [t.id for t in engine.list_tasks()[0]] == [task.id]
+        assert [t.id for t in (await engine.list_tasks())[0]] == [task.id]

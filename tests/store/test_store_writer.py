@@ -43,7 +43,7 @@ async def test_a_dead_writer_fails_commits_and_shutdown_still_unlocks(tmp_path: 
             ):
                 await engine.submit(TaskSpec(type="default_task", payload={"n": 2}))
             # The refused submission left no trace: not listed, not queued.
-            assert [t.id for t in engine.list_tasks()[0]] == [first.id]
+            assert [t.id for t in (await engine.list_tasks())[0]] == [first.id]
             assert len(engine.queue) == 0
             # A store that cannot write any more is fatal: the owner shuts down non-zero.
             assert engine.fatal_error is not None

@@ -52,7 +52,7 @@ async def test_submit_form_valid_with_count() -> None:
         assert form.request is not None
         await pilot.press("ctrl+s")
         await until(pilot, lambda: len(engine.registry) == 7)
-        tasks, _ = engine.list_tasks(limit=10)
+        tasks, _ = await engine.list_tasks(limit=10)
         assert {t.type for t in tasks} == {"default_task"}
         assert {t.priority for t in tasks} == {3}
         assert {t.timeout_s for t in tasks} == {20.0}
@@ -80,7 +80,7 @@ async def test_submit_form_invalid_input_sends_nothing() -> None:
 
         payload.text = '{"sleep": -1}'
         await pilot.pause()
-        assert "sleep must be >= 0" in str(error.render())
+        assert "`float` >= 0.0 - at `$.sleep`" in str(error.render())
 
         payload.text = "{}"
         form.query_one("#submit-count", Input).value = "0"

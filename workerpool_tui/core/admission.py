@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, UnknownTaskType
+from .handlers import TypeRegistry
+from .models import TaskSpec
 
 PRIORITY_MIN = -(2**31)
 PRIORITY_MAX = 2**31 - 1
@@ -87,3 +89,26 @@ def _check_value(value: Any, path: str, depth: int) -> None:
         # Only a Python caller can get here (the API decodes JSON): a set, bytes, an
         # object... would be stored as something else than what was submitted.
         raise InvalidRequest(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def check_spec(spec: TaskSpec, types: TypeRegistry, max_task_timeout: float) -> None:
+    """Every rule above for one submission, and its type's own payload check."""
+    tt = types.get(spec.type)
+    if tt is None:
+        if spec.type == "shell_task":
+            raise UnknownTaskType(
+                "task type 'shell_task' is disabled; set task.allow_shell = true to enable it"
+            )
+        known = ", ".join(types.names())
+        raise UnknownTaskType(f"unknown task type {spec.type!r} (known: {known})")
+    check_int("priority", spec.priority, PRIORITY_MIN, PRIORITY_MAX)
+    if spec.timeout_s is not None:
+        check_timeout(spec.timeout_s, max_task_timeout)
+    if spec.max_retries is not None:
+        check_int("max_retries", spec.max_retries, 0, MAX_RETRIES_MAX)
+    check_payload(spec.payload)
+    if tt.payload_type is not None:
+        try:
+            tt.check_payload(spec.payload)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None

@@ -221,6 +221,12 @@ class EventBus:
         for sub in self._subs:
             sub._push(event)
 
+    def resync_all(self) -> None:
+        """Every subscriber takes a fresh snapshot next (events were missed: a cluster
+        store's feed reconnected)."""
+        for sub in self._subs:
+            sub._overflow()
+
     def close(self) -> None:
         for sub in self._subs:
             sub.close()

@@ -116,7 +116,8 @@ class _Lock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                text = os.pread(fd, 32, 0).decode(errors="replace").split()
+                holder = text[0] if text else ""
                 if _dead(holder) and time.monotonic() < deadline:
                     time.sleep(0.01)  # its writer process is finishing; it goes at once
                     continue

@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 
 from ..core.bus import RESYNC, PoolEvent, Subscription, TaskEvent
 from ..core.engine import Engine
-from ..core.models import task_view
+from ..core.models import Task, task_view
 from .limits import Limits
 from .schemas import PoolMessage, ResyncMessage, SnapshotMessage, StatsMessage, TaskMessage
 from .websocket import WebSocketClient, frame_text
@@ -43,22 +43,40 @@ class Broadcaster:
         self._empty.set()
         self._sub: Subscription | None = None
         self._wanted = anyio.Event()
+        self._refresh = anyio.Event()
+        """Set when clients were given a snapshot that may be stale (a shared store's)."""
 
     # ------------------------------------------------------------------ frames
-    def snapshot_frame(self) -> bytes:
-        """A ``snapshot`` message framed; reused by everyone asking in the same bus round."""
-        engine = self.engine
-        stamp = engine.bus.published
-        cached = self._snapshot_cache
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+    def _frame(self, tasks: list[Task]) -> bytes:
         message = SnapshotMessage(
-            stats=engine.stats(),
-            tasks=[task_view(t, with_logs=False) for t in engine.snapshot()],
+            stats=self.engine.stats(), tasks=[task_view(t, with_logs=False) for t in tasks]
         )
         frame = frame_text(_encode(message))
-        self._snapshot_cache = (stamp, frame)
+        self._snapshot_cache = (self.engine.bus.published, frame)
         return frame
+
+    def snapshot_frame(self) -> bytes:
+        """A ``snapshot`` message framed, without waiting; reused by everyone asking in the
+        same bus round. With a shared store (the cluster: a snapshot is a query) this is
+        the latest one taken, and a fresh one follows (:meth:`fresh_snapshot_frame`)."""
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == self.engine.bus.published:
+            return cached[1]
+        tasks = self.engine.snapshot_now()
+        if tasks is None:
+            self._refresh.set()  # the snapshotter sends a fresh one to every client soon
+            return cached[1] if cached is not None else self._frame([])
+        return self._frame(tasks)
+
+    async def fresh_snapshot_frame(self) -> bytes:
+        """A ``snapshot`` message framed, taken now (waits for the query of a shared store)."""
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == self.engine.bus.published:
+            return cached[1]
+        tasks = self.engine.snapshot_now()
+        if tasks is None:
+            tasks = await self.engine.snapshot()
+        return self._frame(tasks)
 
     def resync_frames(self) -> bytes:
         return _RESYNC_FRAME + self.snapshot_frame()
@@ -102,6 +120,7 @@ class Broadcaster:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._stats_ticker)
+            tg.start_soon(self._snapshotter)
             task_status.started()
             while True:
                 await self._wanted.wait()
@@ -141,9 +160,18 @@ class Broadcaster:
                     frames.append(frame_text(_encode(pool)))
                 elif item is RESYNC:
                     log.warning("websocket broadcast fell behind the bus; resyncing clients")
-                    frames = [self.resync_frames()]
+                    frames = [_RESYNC_FRAME + await self.fresh_snapshot_frame()]
             if frames and self.clients:
                 self._fan_out(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    async def _snapshotter(self) -> None:
+        """A shared store's snapshots are queries: a client resynced from the latest one
+        taken gets a fresh one right after (events in between are then covered)."""
+        while True:
+            await self._refresh.wait()
+            self._refresh = anyio.Event()
+            if self.clients:
+                self._fan_out(_RESYNC_FRAME + await self.fresh_snapshot_frame())
 
     async def _stats_ticker(self) -> None:
         while True:

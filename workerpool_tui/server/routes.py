@@ -504,7 +504,7 @@ class Api:
                     raise _invalid(f"status: unknown {name!r} (one of {known})") from None
         limit = integer("limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
         offset = integer("offset", 0, None)
-        tasks, total = self.engine.list_tasks(
+        tasks, total = await self.engine.list_tasks(
             status=statuses,
             type_=one("type") or None,
             q=one("q") or None,
@@ -517,7 +517,7 @@ class Api:
         return json_response(200, self.engine.stats())
 
     async def get_task(self, request: Request, id: str) -> Response:
-        return json_response(200, task_view(self.engine.resolve(id)))
+        return json_response(200, task_view(await self.engine.lookup(id)))
 
     async def cancel_task(self, request: Request, id: str) -> Response:
         return json_response(200, task_view(await self.engine.cancel(id)))
@@ -606,5 +606,5 @@ class Api:
         client = WebSocketClient(stream, self.limits, resync_frames=broadcaster.resync_frames)
         with broadcaster.register(client):
             # Registered (and so subscribed) first: the snapshot then misses no event.
-            client.push(broadcaster.snapshot_frame())
+            client.push(await broadcaster.fresh_snapshot_frame())
             await client.run(data)

@@ -1,0 +1,56 @@
+"""What a shared store (the cluster) gives the engine, besides its journal.
+
+The local stores (memory, SQLite) are a :class:`~.journal.Journal` only: the engine keeps
+pending tasks in a :class:`~.backlog.LocalBacklog` and reads from its registry. A shared
+store keeps every task of the cluster in one database: it brings its own backlog and
+index, runs background work (claiming, listening, heartbeats), cancels tasks that run on
+other instances, and lists the instances. The engine knows it only through this protocol
+(``workerpool_tui.store.postgres`` implements it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .backlog import Backlog
+from .index import TaskIndex
+from .journal import Journal
+from .models import Task
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+class SharedStore(Protocol):
+    journal: Journal
+    name: str
+    """This instance's name in the cluster."""
+
+    def bind(self, engine: Engine) -> tuple[Backlog, TaskIndex]:
+        """Make the backlog and the index, wired to the engine's workers and bus."""
+        ...
+
+    async def run(self) -> None:
+        """Background work for the engine's life (supervised by the engine)."""
+        ...
+
+    async def cancel(self, task: Task, wait_s: float) -> Task:
+        """Cancel a task this instance does not run (see the store's docs for when it
+        returns)."""
+        ...
+
+    async def retention(self) -> int:
+        """Apply the retention rules to the whole cluster (one instance at a time)."""
+        ...
+
+    async def stop(self) -> None:
+        """Give back what this instance claimed and did not start; leave the cluster."""
+        ...
+
+    def degraded(self) -> str | None:
+        """Why the store is not fully working now (``None`` when it is)."""
+        ...
+
+    async def instances(self) -> list[Any]:
+        """The cluster's instances, this one included."""
+        ...

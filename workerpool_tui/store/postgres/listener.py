@@ -1,0 +1,166 @@
+"""The instance's ear on the cluster: one connection that LISTENs, and the change feed.
+
+Always listened to: ``<schema>_wake`` (tasks became runnable: the claimer looks) and
+``<schema>_cancel`` (``owner:task`` — the owner cancels its task). ``<schema>_changes``
+(``origin id,id,...`` per statement) only while somebody on this instance follows events
+(a WebSocket client, a dashboard): then changed tasks of other instances are read back in
+one query every :data:`FEED_GATHER_S` and published on the engine's bus as task events, so
+that every instance shows the whole cluster's changes, within a second. Without followers
+the feed costs nothing.
+
+If the connection breaks it is made again with backoff; what may have been missed is
+assumed: the claimer looks for work, and followers get a resync (a fresh snapshot).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+
+import anyio
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ...core.bus import EventBus, TaskEvent
+from ...core.models import EventKind, Task, TaskStatus
+from . import rows
+from .connect import CONNECT_TIMEOUT_S, describe
+from .schema import channels
+
+FEED_GATHER_S = 0.1
+POLL_S = 0.25
+"""How often the listening loop looks up from the socket (to follow or stop following)."""
+SEEN_MAX = 20_000
+"""Statuses remembered per task id, to tell a start from progress (oldest forgotten)."""
+_logger = logging.getLogger("workerpool_tui.store")
+_FINAL_KIND = {
+    TaskStatus.COMPLETED: EventKind.COMPLETED,
+    TaskStatus.FAILED: EventKind.FAILED,
+    TaskStatus.CANCELLED: EventKind.CANCELLED,
+}
+
+
+class Listener:
+    def __init__(
+        self,
+        url: str,
+        pool: AsyncConnectionPool,
+        schema: str,
+        instance_id: int,
+        bus: EventBus,
+        *,
+        on_wake: Callable[[], None],
+        on_cancel: Callable[[str], None],
+        on_reconnect: Callable[[], None],
+    ) -> None:
+        self._url = url
+        self._pool = pool
+        self._wake, self._changes, self._cancel = channels(schema)
+        self._get_many = f"SELECT {rows.COLUMNS} FROM {schema}.tasks WHERE id = ANY(%s::text[])"
+        self._me = str(instance_id)
+        self._bus = bus
+        self._on_wake = on_wake
+        self._on_cancel = on_cancel
+        self._on_reconnect = on_reconnect
+        self._following = False
+        self._changed: set[str] = set()
+        self._changed_event = anyio.Event()
+        self._seen: OrderedDict[str, TaskStatus] = OrderedDict()
+        self.connected = False
+        self.published = 0
+
+    # ------------------------------------------------------------------ listening
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._feed, name="pg change feed")
+            backoff = 0.1
+            first = True
+            while True:
+                try:
+                    conn = await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                    )
+                except psycopg.Error as exc:
+                    _logger.warning("store: cannot listen: %s", describe(exc))
+                    await anyio.sleep(backoff * (0.5 + random.random()))
+                    backoff = min(5.0, backoff * 2)
+                    continue
+                backoff = 0.1
+                try:
+                    async with conn:
+                        await self._listen(conn, first)
+                except psycopg.Error as exc:
+                    _logger.warning("store: the listening connection broke: %s", describe(exc))
+                finally:
+                    self.connected = False
+                    self._following = False
+                first = False
+
+    async def _listen(self, conn: psycopg.AsyncConnection[object], first: bool) -> None:
+        for channel in (self._wake, self._cancel):
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        self.connected = True
+        if not first:
+            self._on_reconnect()  # something may have been missed
+            self._bus.resync_all()
+        while True:
+            want = bool(self._bus.subscribers)
+            if want != self._following:
+                verb = "LISTEN" if want else "UNLISTEN"
+                await conn.execute(sql.SQL(verb + " {}").format(sql.Identifier(self._changes)))
+                self._following = want
+                if want:
+                    self._seen.clear()
+            async for note in conn.notifies(timeout=POLL_S):
+                channel = note.channel
+                if channel == self._wake:
+                    self._on_wake()
+                elif channel == self._cancel:
+                    owner, _, task_id = note.payload.partition(":")
+                    if owner == self._me:
+                        self._on_cancel(task_id)
+                elif channel == self._changes and self._following:
+                    origin, _, ids = note.payload.partition(" ")
+                    if origin != self._me and ids:
+                        self._changed.update(ids.split(","))
+                        self._changed_event.set()
+
+    # ------------------------------------------------------------------ the feed
+    async def _feed(self) -> None:
+        """Read back what other instances changed and publish it on the bus."""
+        while True:
+            await self._changed_event.wait()
+            await anyio.sleep(FEED_GATHER_S)  # gather a batch
+            self._changed_event = anyio.Event()
+            ids, self._changed = self._changed, set()
+            if not ids or not self._bus.subscribers:
+                continue
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(self._get_many, (list(ids),))
+                    found = [rows.task(r) for r in await cur.fetchall()]
+            except (psycopg.Error, PoolTimeout, OSError) as exc:
+                _logger.warning("store: cannot read changed tasks: %s", describe(exc))
+                self._bus.resync_all()
+                continue
+            found.sort(key=lambda t: t.seq)
+            for task in found:
+                self._bus.publish(TaskEvent(self._kind(task), task))
+            self.published += len(found)
+
+    def _kind(self, task: Task) -> EventKind:
+        seen = self._seen
+        before = seen.pop(task.id, None)
+        seen[task.id] = task.status
+        if len(seen) > SEEN_MAX:
+            seen.popitem(last=False)
+        status = task.status
+        if status.final:
+            return _FINAL_KIND[status]
+        if status is TaskStatus.RUNNING:
+            return EventKind.PROGRESS if before is TaskStatus.RUNNING else EventKind.STARTED
+        # pending: new, or back for a retry
+        return EventKind.RETRYING if before is TaskStatus.RUNNING else EventKind.CREATED
