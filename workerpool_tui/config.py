@@ -7,6 +7,7 @@ Durations are seconds (int or float) or strings such as ``"250ms"``, ``"30s"``, 
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import sys
@@ -23,6 +24,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 ENV_PREFIX = "WORKERPOOL__"
 DEFAULT_CONFIG_NAME = "config.toml"
+MAX_RETRIES_MAX = 100
+"""The most retries a task may have (the engine's admission rule, ``core/admission.py``;
+kept here so that loading the configuration never imports the engine)."""
 
 
 class ConfigError(Exception):
@@ -134,7 +138,7 @@ _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_max_retries"),
 }
 _POSITIVE: dict[str, tuple[str, ...]] = {
-    "server": ("max_body_bytes", "max_connections"),
+    "server": ("max_body_bytes", "max_connections", "header_timeout", "keep_alive_timeout"),
     "worker": ("max_workers", "scale_check_interval"),
     "task": (
         "queue_capacity",
@@ -174,12 +178,32 @@ def _env_value(raw: str) -> object:
         return raw
 
 
+def undecodable(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8: Python hands such bytes of the
+    environment and the command line over as lone surrogates (``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _printable(text: str) -> str:
+    """``text`` for a message: undecodable bytes shown as ``\\xff``, never raising."""
+    return text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+
+
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """``WORKERPOOL__SECTION__KEY=value`` variables as a nested mapping."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
+        if undecodable(name) or undecodable(raw):
+            raise ConfigError(
+                f"environment {_printable(name)}: not valid UTF-8 text"
+                " (the variable holds bytes that are not UTF-8)"
+            )
         parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if len(parts) < 2:
             raise ConfigError(f"environment {name}: expected {ENV_PREFIX}SECTION__KEY")
@@ -201,6 +225,23 @@ def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
     return tree
 
 
+def _check_text(tree: Mapping[str, Any], origin: str, where: str = "") -> None:
+    """Refuse strings holding undecodable bytes (from the command line), naming the key."""
+    for key, value in tree.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if isinstance(value, Mapping):
+            _check_text(value, origin, dotted)
+            continue
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        if any(isinstance(v, str) and undecodable(v) for v in values):
+            raise ConfigError(f"{origin}: {_printable(dotted)}: not valid UTF-8 text")
+
+
+_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+"""What ``server.auth_token`` may hold: visible ASCII, the characters every HTTP client
+(and a browser's ``fetch``) can send in ``Authorization: Bearer <token>``."""
+
+
 def _validate(cfg: Config, origin: str) -> None:
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{origin}: {key}: {why}")
@@ -215,6 +256,8 @@ def _validate(cfg: Config, origin: str) -> None:
                 fail(f"{section}.{key}", "must be greater than 0")
     if not 0 <= cfg.server.port <= 65535:
         fail("server.port", f"must be within 0..65535, got {cfg.server.port}")
+    if not set(cfg.server.auth_token) <= _TOKEN_CHARS:
+        fail("server.auth_token", "must be visible ASCII characters, with no spaces")
     w = cfg.worker
     if w.min_workers > w.max_workers:
         fail(
@@ -232,6 +275,11 @@ def _validate(cfg: Config, origin: str) -> None:
             f" worker.scale_up_threshold ({w.scale_up_threshold})",
         )
     t = cfg.task
+    if t.default_max_retries > MAX_RETRIES_MAX:
+        fail(
+            "task.default_max_retries",
+            f"must be at most {MAX_RETRIES_MAX} (a task's limit), got {t.default_max_retries}",
+        )
     if t.max_tracked_tasks <= t.queue_capacity + t.max_concurrent_tasks:
         fail(
             "task.max_tracked_tasks",
@@ -270,6 +318,7 @@ def _msgspec_error(exc: msgspec.ValidationError, origin: str) -> ConfigError:
 def _convert(tree: dict[str, Any], origin: str) -> Config:
     if "source" in tree:  # set by the loader, not a user key
         raise ConfigError(f"{origin}: source: unknown key")
+    _check_text(tree, origin)
     try:
         cfg = msgspec.convert(_normalise(tree, origin), Config)
     except msgspec.ValidationError as exc:
@@ -278,17 +327,50 @@ def _convert(tree: dict[str, Any], origin: str) -> Config:
     return cfg
 
 
-def read_file(path: Path) -> dict[str, Any]:
-    """The TOML file as a mapping; a missing or malformed file is a ``ConfigError``."""
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+"""Byte-order marks of encodings TOML does not allow (UTF-32 first: its little-endian
+mark starts like UTF-16's)."""
+
+
+def decode_toml_text(data: bytes, name: str) -> str:
+    """The text of a TOML file, which must be UTF-8 (a UTF-8 byte-order mark is skipped)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{name}: starts with a {encoding} byte-order mark"
+                f" ({' '.join(f'0x{b:02x}' for b in bom)}); TOML must be saved as UTF-8"
+            )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}"
+            f" (offset {exc.start}); TOML must be saved as UTF-8"
+        ) from None
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The TOML file as a mapping; a missing, unreadable or malformed file is a
+    ``ConfigError`` (one line naming the file)."""
+    name = _printable(str(path))
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{name}: no such config file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(decode_toml_text(data, name))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
 
 
 def load_config(
@@ -311,7 +393,7 @@ def load_config(
         if candidate.is_file():
             path = candidate
     if path is not None:
-        source = str(path)
+        source = _printable(str(path))
         tree = read_file(Path(path))
         if not isinstance(tree, dict):  # pragma: no cover - tomllib always gives a dict
             raise ConfigError(f"{source}: expected a table")
