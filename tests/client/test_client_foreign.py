@@ -55,7 +55,8 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def banner_server() -> Iterator[str]:
-    """A TCP service that is not HTTP at all: it greets and hangs up, like an SSH server."""
+    """A TCP service that is not HTTP at all: like an SSH server, it greets, then reads
+    what the client says until the client hangs up."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -67,8 +68,13 @@ def banner_server() -> Iterator[str]:
             except TimeoutError:
                 continue
             with conn:
+                conn.settimeout(10)
                 conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
-                conn.shutdown(socket.SHUT_WR)
+                try:
+                    while conn.recv(4096):
+                        pass
+                except OSError:
+                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -7,12 +7,14 @@
     10:20:26.552  completed  736f96a05740975c  example_task       completed  1.0s
     10:20:27.001  pool       scale_up: 7 workers (min 5, max 50) — +2 workers: ...
 
-Time, event, id (in full, as in every table), type and status are columns of fixed width,
-so that what follows them lines up; the status is the one the event leaves the task in. The type column is as wide as the longest type seen
-so far (at least :data:`TYPE_WIDTH`). Each task's end is printed once: a progress report
-that says 100%, or that arrives when its task is no longer running, is not printed,
-because the line of the task's next status change (``completed``, ``failed``,
-``retrying``, ...) follows it: status changes are never dropped (SPEC §7). ``stats`` messages (about once a second) are not printed.
+Time, event, id (in full, as in every table), type and status are columns of fixed
+width, so that what follows them lines up; the status is the one the event leaves the
+task in. The type column is as wide as the longest type seen so far (at least
+:data:`TYPE_WIDTH`). Each task's end is printed once: a progress report that says 100%,
+or that arrives when its task is no longer running, is not printed, because the line of
+the task's next status change (``completed``, ``failed``, ``retrying``, ...) follows it:
+status changes are never dropped (SPEC §7). ``stats`` messages (about once a second)
+are not printed.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """A snapshot holds at most 500 tasks; anything this large is not a server we know."""
 IDLE_TIMEOUT_S = 15.0
 _RECV_BYTES = 65536
+_HTTP = b"HTTP/"
 
 
 class StreamLost(Exception):
@@ -72,8 +73,8 @@ class EventStream:
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._closed = False
         self._accepted = False
-        self._received = 0
-        """Bytes received; an answer that ends before the handshake did is not HTTP."""
+        self._head = b""
+        """The first bytes of the answer to the handshake (up to ``HTTP/``)."""
         self.close_code: int | None = None
         """The code of the server's close frame, once it sent one."""
         self.close_reason = ""
@@ -200,10 +201,16 @@ class EventStream:
         if not data:
             self._closed = True
             self._shutdown()
-            if self._received and not self._accepted:
+            if self._head and not self._accepted:
                 raise _ProtocolError("the answer to the handshake was not HTTP")
             raise StreamLost("the server closed the connection")
-        self._received += len(data)
+        if not self._accepted and len(self._head) < len(_HTTP):
+            # An answer that does not start like HTTP/1.x is not worth waiting for: the
+            # handshake parser would wait for a blank line that may never come.
+            self._head += data[: len(_HTTP) - len(self._head)]
+            if not _HTTP.startswith(self._head[: len(_HTTP)]):
+                self._shutdown()
+                raise _ProtocolError("the answer to the handshake was not HTTP")
         try:
             self._ws.receive_data(data)
             yield from self._ws.events()
