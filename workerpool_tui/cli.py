@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import msgspec
+
 from . import __version__
 from .config import Config, ConfigError, StoreConfig, load_config, undecodable
 from .core.handlers import HandlerLoadError
@@ -234,9 +236,11 @@ def _store_override(value: str) -> dict[str, Any]:
     """``--store``: a path, ``""`` or ``"auto"`` for ``store.path``; a PostgreSQL URL for
     ``store.url`` (SPEC §12) once the config has that key."""
     scheme = _URL_SCHEME.match(value)
-    has_url = "url" in StoreConfig.__struct_fields__
+    defaults = msgspec.structs.asdict(StoreConfig())
+    has_url = "url" in defaults
     if scheme is None:
-        return {"path": value, "url": ""} if has_url else {"path": value}
+        # A path beats a URL from the file or the environment: reset it to its default.
+        return {"path": value, "url": defaults["url"]} if has_url else {"path": value}
     if scheme.group(1).lower() not in _POSTGRES_SCHEMES:
         raise UsageError(
             f"--store: unsupported URL scheme {scheme.group(1)!r};"

@@ -7,30 +7,29 @@ Durations are seconds (int or float) or strings such as ``"250ms"``, ``"30s"``, 
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .config_sources import (
+    ENV_PREFIX,
+    ConfigError,
+    env_overrides,
+    printable,
+    read_file,
+    undecodable,
+)
 
-ENV_PREFIX = "WORKERPOOL__"
+__all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
+
 DEFAULT_CONFIG_NAME = "config.toml"
 MAX_RETRIES_MAX = 100
 """The most retries a task may have (the engine's admission rule, ``core/admission.py``;
 kept here so that loading the configuration never imports the engine)."""
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as one line for the user."""
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -150,16 +149,6 @@ _POSITIVE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _set_path(tree: dict[str, Any], dotted: list[str], value: object) -> None:
-    node = tree
-    for part in dotted[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{'.'.join(dotted)}: {part} is not a table")
-        node = child
-    node[dotted[-1]] = value
-
-
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -168,47 +157,6 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _env_value(raw: str) -> object:
-    """An environment value as TOML would read it (numbers, booleans, arrays), else a string."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def undecodable(text: str) -> bool:
-    """Whether ``text`` holds bytes that were not UTF-8: Python hands such bytes of the
-    environment and the command line over as lone surrogates (``surrogateescape``)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _printable(text: str) -> str:
-    """``text`` for a message: undecodable bytes shown as ``\\xff``, never raising."""
-    return text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-
-
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``WORKERPOOL__SECTION__KEY=value`` variables as a nested mapping."""
-    tree: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        if undecodable(name) or undecodable(raw):
-            raise ConfigError(
-                f"environment {_printable(name)}: not valid UTF-8 text"
-                " (the variable holds bytes that are not UTF-8)"
-            )
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if len(parts) < 2:
-            raise ConfigError(f"environment {name}: expected {ENV_PREFIX}SECTION__KEY")
-        _set_path(tree, parts, _env_value(raw))
-    return tree
 
 
 def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -234,7 +182,7 @@ def _check_text(tree: Mapping[str, Any], origin: str, where: str = "") -> None:
             continue
         values = value if isinstance(value, (list, tuple)) else (value,)
         if any(isinstance(v, str) and undecodable(v) for v in values):
-            raise ConfigError(f"{origin}: {_printable(dotted)}: not valid UTF-8 text")
+            raise ConfigError(f"{origin}: {printable(dotted)}: not valid UTF-8 text")
 
 
 _TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
@@ -327,52 +275,6 @@ def _convert(tree: dict[str, Any], origin: str) -> Config:
     return cfg
 
 
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-"""Byte-order marks of encodings TOML does not allow (UTF-32 first: its little-endian
-mark starts like UTF-16's)."""
-
-
-def decode_toml_text(data: bytes, name: str) -> str:
-    """The text of a TOML file, which must be UTF-8 (a UTF-8 byte-order mark is skipped)."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            raise ConfigError(
-                f"{name}: starts with a {encoding} byte-order mark"
-                f" ({' '.join(f'0x{b:02x}' for b in bom)}); TOML must be saved as UTF-8"
-            )
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}"
-            f" (offset {exc.start}); TOML must be saved as UTF-8"
-        ) from None
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    """The TOML file as a mapping; a missing, unreadable or malformed file is a
-    ``ConfigError`` (one line naming the file)."""
-    name = _printable(str(path))
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
-    try:
-        return tomllib.loads(decode_toml_text(data, name))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
-
-
 def load_config(
     path: str | Path | None = None,
     *,
@@ -393,7 +295,7 @@ def load_config(
         if candidate.is_file():
             path = candidate
     if path is not None:
-        source = _printable(str(path))
+        source = printable(str(path))
         tree = read_file(Path(path))
         if not isinstance(tree, dict):  # pragma: no cover - tomllib always gives a dict
             raise ConfigError(f"{source}: expected a table")
