@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from workerpool_tui.config import (
+    MAX_RETRIES_MAX,
     Config,
     ConfigError,
     default_config,
@@ -219,6 +220,41 @@ BAD_FILES = [
     ),
     pytest.param("[server]\nport = 70000\n", "server.port: must be within 0..65535", id="port"),
     pytest.param(
+        "[server]\nheader_timeout = 0\n",
+        "server.header_timeout: must be greater than 0",
+        id="zero-header-timeout",
+    ),
+    pytest.param(
+        '[server]\nkeep_alive_timeout = "0s"\n',
+        "server.keep_alive_timeout: must be greater than 0",
+        id="zero-keep-alive",
+    ),
+    pytest.param(
+        "[server]\nmax_body_bytes = 0\n",
+        "server.max_body_bytes: must be greater than 0",
+        id="zero-body",
+    ),
+    pytest.param(
+        "[worker]\nmax_workers = 0\nmin_workers = 0\n",
+        "worker.max_workers: must be greater than 0",
+        id="zero-max-workers",
+    ),
+    pytest.param(
+        "[task]\ndefault_max_retries = 101\n",
+        "task.default_max_retries: must be at most 100",
+        id="retries-above-task-limit",
+    ),
+    pytest.param(
+        '[server]\nauth_token = "two words"\n',
+        "server.auth_token: must be visible ASCII characters, with no spaces",
+        id="token-space",
+    ),
+    pytest.param(
+        '[server]\nauth_token = "clé"\n',
+        "server.auth_token: must be visible ASCII characters",
+        id="token-non-ascii",
+    ),
+    pytest.param(
         '[task.handlers]\nmine = "no_colon"\n',
         "task.handlers.mine: expected 'package.module:function'",
         id="handler-target",
@@ -239,6 +275,71 @@ def test_each_bad_file_value_is_one_line_naming_file_and_key(
     assert text.startswith(f"{path}: ")
     assert message in text
     assert "\n" not in text
+
+
+def test_zero_is_allowed_where_it_means_something(tmp_path: Path) -> None:
+    """The bounds in docs/configuration.md: 0 is a meaningful value for these keys."""
+    path = write(
+        tmp_path,
+        "[server]\nport = 0\n[worker]\nmin_workers = 0\nshutdown_timeout = 0\n"
+        "[task]\ncleanup_completed_tasks_after = 0\nkeep_failed_for = 0\nretry_backoff = 0\n"
+        "default_max_retries = 100\n",
+    )
+    cfg = load_config(path, environ={})
+    assert (cfg.server.port, cfg.worker.min_workers, cfg.worker.shutdown_timeout) == (0, 0, 0.0)
+    assert cfg.task.default_max_retries == MAX_RETRIES_MAX
+
+
+def test_the_retry_limit_is_the_engines() -> None:
+    from workerpool_tui.core.admission import MAX_RETRIES_MAX as ENGINE_LIMIT
+
+    assert ENGINE_LIMIT == MAX_RETRIES_MAX
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe[server]\n", "starts with a UTF-16 byte-order mark (0xff 0xfe)"),
+        ("[server]".encode("utf-16"), "byte-order mark"),
+        (b"\xff\xfe\x00\x00[", "starts with a UTF-32 byte-order mark"),
+        (b'[server]\nhost = "caf\xe9"\n', "not UTF-8 text: byte 0xe9 at line 2 (offset 20)"),
+    ],
+    ids=["ff-fe", "utf-16", "utf-32", "latin-1"],
+)
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf[server]\nport = 9009\n")
+    assert load_config(path, environ={}).server.port == 9009
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"WORKERPOOL__SERVER__AUTH_TOKEN": "\udcff\udcfe"},
+        {"WORKERPOOL__SERVER__HOST": "caf\udce9"},
+        {"WORKERPOOL__SERVER__\udcff": "1"},
+    ],
+    ids=["token", "host", "name"],
+)
+def test_undecodable_environment_bytes_are_one_line(environ: dict[str, str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates (``surrogateescape``)."""
+    with pytest.raises(ConfigError, match=r"^environment WORKERPOOL__SERVER__\S+: not valid UTF-8"):
+        load_config(None, environ=environ)
+
+
+def test_undecodable_command_line_values_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^command line: store.path: not valid UTF-8 text$"):
+        load_config(None, environ={}, overrides={"store": {"path": "x\udcff"}})
 
 
 def test_store_path_that_is_a_directory(tmp_path: Path) -> None:

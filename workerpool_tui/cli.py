@@ -1,6 +1,13 @@
 """Command line: the dashboard (default), ``serve``, and the API client commands.
 
 A bad option or config value prints one line naming it and exits 2, never a traceback.
+
+Each sub-command takes only its own options, and its ``--help`` lists exactly those:
+``--config``, ``--host`` and ``--port`` everywhere; ``--no-server``, ``--log-level`` and
+``--store`` on ``dashboard`` and ``serve``; ``--url``, ``--token`` and ``--json`` on the
+client commands. Options may also come before the sub-command (SPEC §11: ``--url`` and
+``--token`` are accepted on either side); one that does not apply to the command is an
+error rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -8,19 +15,29 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import __version__
-from .config import Config, ConfigError, load_config
-from .core.handlers import HandlerLoadError
-from .core.store import StoreError
+import msgspec
 
-CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "stats", "watch")
+from . import __version__
+from .config import Config, ConfigError, StoreConfig, load_config, undecodable
+from .core.handlers import HandlerLoadError
+from .core.store import StoreError, StoreLocked
+
+CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "retry", "stats", "watch")
+ENGINE_COMMANDS = ("dashboard", "serve")
+ENGINE_OPTIONS = {"no_server": "--no-server", "log_level": "--log-level", "store": "--store"}
+CLIENT_OPTIONS = {"url": "--url", "token": "--token", "json": "--json"}
 EXIT_USAGE = 2
+STORE_HINT = 'use --store PATH for another store, or --store "" for memory only'
+"""Added to "store … is in use by process N": how to run beside the process holding it."""
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 class UsageError(Exception):
@@ -32,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+def _common(parser: argparse.ArgumentParser | Any, *, top: bool, client: bool) -> None:
     # Options accepted before or after the sub-command: sub-parsers must not reset them.
     default = None if top else argparse.SUPPRESS
     parser.add_argument(
@@ -41,61 +58,200 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=default,
         help="config file (default: ./config.toml if present)",
     )
-    parser.add_argument("--host", default=default, help="API host (server.host)")
-    parser.add_argument("--port", type=int, default=default, help="API port (server.port)")
+    if top:
+        host_help = "API host: where the API listens; clients connect there (server.host)"
+        port_help = "API port: where the API listens; clients connect there (server.port)"
+    elif client:
+        host_help = "server host, for the default --url (server.host)"
+        port_help = "server port, for the default --url (server.port)"
+    else:
+        host_help = "address the API listens on (server.host)"
+        port_help = "port the API listens on; 0 picks a free one (server.port)"
+    parser.add_argument("--host", metavar="HOST", default=default, help=host_help)
+    parser.add_argument("--port", metavar="PORT", type=int, default=default, help=port_help)
+
+
+def _engine_options(parser: argparse.ArgumentParser | Any, *, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--no-server",
         action="store_true",
-        default=default or False,
-        help="do not start the API side-car",
+        default=default,
+        help="do not start the API side-car (server.enabled = false)",
     )
     parser.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error", "critical"], default=default
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        default=default,
+        help="least severe log level written (logger.level)",
     )
     parser.add_argument(
-        "--url", default=default, help="client: server URL (default from host/port)"
+        "--store",
+        metavar="VALUE",
+        default=default,
+        help='the task store: a file path, "auto" (the data directory),'
+        ' or "" for memory only (store.path); postgresql:// URLs are not supported yet',
     )
-    parser.add_argument("--token", default=default, help="client: API token (or WORKERPOOL_TOKEN)")
+
+
+def _client_options(parser: argparse.ArgumentParser | Any, *, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
     parser.add_argument(
-        "--json", action="store_true", default=default or False, help="client: print JSON"
+        "--url", metavar="URL", default=default, help="server URL (default: from --host/--port)"
     )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=default,
+        help="API token (default: WORKERPOOL_TOKEN, else server.auth_token)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="print JSON instead of tables"
+    )
+
+
+ID_HELP = "a task id, or a unique prefix of it (4+ characters, e.g. the dashboard's 8)"
+COUNT_HELP = (
+    "submit N copies (1-10000, default 1); more than 1000 go as several batches of"
+    " at most 1000, each all or nothing: a refused batch stops the rest, the tasks"
+    " already created stay, and the exit status is 1"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workerpool-tui", description="A terminal-native task runner.")
+    parser = _Parser(
+        prog="workerpool-tui",
+        description="A terminal-native task runner. Without a COMMAND: the dashboard.",
+    )
     parser.add_argument("--version", action="version", version=f"workerpool-tui {__version__}")
-    _common(parser, top=True)
+    _common(parser, top=True, client=False)
+    _engine_options(parser.add_argument_group("dashboard and serve options"), top=True)
+    _client_options(
+        parser.add_argument_group("client options (also accepted after the COMMAND)"), top=True
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
+    def add(name: str, help_: str, *, client: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        _common(p, top=False)
+        if client:  # its own options first, then these
+            group = p.add_argument_group("server and output options")
+            _common(group, top=False, client=True)
+            _client_options(group, top=False)
+        else:
+            _common(p, top=False, client=False)
+            _engine_options(p, top=False)
         return p
 
-    add("dashboard", "the Textual dashboard (the default)")
-    add("serve", "headless: pool + API, until SIGINT/SIGTERM")
+    add("dashboard", "the Textual dashboard (the default)", client=False)
+    add("serve", "headless: pool + API, until SIGINT/SIGTERM", client=False)
+
     p = add("submit", "submit tasks to a running server")
     p.add_argument("type", metavar="TYPE", help="a registered task type, e.g. example_task")
-    p.add_argument("--payload", default="{}", help="JSON object, @FILE, or - for stdin")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("--timeout", default=None, help="seconds or a duration such as 30s")
-    p.add_argument("--max-retries", type=int, default=None, help="default task.default_max_retries")
-    p.add_argument("--count", type=int, default=1, help="submit N copies in one batch")
+    p.add_argument(
+        "--payload", metavar="JSON", default="{}", help="a JSON object, @FILE, or - for stdin"
+    )
+    p.add_argument(
+        "--priority", metavar="N", type=int, default=0, help="higher runs first (default 0)"
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        default=None,
+        help="seconds or a duration such as 30s (default task.default_task_timeout)",
+    )
+    p.add_argument(
+        "--max-retries",
+        metavar="N",
+        type=int,
+        default=None,
+        help="retries after a failure (default task.default_max_retries)",
+    )
+    p.add_argument("--count", metavar="N", type=int, default=1, help=COUNT_HELP)
     p.add_argument(
         "--wait", action="store_true", help="wait for the task(s) to finish; exit by outcome"
     )
-    p = add("list", "list tasks")
-    p.add_argument("--status", default=None)
-    p.add_argument("--type", dest="type_", default=None)
-    p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--offset", type=int, default=0)
-    p = add("get", "show one task")
-    p.add_argument("id")
-    p = add("cancel", "cancel a task")
-    p.add_argument("id")
+
+    p = add("list", "list tasks, newest first")
+    p.add_argument(
+        "--status",
+        metavar="STATUS",
+        default=None,
+        help="only these statuses, comma-separated: pending, running, completed, failed, cancelled",
+    )
+    p.add_argument(
+        "--type", metavar="TYPE", dest="type_", default=None, help="only tasks of this type"
+    )
+    p.add_argument(
+        "--search",
+        metavar="TEXT",
+        default=None,
+        help="an id prefix, or part of the type or of the message (case-insensitive)",
+    )
+    p.add_argument(
+        "--limit", metavar="N", type=int, default=100, help="show at most N (1-1000, default 100)"
+    )
+    p.add_argument(
+        "--offset", metavar="N", type=int, default=0, help="skip the N newest matches (default 0)"
+    )
+
+    p = add("get", "show one task: payload, result or error, logs")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
+    p = add("cancel", "cancel a pending or running task")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
+    p = add("retry", "submit a finished task again (a new task, linked by retry_of)")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
+    p.add_argument(
+        "--wait", action="store_true", help="wait for the new task to finish; exit by outcome"
+    )
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
     return parser
+
+
+_POSITIONALS = {"type": "TYPE", "id": "ID"}
+_PATHS = frozenset({"config"})
+"""Options naming a file, which may hold any bytes the file system allows."""
+
+
+def _check_args(args: argparse.Namespace, command: str) -> None:
+    """Options given before the sub-command that do not apply to it, and text that is not
+    UTF-8 (Python hands undecodable bytes over as surrogates), are usage errors."""
+    if command in ENGINE_COMMANDS:
+        foreign, owners = CLIENT_OPTIONS, "the client commands"
+    else:
+        foreign, owners = ENGINE_OPTIONS, "dashboard and serve"
+    for dest, flag in foreign.items():
+        if getattr(args, dest, None) not in (None, False):
+            raise UsageError(f"{flag}: applies to {owners} only, not to {command}")
+    for dest, value in vars(args).items():
+        if not isinstance(value, str) or dest in _PATHS or not undecodable(value):
+            continue
+        if dest == "payload" and value.startswith("@"):
+            continue  # a file name
+        flag = _POSITIONALS.get(dest) or "--" + dest.rstrip("_").replace("_", "-")
+        raise UsageError(f"{flag}: not valid UTF-8 text")
+
+
+def _store_override(value: str) -> dict[str, Any]:
+    """``--store``: a path, ``""`` or ``"auto"`` for ``store.path``; a PostgreSQL URL for
+    ``store.url`` (SPEC §12) once the config has that key."""
+    scheme = _URL_SCHEME.match(value)
+    defaults = msgspec.structs.asdict(StoreConfig())
+    has_url = "url" in defaults
+    if scheme is None:
+        # A path beats a URL from the file or the environment: reset it to its default.
+        return {"path": value, "url": defaults["url"]} if has_url else {"path": value}
+    if scheme.group(1).lower() not in _POSTGRES_SCHEMES:
+        raise UsageError(
+            f"--store: unsupported URL scheme {scheme.group(1)!r};"
+            ' give a file path, "auto", "" for memory only, or a postgresql:// URL'
+        )
+    if not has_url:
+        raise UsageError(
+            '--store: PostgreSQL stores are not supported yet; give a file path, "auto",'
+            ' or "" for memory only'
+        )
+    return {"url": value}  # pragma: no cover - until [store] url exists
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -105,19 +261,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
         server["host"] = args.host
     if args.port is not None:
         server["port"] = args.port
-    if args.no_server:
+    if getattr(args, "no_server", None):
         server["enabled"] = False
     if server:
         overrides["server"] = server
-    if args.log_level is not None:
+    if getattr(args, "log_level", None) is not None:
         overrides["logger"] = {"level": args.log_level}
+    if getattr(args, "store", None) is not None:
+        overrides["store"] = _store_override(args.store)
     return load_config(args.config, overrides=overrides)
 
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = config_from_args(args)
     command = args.command or "dashboard"
+    _check_args(args, command)
+    cfg = config_from_args(args)
     if command in CLIENT_COMMANDS:
         from .client import run_client
 
@@ -142,6 +301,9 @@ EXIT_JOIN_S = 2.0
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(argv)
+    except StoreLocked as exc:
+        print(f"error: {exc}; {STORE_HINT}", file=sys.stderr)
+        return EXIT_USAGE
     except (UsageError, ConfigError, HandlerLoadError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

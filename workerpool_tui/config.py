@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .config_sources import (
+    ENV_PREFIX,
+    ConfigError,
+    env_overrides,
+    printable,
+    read_file,
+    undecodable,
+)
 
-ENV_PREFIX = "WORKERPOOL__"
+__all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
+
 DEFAULT_CONFIG_NAME = "config.toml"
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as one line for the user."""
+MAX_RETRIES_MAX = 100
+"""The most retries a task may have (the engine's admission rule, ``core/admission.py``;
+kept here so that loading the configuration never imports the engine)."""
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -134,7 +137,7 @@ _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_max_retries"),
 }
 _POSITIVE: dict[str, tuple[str, ...]] = {
-    "server": ("max_body_bytes", "max_connections"),
+    "server": ("max_body_bytes", "max_connections", "header_timeout", "keep_alive_timeout"),
     "worker": ("max_workers", "scale_check_interval"),
     "task": (
         "queue_capacity",
@@ -146,16 +149,6 @@ _POSITIVE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _set_path(tree: dict[str, Any], dotted: list[str], value: object) -> None:
-    node = tree
-    for part in dotted[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{'.'.join(dotted)}: {part} is not a table")
-        node = child
-    node[dotted[-1]] = value
-
-
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -164,27 +157,6 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _env_value(raw: str) -> object:
-    """An environment value as TOML would read it (numbers, booleans, arrays), else a string."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``WORKERPOOL__SECTION__KEY=value`` variables as a nested mapping."""
-    tree: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if len(parts) < 2:
-            raise ConfigError(f"environment {name}: expected {ENV_PREFIX}SECTION__KEY")
-        _set_path(tree, parts, _env_value(raw))
-    return tree
 
 
 def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -201,6 +173,23 @@ def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
     return tree
 
 
+def _check_text(tree: Mapping[str, Any], origin: str, where: str = "") -> None:
+    """Refuse strings holding undecodable bytes (from the command line), naming the key."""
+    for key, value in tree.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if isinstance(value, Mapping):
+            _check_text(value, origin, dotted)
+            continue
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        if any(isinstance(v, str) and undecodable(v) for v in values):
+            raise ConfigError(f"{origin}: {printable(dotted)}: not valid UTF-8 text")
+
+
+_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+"""What ``server.auth_token`` may hold: visible ASCII, the characters every HTTP client
+(and a browser's ``fetch``) can send in ``Authorization: Bearer <token>``."""
+
+
 def _validate(cfg: Config, origin: str) -> None:
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{origin}: {key}: {why}")
@@ -215,6 +204,8 @@ def _validate(cfg: Config, origin: str) -> None:
                 fail(f"{section}.{key}", "must be greater than 0")
     if not 0 <= cfg.server.port <= 65535:
         fail("server.port", f"must be within 0..65535, got {cfg.server.port}")
+    if not set(cfg.server.auth_token) <= _TOKEN_CHARS:
+        fail("server.auth_token", "must be visible ASCII characters, with no spaces")
     w = cfg.worker
     if w.min_workers > w.max_workers:
         fail(
@@ -232,6 +223,11 @@ def _validate(cfg: Config, origin: str) -> None:
             f" worker.scale_up_threshold ({w.scale_up_threshold})",
         )
     t = cfg.task
+    if t.default_max_retries > MAX_RETRIES_MAX:
+        fail(
+            "task.default_max_retries",
+            f"must be at most {MAX_RETRIES_MAX} (a task's limit), got {t.default_max_retries}",
+        )
     if t.max_tracked_tasks <= t.queue_capacity + t.max_concurrent_tasks:
         fail(
             "task.max_tracked_tasks",
@@ -270,25 +266,13 @@ def _msgspec_error(exc: msgspec.ValidationError, origin: str) -> ConfigError:
 def _convert(tree: dict[str, Any], origin: str) -> Config:
     if "source" in tree:  # set by the loader, not a user key
         raise ConfigError(f"{origin}: source: unknown key")
+    _check_text(tree, origin)
     try:
         cfg = msgspec.convert(_normalise(tree, origin), Config)
     except msgspec.ValidationError as exc:
         raise _msgspec_error(exc, origin) from None
     _validate(cfg, origin)
     return cfg
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    """The TOML file as a mapping; a missing or malformed file is a ``ConfigError``."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def load_config(
@@ -311,7 +295,7 @@ def load_config(
         if candidate.is_file():
             path = candidate
     if path is not None:
-        source = str(path)
+        source = printable(str(path))
         tree = read_file(Path(path))
         if not isinstance(tree, dict):  # pragma: no cover - tomllib always gives a dict
             raise ConfigError(f"{source}: expected a table")

@@ -1,5 +1,9 @@
 """Logging per ``[logger]``: Rich console lines or JSON lines, to stdout, stderr or a file.
 
+Rich's columns (and its wrapping at the terminal's width) are for a terminal only: to a
+pipe or a file, ``console`` records are plain lines, one record per line (a message's own
+line breaks are written as ``\\n``; a traceback follows its record on indented lines).
+
 The dashboard never lets records reach the terminal under it: it installs a
 :class:`RecordBuffer` (bounded) and shows its lines in the log panel; a file output, if
 configured, keeps receiving records too.
@@ -40,6 +44,29 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(doc).decode()
 
 
+class LineFormatter(logging.Formatter):
+    """``2026-11-28 13:00:01,250 INFO    workerpool_tui.server: message``: one line a record,
+    and a traceback, if any, on the indented lines after it."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+        blocks = []
+        if record.exc_info:
+            blocks.append(self.formatException(record.exc_info))
+        elif record.exc_text:
+            blocks.append(record.exc_text)
+        if record.stack_info:
+            blocks.append(self.formatStack(record.stack_info))
+        for block in blocks:
+            line += "".join("\n  " + part for part in block.splitlines())
+        return line
+
+
 class RecordBuffer(logging.Handler):
     """Keeps the last ``maxlen`` formatted records and tells a listener about new ones."""
 
@@ -73,6 +100,13 @@ def _stream(output: str) -> IO[str]:
         raise ConfigError(f"logger.output: cannot open {output}: {exc.strerror}") from None
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
 def setup_logging(cfg: LoggerConfig, *, dashboard: bool = False) -> RecordBuffer | None:
     """Configure the ``workerpool_tui`` logger. With ``dashboard``, terminal outputs are
     replaced by a :class:`RecordBuffer` (returned); a file output stays."""
@@ -92,7 +126,7 @@ def setup_logging(cfg: LoggerConfig, *, dashboard: bool = False) -> RecordBuffer
         if cfg.format == "json":
             handler = logging.StreamHandler(stream)
             handler.setFormatter(JsonFormatter())
-        elif cfg.output in ("stdout", "stderr"):
+        elif cfg.output in ("stdout", "stderr") and _is_terminal(stream):
             from rich.console import Console
             from rich.logging import RichHandler
 
@@ -105,8 +139,6 @@ def setup_logging(cfg: LoggerConfig, *, dashboard: bool = False) -> RecordBuffer
             handler.setFormatter(logging.Formatter("%(message)s"))
         else:
             handler = logging.StreamHandler(stream)
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-            )
+            handler.setFormatter(LineFormatter())
         root.addHandler(handler)
     return buffer

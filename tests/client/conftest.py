@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from cli_helpers import Cli
 from live_server import LiveServer
 
 
@@ -17,3 +18,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with LiveServer(tmp_path_factory.mktemp("serve-auth"), token="s3cret-token") as live:
         yield live
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The CLI's ``main()`` in this process, its output captured."""
+    return Cli(capsys)

@@ -3,64 +3,18 @@
 from __future__ import annotations
 
 import json
-import queue
+import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cli_helpers import Cli, LineReader, run, run_json
 from live_server import LiveServer, free_port, isolated_env
-
-from workerpool_tui.cli import main
-
-RUN_TIMEOUT_S = 30.0
-
-
-def run(
-    *argv: str, env: dict[str, str] | None = None, home: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workerpool_tui", *argv],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env=env if env is not None else isolated_env(home or Path.cwd()),
-        cwd=home or Path.cwd(),
-    )
-
-
-def run_json(*argv: str) -> Any:
-    done = run(*argv, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-class Cli:
-    """The same ``main()`` the console script calls, in this process (no interpreter start)."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
-
-    def __call__(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        self._capsys.readouterr()
-        code = main(list(argv))
-        out, err = self._capsys.readouterr()
-        return subprocess.CompletedProcess(list(argv), code, out, err)
-
-    def json(self, *argv: str) -> Any:
-        done = self(*argv, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
 
 
 def test_submit_wait_returns_the_completed_task(server: LiveServer) -> None:
@@ -215,7 +169,7 @@ def test_no_server_exits_3_with_the_hint(cli: Cli, tmp_path: Path) -> None:
     as_user = run("stats", "--port", str(port), home=tmp_path)
     assert as_user.returncode == 3
     assert hint in as_user.stderr
-    for command in (["watch"], ["submit", "example_task"], ["cancel", "x"]):
+    for command in (["watch"], ["submit", "example_task"], ["cancel", "abcd"], ["retry", "abcd"]):
         done = cli(*command, "--port", str(port))
         assert done.returncode == 3, (command, done.stderr)
         assert hint in done.stderr
@@ -252,34 +206,6 @@ def test_watch_refused_without_token(cli: Cli, auth_server: LiveServer) -> None:
     assert "unauthorized" in done.stderr
 
 
-class _Lines:
-    """Lines of a child's stdout, read by a thread, waited for with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self._q: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        assert proc.stdout is not None
-        stream = proc.stdout
-        self._thread = threading.Thread(
-            target=lambda: [self._q.put(line) for line in stream], daemon=True
-        )
-        self._thread.start()
-
-    def wait_for(self, *needles: str, timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.seen:
-                if all(n in line for n in needles):
-                    return line
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line with {needles} in {self.seen}")
-            try:
-                self.seen.append(self._q.get(timeout=left))
-            except queue.Empty:
-                continue
-
-
 @pytest.mark.parametrize("as_json", [False, True])
 def test_watch_prints_events_until_ctrl_c(
     server: LiveServer, tmp_path: Path, as_json: bool
@@ -296,7 +222,7 @@ def test_watch_prints_events_until_ctrl_c(
         cwd=tmp_path,
     )
     try:
-        lines = _Lines(proc)
+        lines = LineReader(proc)
         lines.wait_for("snapshot")
         task = httpx.post(
             f"{server.url}/api/v1/tasks",
@@ -319,6 +245,46 @@ def test_watch_prints_events_until_ctrl_c(
             proc.wait(timeout=10)
 
 
+def test_watch_lines_up_and_prints_each_end_once(server: LiveServer, tmp_path: Path) -> None:
+    """Issue #10 §5: columns line up across task types, and a completion is one line (no
+    ``progress 100%`` line before it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerpool_tui", "watch", "--url", server.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=isolated_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        lines = LineReader(proc)
+        lines.wait_for("snapshot")
+        ids = [
+            httpx.post(f"{server.url}/api/v1/tasks", json=body, timeout=10).json()["id"]
+            for body in (
+                {"type": "example_task"},
+                {"type": "long_running_task", "payload": {"duration": 1, "steps": 4}},
+            )
+        ]
+        for task_id in ids:
+            lines.wait_for("completed", task_id)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    mine = [line for line in lines.seen if any(i in line for i in ids)]
+    for task_id in ids:
+        of_task = [line.split()[1] for line in mine if task_id in line]
+        assert of_task.count("completed") == 1, mine
+        assert of_task[0] == "created" and of_task[-1] == "completed", mine
+        assert "progress" in of_task, mine  # 25%, 50%, 75% (100% is the "completed" line)
+    assert not [line for line in mine if "progress" in line and "100%" in line], mine
+    columns = {m.end() for m in (re.match(r"(\S+\s+){4}", line) for line in mine) if m}
+    assert len(columns) == 1, mine
+
+
 def test_watch_exits_3_when_the_server_goes_away(tmp_path: Path) -> None:
     live = LiveServer(tmp_path).start()
     proc = subprocess.Popen(
@@ -330,7 +296,7 @@ def test_watch_exits_3_when_the_server_goes_away(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     try:
-        _Lines(proc).wait_for("snapshot")
+        LineReader(proc).wait_for("snapshot")
         assert live.stop() == 0
         assert proc.wait(timeout=15) == 3
         assert proc.stderr is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 from rich.console import Console
@@ -11,11 +12,14 @@ from workerpool_tui.client.api import (
     ApiError,
     ClientUsageError,
     ServerUrl,
+    Unrecognised,
     decode_response,
     task_path,
 )
-from workerpool_tui.client.client import default_url, resolve_token, submission
-from workerpool_tui.client.render import event_line, human_seconds, task_detail, task_table
+from workerpool_tui.client.client import default_url, resolve_token
+from workerpool_tui.client.events import EventLines
+from workerpool_tui.client.render import human_seconds, task_detail, task_table
+from workerpool_tui.client.submit import submission
 from workerpool_tui.config import load_config
 
 TASK = {
@@ -95,12 +99,35 @@ def test_error_bodies_are_decoded() -> None:
             409, "Conflict", b'{"error": {"code": "already_finished", "message": "no"}}'
         )
     assert (err.value.status, err.value.code, err.value.message) == (409, "already_finished", "no")
+    assert err.value.candidates == []
     with pytest.raises(ApiError) as err:
-        decode_response(502, "Bad Gateway", b"<html>proxy</html>")
-    assert (err.value.code, err.value.message) == ("http_error", "Bad Gateway")
-    with pytest.raises(ApiError, match="not JSON"):
-        decode_response(200, "OK", b"<html>")
-    assert decode_response(200, "OK", b'{"a": 1}') == {"a": 1}
+        decode_response(
+            409,
+            "Conflict",
+            b'{"error": {"code": "ambiguous_id", "message": "m", "candidates": ["ab12", "ab13"]}}',
+        )
+    assert err.value.candidates == ["ab12", "ab13"]
+    assert decode_response(200, "OK", b'{"a": 1}', ("a",)) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expect", "what"),
+    [
+        (502, b"<html>proxy</html>", (), "HTTP 502 Bad Gateway"),
+        (404, b'{"detail": "Not Found"}', (), "HTTP 404 Bad Gateway"),
+        (404, b'{"error": "nope"}', (), "HTTP 404 Bad Gateway"),
+        (404, b'{"error": {"code": 1, "message": "m"}}', (), "HTTP 404 Bad Gateway"),
+        (200, b"<html>", (), "HTTP 200 with a body that is not a JSON object"),
+        (200, b"[1, 2]", (), "HTTP 200 with a body that is not a JSON object"),
+        (200, b'{"a": 1}', ("tasks", "total"), "HTTP 200 without tasks, total"),
+    ],
+)
+def test_answers_without_the_workerpool_shape_are_unrecognised(
+    status: int, body: bytes, expect: tuple[str, ...], what: str
+) -> None:
+    with pytest.raises(Unrecognised) as odd:
+        decode_response(status, "Bad Gateway", body, expect)
+    assert odd.value.what == what
 
 
 def test_submission_checks_options() -> None:
@@ -143,10 +170,11 @@ def test_table_and_detail_show_everything() -> None:
 
 
 def test_event_lines() -> None:
-    line = event_line({"type": "task", "event": "failed", "task": TASK})
+    lines = EventLines()
+    line = lines.line({"type": "task", "event": "failed", "task": TASK})
     assert line is not None
     assert "failed" in line.plain and TASK["id"] in line.plain and "DemoFailure: boom" in line.plain
-    pool = event_line(
+    pool = lines.line(
         {
             "type": "pool",
             "action": "scale_up",
@@ -158,10 +186,57 @@ def test_event_lines() -> None:
         }
     )
     assert pool is not None and "scale_up: 7 workers (min 5, max 50)" in pool.plain
-    assert event_line({"type": "resync"}) is not None
-    assert event_line({"type": "stats", "stats": {}}) is None
-    snapshot = event_line({"type": "snapshot", "tasks": [TASK], "stats": {"tasks": {"total": 9}}})
+    assert lines.line({"type": "resync"}) is not None
+    assert lines.line({"type": "stats", "stats": {}}) is None
+    snapshot = lines.line({"type": "snapshot", "tasks": [TASK], "stats": {"tasks": {"total": 9}}})
     assert snapshot is not None and "9 tracked" in snapshot.plain
+
+
+def _event(event: str, **task: object) -> dict[str, object]:
+    return {"type": "task", "event": event, "task": {**TASK, "error": None, **task}}
+
+
+def test_watch_columns_line_up_whatever_the_type_and_event() -> None:
+    """Issue #10 §5: the status and what follows start in the same column on every line."""
+    lines = EventLines()
+    events = [
+        _event("created", type="example_task", status="pending"),
+        _event("started", type="long_running_task", status="running"),
+        _event("progress", type="t", status="running", progress=25.0, message="step 1/4"),
+        _event("completed", type="default_task", status="completed"),
+        _event("cancelled", type="example_task", status="cancelled"),
+        _event("retrying", type="x", status="pending", error=TASK["error"]),
+    ]
+    texts = [line.plain for line in (lines.line(e) for e in events) if line is not None]
+    assert len(texts) == len(events)
+    fields = [re.match(r"(\S+\s+){4}", text) for text in texts]
+    status_columns = {m.end() for m in fields if m is not None}
+    assert len(status_columns) == 1, texts
+    statuses = [text.split()[4] for text in texts]
+    assert statuses == ["pending", "running", "running", "completed", "cancelled", "pending"]
+    detail_columns = {texts[2].index("25%") - 1, texts[3].index("2.5s"), texts[5].index("Demo")}
+    assert len(detail_columns) == 1, texts
+
+
+def test_watch_prints_each_completion_once() -> None:
+    """Issue #10 §5: no ``progress 100%`` line before ``completed``; a progress report that
+    arrives after its task moved on is not shown either (the status change says it)."""
+    lines = EventLines()
+    assert lines.line(_event("progress", status="running", progress=100.0)) is None
+    assert lines.line(_event("progress", status="completed", progress=100.0)) is None
+    assert lines.line(_event("progress", status="failed", progress=40.0)) is None
+    assert lines.line(_event("progress", status="pending", progress=40.0)) is None
+    shown = lines.line(_event("progress", status="running", progress=40.0))
+    assert shown is not None and "40%" in shown.plain
+    done = lines.line(_event("completed", status="completed", progress=100.0))
+    assert done is not None and "completed" in done.plain
+
+
+def test_watch_status_is_the_one_the_event_says() -> None:
+    """A task encoded after it moved on: ``started`` still reads ``running``."""
+    line = EventLines().line(_event("started", status="failed"))
+    assert line is not None
+    assert "running" in line.plain and "failed" not in line.plain
 
 
 @pytest.mark.parametrize(

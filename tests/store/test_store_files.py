@@ -45,7 +45,10 @@ async def test_second_instance_is_refused(tmp_path: Path) -> None:
         config.write_text(f'[store]\npath = "{db}"\n')
         out = await anyio.to_thread.run_sync(_serve, config)
         assert out.returncode == 2
-        assert out.stderr.strip() == f"error: store {db} is in use by process {os.getpid()}"
+        assert out.stderr.strip() == (
+            f"error: store {db} is in use by process {os.getpid()};"
+            ' use --store PATH for another store, or --store "" for memory only'
+        )
         assert "Traceback" not in out.stderr
         # The running engine is unaffected.
         t = await engine.submit(TaskSpec(type="gated", payload={"wait": False}))

@@ -1,8 +1,18 @@
 """A small blocking client for the HTTP API (SPEC §8) on the standard library's ``http.client``.
 
 One keep-alive connection per :class:`ApiClient`. Every failure becomes one of two
-exceptions the command layer maps to an exit status: :class:`Unreachable` (no server
-answered: exit 3) and :class:`ApiError` (the server said no: exit 1, with its message).
+exceptions the command layer maps to an exit status: :class:`Unreachable` (no workerpool
+server answered: exit 3) and :class:`ApiError` (the server said no: exit 1, with its
+message).
+
+How an answer is known to come from workerpool-tui (something else may hold the port, e.g.
+``python -m http.server``): a refusal carries the JSON error envelope of SPEC §8,
+``{"error": {"code": "...", "message": "..."}}``, and a success is a JSON object with the
+fields the command needs. Any other answer is checked once against ``GET /health``, which a
+workerpool server answers ``{"status": "ok", "uptime_s": <number>, "version": "..."}``
+(open even when a token is required): if that does not answer so either,
+:class:`NotWorkerpool` (exit 3) says that no workerpool server answers at the URL; if it
+does (a proxy in between, say), the odd answer is reported as the server's refusal.
 """
 
 from __future__ import annotations
@@ -31,20 +41,47 @@ class ClientUsageError(Exception):
 class Unreachable(Exception):
     """No server answered at the URL: exit 3."""
 
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"no server at {url} — start one with `workerpool-tui serve` ({reason})")
+    def __init__(self, url: str, reason: str, text: str | None = None) -> None:
+        super().__init__(
+            text or f"no server at {url} — start one with `workerpool-tui serve` ({reason})"
+        )
         self.url = url
         self.reason = reason
 
 
-class ApiError(Exception):
-    """The server refused the request; ``code`` and ``message`` come from its error body."""
+class NotWorkerpool(Unreachable):
+    """Something answered at the URL, but not a workerpool server: exit 3 too."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            url,
+            reason,
+            f"no workerpool server answers at {url} — something else does ({reason});"
+            " check --url or --port",
+        )
+
+
+class ApiError(Exception):
+    """The server refused the request; ``code`` and ``message`` come from its error body
+    (``candidates``: the ids an ambiguous id prefix matches)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, candidates: list[str] | None = None
+    ) -> None:
         super().__init__(f"{message} ({code}, HTTP {status})")
         self.status = status
         self.code = code
         self.message = message
+        self.candidates = candidates or []
+
+
+class Unrecognised(Exception):
+    """An answer without the shape of a workerpool answer (see the module docstring)."""
+
+    def __init__(self, status: int, what: str) -> None:
+        super().__init__(what)
+        self.status = status
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -144,8 +181,10 @@ class ApiClient:
         body: object = None,
         *,
         query: dict[str, str | int] | None = None,
+        expect: tuple[str, ...] = (),
     ) -> Any:
-        """Send one request; return the decoded JSON body of a 2xx answer.
+        """Send one request; return the decoded JSON object of a 2xx answer, which must
+        hold the ``expect`` fields.
 
         A keep-alive connection the server closed while idle is reopened and the request
         sent again, but only for GET and DELETE: a POST is never sent twice.
@@ -170,16 +209,26 @@ class ApiClient:
                 if reused and attempt == 1 and method in _RETRYABLE:
                     continue
                 raise Unreachable(self.server.url, describe_oserror(exc)) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except http.client.HTTPException:
+                self.close()
+                raise NotWorkerpool(self.server.url, "it does not speak HTTP") from None
+            except OSError as exc:
                 self.close()
                 raise Unreachable(self.server.url, describe_oserror(exc)) from None
             if response.will_close:
                 self.close()
-            return decode_response(response.status, response.reason, raw)
+            try:
+                return decode_response(response.status, response.reason, raw, expect)
+            except Unrecognised as odd:
+                raise self.identify(odd, f"{method} {path}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def get(self, path: str, **query: str | int) -> Any:
-        return self.request("GET", path, query={k: v for k, v in query.items() if v is not None})
+    def identify(self, odd: Unrecognised, request: str) -> Exception:
+        """What to raise for an answer without a workerpool shape: :class:`NotWorkerpool`
+        unless ``GET /health`` shows a workerpool server (then an :class:`ApiError`)."""
+        if is_workerpool(self.server, self._connect_timeout_s, self._read_timeout_s):
+            return ApiError(odd.status, "unexpected_response", f"{request}: {odd.what}")
+        return NotWorkerpool(self.server.url, f"{request}: {odd.what}")
 
 
 def describe_oserror(exc: BaseException) -> str:
@@ -195,18 +244,56 @@ def describe_oserror(exc: BaseException) -> str:
     return str(text)
 
 
-def decode_response(status: int, reason: str, raw: bytes) -> Any:
+def decode_response(status: int, reason: str, raw: bytes, expect: tuple[str, ...] = ()) -> Any:
+    """The JSON object of a 2xx answer holding the ``expect`` fields; :class:`ApiError`
+    for a workerpool refusal; :class:`Unrecognised` for anything else."""
     try:
         data: Any = msgspec.json.decode(raw) if raw else None
     except msgspec.DecodeError:
         data = None
     if 200 <= status < 300:
-        if data is None and raw:
-            raise ApiError(status, "invalid_response", "the server sent a body that is not JSON")
+        if not isinstance(data, dict):
+            raise Unrecognised(status, f"HTTP {status} with a body that is not a JSON object")
+        missing = [key for key in expect if key not in data]
+        if missing:
+            raise Unrecognised(status, f"HTTP {status} without {', '.join(missing)}")
         return data
-    code, message = "http_error", reason or f"HTTP {status}"
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        err = data["error"]
-        code = str(err.get("code", code))
-        message = str(err.get("message", message))
-    raise ApiError(status, code, message)
+    err = data.get("error") if isinstance(data, dict) else None
+    if (
+        isinstance(err, dict)
+        and isinstance(err.get("code"), str)
+        and isinstance(err.get("message"), str)
+    ):
+        candidates = err.get("candidates")
+        ids = [str(c) for c in candidates] if isinstance(candidates, list) else None
+        raise ApiError(status, err["code"], err["message"], ids)
+    raise Unrecognised(status, f"HTTP {status} {reason}".rstrip())
+
+
+HEALTH_PATH = "/health"
+
+
+def is_workerpool(server: ServerUrl, connect_timeout_s: float, read_timeout_s: float) -> bool:
+    """Whether ``GET /health`` at ``server`` answers as a workerpool server does, on a
+    connection of its own (the caller's may be closed or in any state)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=connect_timeout_s)
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.settimeout(read_timeout_s)
+        conn.request("GET", server.prefix + HEALTH_PATH, headers={"User-Agent": _USER_AGENT})
+        response = conn.getresponse()
+        raw = response.read()
+        if response.status != 200:
+            return False
+        data = msgspec.json.decode(raw)
+    except (OSError, http.client.HTTPException, msgspec.DecodeError):
+        return False
+    finally:
+        conn.close()
+    return (
+        isinstance(data, dict)
+        and data.get("status") == "ok"
+        and isinstance(data.get("uptime_s"), (int, float))
+        and isinstance(data.get("version"), str)
+    )

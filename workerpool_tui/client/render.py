@@ -24,15 +24,6 @@ STATUS_STYLE = {
     "failed": "bold red",
     "cancelled": "magenta",
 }
-EVENT_STYLE = {
-    "created": "yellow",
-    "started": "cyan",
-    "progress": "dim cyan",
-    "completed": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
-    "retrying": "bold yellow",
-}
 _BAR_CELLS = 10
 
 
@@ -198,49 +189,3 @@ def stats_view(stats: dict[str, Any]) -> RenderableType:
             )
     pool.add_row("uptime", human_seconds(float(stats.get("uptime_s", 0))))
     return Group(counts, Text(""), pool)
-
-
-def event_line(message: dict[str, Any]) -> Text | None:
-    """One line for a WebSocket message in ``watch``; ``None`` for what is not shown."""
-    kind = message.get("type")
-    stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
-    line = Text(stamp + "  ", style="dim")
-    if kind == "task":
-        task = message.get("task") or {}
-        event = str(message.get("event", ""))
-        line.append(f"{event:<10}", style=EVENT_STYLE.get(event, ""))
-        line.append(f" {task.get('id', '')}  {task.get('type', '')}")
-        line.append("  ")
-        line.append_text(status_text(str(task.get("status", ""))))
-        if event == "progress" or task.get("status") == "running":
-            line.append(f"  {float(task.get('progress') or 0):.0f}%")
-        if task.get("message") and event in ("progress", "started"):
-            line.append(f"  {task['message']}", style="dim")
-        error = task.get("error")
-        if isinstance(error, dict) and event in ("failed", "retrying"):
-            line.append(f"  {error.get('type')}: {error.get('message')}", style="red")
-        return line
-    if kind == "snapshot":
-        tasks = message.get("tasks") or []
-        counts = (message.get("stats") or {}).get("tasks") or {}
-        line.append("snapshot  ", style="bold")
-        line.append(
-            f" {len(tasks)} recent tasks; {counts.get('running', 0)} running, "
-            f"{counts.get('pending', 0)} pending, {counts.get('total', 0)} tracked"
-        )
-        return line
-    if kind == "pool":
-        line.append("pool      ", style="bold blue")
-        line.append(
-            f" {message.get('action')}: {message.get('current')} workers "
-            f"(min {message.get('min_workers')}, max {message.get('max_workers')})"
-            + (", paused" if message.get("paused") else "")
-        )
-        if message.get("reason"):
-            line.append(f" — {message['reason']}", style="dim")
-        return line
-    if kind == "resync":
-        line.append("resync    ", style="bold yellow")
-        line.append(" fell behind the server; a fresh snapshot follows")
-        return line
-    return None

@@ -29,11 +29,15 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from .api import (
     CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
     ApiError,
+    NotWorkerpool,
     ServerUrl,
     Unreachable,
+    Unrecognised,
     decode_response,
     describe_oserror,
+    is_workerpool,
 )
 
 WS_PATH = "/api/v1/ws/tasks"
@@ -41,10 +45,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """A snapshot holds at most 500 tasks; anything this large is not a server we know."""
 IDLE_TIMEOUT_S = 15.0
 _RECV_BYTES = 65536
+_HTTP = b"HTTP/"
 
 
 class StreamLost(Exception):
     """The connection broke after the handshake (the server stopped or went silent)."""
+
+
+class _ProtocolError(StreamLost):
+    """What came from the server was not WebSocket over HTTP."""
 
 
 class EventStream:
@@ -63,6 +72,9 @@ class EventStream:
         self._sock: socket.socket | None = None
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._closed = False
+        self._accepted = False
+        self._head = b""
+        """The first bytes of the answer to the handshake (up to ``HTTP/``)."""
         self.close_code: int | None = None
         """The code of the server's close frame, once it sent one."""
         self.close_reason = ""
@@ -95,6 +107,8 @@ class EventStream:
         )
         try:
             self._handshake()
+        except _ProtocolError:
+            raise NotWorkerpool(self.server.url, "it does not speak HTTP") from None
         except StreamLost as exc:
             raise Unreachable(self.server.url, str(exc)) from None
 
@@ -104,6 +118,7 @@ class EventStream:
         while True:
             for event in self._receive_events():
                 if isinstance(event, AcceptConnection):
+                    self._accepted = True
                     assert self._sock is not None
                     self._sock.settimeout(self._idle_timeout_s)
                     return
@@ -116,12 +131,19 @@ class EventStream:
                     if event.body_finished and reject is not None:
                         raise self._refused(reject, bytes(body))
 
-    def _refused(self, reject: RejectConnection, body: bytes) -> ApiError:
+    def _refused(self, reject: RejectConnection, body: bytes) -> Exception:
+        """A refused handshake: the server's error, or :class:`NotWorkerpool` when the
+        answer is not a workerpool one (see :mod:`.api`)."""
         self.close()
         try:
             decode_response(reject.status_code, "", body)
         except ApiError as exc:
             return exc
+        except Unrecognised as odd:
+            what = f"GET {WS_PATH}: {odd.what}"
+            if is_workerpool(self.server, self._connect_timeout_s, READ_TIMEOUT_S):
+                return ApiError(odd.status, "unexpected_response", what)
+            return NotWorkerpool(self.server.url, what)
         return ApiError(reject.status_code, "upgrade_refused", "the server refused the upgrade")
 
     def messages(self) -> Iterator[dict[str, Any]]:
@@ -179,13 +201,22 @@ class EventStream:
         if not data:
             self._closed = True
             self._shutdown()
+            if self._head and not self._accepted:
+                raise _ProtocolError("the answer to the handshake was not HTTP")
             raise StreamLost("the server closed the connection")
+        if not self._accepted and len(self._head) < len(_HTTP):
+            # An answer that does not start like HTTP/1.x is not worth waiting for: the
+            # handshake parser would wait for a blank line that may never come.
+            self._head += data[: len(_HTTP) - len(self._head)]
+            if not _HTTP.startswith(self._head[: len(_HTTP)]):
+                self._shutdown()
+                raise _ProtocolError("the answer to the handshake was not HTTP")
         try:
             self._ws.receive_data(data)
             yield from self._ws.events()
         except RemoteProtocolError as exc:
             self._shutdown()
-            raise StreamLost(f"protocol error from the server: {exc}") from None
+            raise _ProtocolError(f"protocol error from the server: {exc}") from None
 
     def _send(self, event: Any) -> None:
         if self._sock is None:

@@ -177,11 +177,23 @@ def _inspect(conn: sqlite3.Connection, db: Path) -> tuple[bool, int]:
 
 
 def _verdict(db: Path, check: list[Any]) -> None:
-    if check != ["ok"]:
-        raise StoreError(
-            f"store {db} is corrupt (quick_check: {'; '.join(map(str, check))});"
-            " it was left untouched: move it away or restore a copy"
-        )
+    """Refuse a store ``quick_check`` found damaged: one line naming the first problem
+    (the check's rows hold several lines each); every problem goes to the log."""
+    if check == ["ok"]:
+        return
+    problems = [
+        line.strip()
+        for row in check
+        for line in str(row).splitlines()
+        if line.strip() and not line.startswith("*** in database")
+    ] or ["no details"]
+    for problem in problems:
+        _logger.error("store %s: quick_check: %s", db, problem)
+    more = f"; {len(problems)} problems reported, each logged" if len(problems) > 1 else ""
+    raise StoreError(
+        f"store {db} is corrupt (quick_check: {problems[0]}{more});"
+        " it was left untouched: move it away or restore a copy"
+    )
 
 
 class _QuickCheck:
