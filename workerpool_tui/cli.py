@@ -89,8 +89,8 @@ def _engine_options(parser: argparse.ArgumentParser | Any, *, top: bool) -> None
         "--store",
         metavar="VALUE",
         default=default,
-        help='the task store: a file path, "auto" (the data directory),'
-        ' or "" for memory only (store.path); postgresql:// URLs are not supported yet',
+        help='the task store: a file path, "auto" (the data directory), "" for memory'
+        " only (store.path), or postgresql://user@host/db for a cluster (store.url)",
     )
 
 
@@ -246,12 +246,9 @@ def _store_override(value: str) -> dict[str, Any]:
             f"--store: unsupported URL scheme {scheme.group(1)!r};"
             ' give a file path, "auto", "" for memory only, or a postgresql:// URL'
         )
-    if not has_url:
-        raise UsageError(
-            '--store: PostgreSQL stores are not supported yet; give a file path, "auto",'
-            ' or "" for memory only'
-        )
-    return {"url": value}  # pragma: no cover - until [store] url exists
+    if not has_url:  # pragma: no cover - StoreConfig has url
+        raise UsageError("--store: PostgreSQL stores are not supported by this build")
+    return {"url": value}
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

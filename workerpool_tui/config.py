@@ -99,6 +99,13 @@ class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     path: str = "auto"
     recover_running: Literal["requeue", "fail"] = "requeue"
     sync: Literal["normal", "full", "off"] = "normal"
+    url: str = ""
+    """``postgresql://...``: the cluster store (``path`` is then ignored)."""
+    schema: str = "workerpool"
+    lease: float = 30.0
+    heartbeat: float = 5.0
+    instance_name: str = ""
+    """This instance's name in the cluster; empty: ``host:pid``."""
 
 
 class LoggerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -121,6 +128,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 _DURATION_KEYS: dict[str, frozenset[str]] = {
     "server": frozenset({"header_timeout", "keep_alive_timeout"}),
     "worker": frozenset({"scale_check_interval", "shutdown_timeout"}),
+    "store": frozenset({"lease", "heartbeat"}),
     "task": frozenset(
         {
             "default_task_timeout",
@@ -242,8 +250,25 @@ def _validate(cfg: Config, origin: str) -> None:
     for name, target in t.handlers.items():
         if ":" not in target:
             fail(f"task.handlers.{name}", f"expected 'package.module:function', got {target!r}")
-    if cfg.store.path not in ("", "auto") and Path(cfg.store.path).is_dir():
-        fail("store.path", f"{cfg.store.path} is a directory")
+    st = cfg.store
+    if st.url:
+        if not st.url.startswith(("postgresql://", "postgres://")):
+            fail("store.url", "expected a postgresql://user@host/database URL")
+        if not re.match(r"^[a-z_][a-z0-9_]{0,39}$", st.schema):
+            fail(
+                "store.schema",
+                f"{st.schema!r}: lower-case letters, digits and _, at most 40 characters,"
+                " not starting with a digit",
+            )
+        if st.heartbeat <= 0:
+            fail("store.heartbeat", "must be greater than 0")
+        if st.lease < 2 * st.heartbeat:
+            fail(
+                "store.lease",
+                f"{st.lease:g}s must be at least twice store.heartbeat ({st.heartbeat:g}s)",
+            )
+    elif st.path not in ("", "auto") and Path(st.path).is_dir():
+        fail("store.path", f"{st.path} is a directory")
 
 
 def _msgspec_error(exc: msgspec.ValidationError, origin: str) -> ConfigError:

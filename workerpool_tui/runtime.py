@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup
 
+from . import __version__
 from .config import Config, store_path
 from .core import Engine
-from .core.errors import StoreUnavailable
+from .core.errors import StoreError, StoreUnavailable
 from .core.journal import Journal, MemoryJournal
 from .core.store import SqliteJournal
 
@@ -30,11 +31,26 @@ log = logging.getLogger("workerpool_tui.runtime")
 
 
 def make_journal(cfg: Config) -> Journal:
-    """The task store for ``[store]``: an SQLite file, or memory only for ``path = ""``."""
+    """The task store for ``[store] path``: an SQLite file, or memory only for ``""``."""
     path = store_path(cfg.store)
     if path is None:
         return MemoryJournal()
     return SqliteJournal(path, sync=cfg.store.sync)
+
+
+def make_engine(cfg: Config) -> Engine:
+    """The engine over the store ``[store]`` selects: with ``url``, the cluster's
+    PostgreSQL (the optional ``postgres`` extra); otherwise ``path``."""
+    if cfg.store.url:
+        try:
+            from .store.postgres.store import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"store.url needs the PostgreSQL driver ({exc.name} is missing):"
+                " pip install 'workerpool-tui[postgres]'"
+            ) from None
+        return Engine(cfg, store=PostgresStore(cfg, version=__version__))
+    return Engine(cfg, journal=make_journal(cfg))
 
 
 class Runtime:
@@ -43,7 +59,7 @@ class Runtime:
     ) -> None:
         self.cfg = cfg
         self.with_server = cfg.server.enabled if with_server is None else with_server
-        self.engine = engine or Engine(cfg, journal=make_journal(cfg))
+        self.engine = engine or make_engine(cfg)
         self.server: ApiServer | None = None
         """The running API server, or ``None``."""
         self.server_error: str | None = None

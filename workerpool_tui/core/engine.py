@@ -337,6 +337,7 @@ class Engine:
         if self.store is not None:
             for task in tasks:
                 publish(TaskEvent(EventKind.CREATED, task))
+            self.backlog.push_many(tasks)
             return
         self.registry.add_pending(tasks)
         for task in tasks:

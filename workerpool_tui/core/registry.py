@@ -76,6 +76,15 @@ class Registry:
             ordered = sorted(index.values(), key=_finished_at)
             setattr(self, name, {t.id: t for t in ordered})
 
+    def discard(self, task: Task) -> None:
+        """Stop tracking ``task``, whatever its status (a cluster instance handing a task
+        back to the shared store)."""
+        if self._tasks.pop(task.id, None) is None:
+            return
+        self.counts[task.status] -= 1
+        for index in (self._active, self._finished, self._failed):
+            index.pop(task.id, None)
+
     def _drop(self, task: Task) -> None:
         del self._tasks[task.id]
         self.counts[task.status] -= 1

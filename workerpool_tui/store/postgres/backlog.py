@@ -16,6 +16,7 @@ notification be lost). An idle cluster thus makes one claim query per instance e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -82,6 +83,8 @@ class SharedBacklog:
         idle_workers: Callable[[], int],
         claimed: Callable[[list[Task]], None],
         waiting: Callable[[], int],
+        release: Callable[[Task], None],
+        admitted: Callable[[int], None],
     ) -> None:
         self._pool = pool
         self._claim = CLAIM.format(s=schema)
@@ -93,7 +96,9 @@ class SharedBacklog:
         self._idle_workers = idle_workers
         self._claimed = claimed
         self._waiting = waiting
-        """How many tasks wait in the cluster (runnable and scheduled, from cached counts)."""
+        """How many runnable tasks wait in the cluster (from counts at most a second old)."""
+        self._release_task = release
+        self._admitted = admitted
         self._buffer: deque[Task] = deque()
         self._wake = anyio.Event()
         self._maybe_more = True
@@ -105,14 +110,17 @@ class SharedBacklog:
 
     # ------------------------------------------------------------------ the engine's side
     def __len__(self) -> int:
-        return len(self._buffer)
+        """Runnable tasks waiting in the whole cluster (the stats' queue depth)."""
+        return self._waiting()
 
     @property
     def free(self) -> int:
         return max(0, self.capacity - self._waiting())
 
     def push_many(self, tasks: list[Task], *, force: bool = False) -> None:
-        """New tasks are in the table already; the insert's notification wakes claimers."""
+        """New tasks are in the table already (the insert's notification wakes claimers):
+        count them as waiting until the cluster's counts are read again."""
+        self._admitted(len(tasks))
 
     def pop(self) -> Task | None:
         buffer = self._buffer
@@ -133,6 +141,18 @@ class SharedBacklog:
         """A ``<schema>_wake`` notification: tasks became runnable somewhere."""
         self._maybe_more = True
         self._wake.set()
+
+    def defer(self, task: Task, delay_s: float) -> None:
+        """A retry (or a task this instance gives up): back to the cluster, runnable by any
+        instance once ``delay_s`` has passed (the journal writes it, releasing the lease)."""
+        task.run_at = time.time() + delay_s
+        self._release_task(task)
+        self.due_in(delay_s)
+
+    def forget(self, task: Task) -> None:
+        """Drop a claimed, unstarted task from the buffer (this instance lost its lease)."""
+        with contextlib.suppress(ValueError):
+            self._buffer.remove(task)
 
     def due_in(self, delay_s: float) -> None:
         """A task of this instance waits ``delay_s`` (a retry): wake for it."""
@@ -182,6 +202,8 @@ class SharedBacklog:
         if not found:
             return 0
         tasks = [rows.task(r) for r in found]
+        for task in tasks:
+            task.run_at = None
         tasks.sort(key=lambda t: (-t.priority, t.seq))
         for task in tasks:
             # The engine starts them as it starts any pending task.

@@ -26,6 +26,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import msgspec
@@ -199,7 +200,7 @@ class Cluster:
         heartbeat_s: float,
         requeue: bool,
         figures: Callable[[], InstanceFigures],
-        cancel_local: Callable[[str], None],
+        cancel_local: Callable[[str], object],
         lease_lost: Callable[[], None],
     ) -> None:
         self._pool = pool
@@ -235,7 +236,7 @@ class Cluster:
         self.stopping = False
         self.recovered = 0
 
-    async def join(self, conn: psycopg.AsyncConnection[object]) -> None:
+    async def join(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(
             self._sql["join"],
             (self.id, self.name, socket.gethostname(), os.getpid(), self.version),
@@ -294,7 +295,7 @@ class Cluster:
             if time.monotonic() >= self.lease_until:
                 self._lease_lost()
 
-    async def _recover(self, conn: psycopg.AsyncConnection[object]) -> None:
+    async def _recover(self, conn: psycopg.AsyncConnection[Any]) -> None:
         cur = await conn.execute(
             self._sql["recover"], {"lease": self.lease_s, "me": self.id, "requeue": self._requeue}
         )

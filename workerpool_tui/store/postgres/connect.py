@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -23,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..errors import StoreError
 from .schema import SCHEMA_VERSION, migration
 
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5
 _logger = logging.getLogger("workerpool_tui.store")
 
 
@@ -68,7 +69,7 @@ def describe(exc: BaseException) -> str:
     return _first_line(exc)
 
 
-async def connect(url: str, *, autocommit: bool = True) -> psycopg.AsyncConnection[object]:
+async def connect(url: str, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
     """One connection, with start-up errors as one line."""
     try:
         return await psycopg.AsyncConnection.connect(
@@ -84,7 +85,7 @@ def make_pool(
     """The instance's connection pool (not open yet). Every connection says which instance
     it serves (``workerpool.instance``), which the triggers put in change notifications."""
 
-    async def configure(conn: psycopg.AsyncConnection[object]) -> None:
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(
             sql.SQL("SELECT set_config('workerpool.instance', {}, false)").format(
                 sql.Literal(str(instance_id))
@@ -104,7 +105,7 @@ def make_pool(
     )
 
 
-async def ensure_schema(conn: psycopg.AsyncConnection[object], url: str, schema: str) -> int:
+async def ensure_schema(conn: psycopg.AsyncConnection[Any], url: str, schema: str) -> int:
     """Create or migrate ``schema`` to :data:`SCHEMA_VERSION`; returns the version found.
     Refuses (``StoreError``) a schema newer than this program."""
     lock_key = sql.Literal(f"workerpool-tui schema {schema}")
@@ -120,7 +121,7 @@ async def ensure_schema(conn: psycopg.AsyncConnection[object], url: str, schema:
         ) from None
 
 
-async def _migrate(conn: psycopg.AsyncConnection[object], url: str, schema: str) -> int:
+async def _migrate(conn: psycopg.AsyncConnection[Any], url: str, schema: str) -> int:
     cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.meta",))
     row = await cur.fetchone()
     exists = bool(row and row[0])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ...core.models import FINAL_STATUSES, Task, TaskStatus
@@ -63,15 +62,22 @@ class PgIndex:
             f" sum(cancelled) FROM {schema}.counts"
         )
         self.counts = Counts()
-        self.counts_wanted = False
-        """Somebody read the counts since the last refresh: keep them fresh."""
+        self.admitted = 0
+        """Tasks this instance admitted since the counts were read (they are runnable in
+        the cluster; admission adds them to the counts until the next read)."""
 
     async def refresh_counts(self) -> Counts:
+        admitted = self.admitted
         async with self._pool.connection() as conn:
             cur = await conn.execute(self._counts_sql)
             row = await cur.fetchone()
         self.counts = Counts((v or 0 for v in row) if row else (), at=time.monotonic())
+        self.admitted -= admitted  # those are in the counts now
         return self.counts
+
+    def runnable(self) -> int:
+        """Runnable tasks waiting in the cluster, as far as this instance knows."""
+        return self.counts.pending + self.admitted
 
     async def by_id(self, task_id: str) -> Task | None:
         async with self._pool.connection() as conn:
@@ -152,6 +158,3 @@ class PgIndex:
                 )
                 final = [rows.task(r) for r in await cur.fetchall()]
         return sorted(active + final, key=lambda t: t.seq, reverse=True)
-
-
-__all__ = ["Counts", "PgIndex", "psycopg"]

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 
 import anyio
 import psycopg
@@ -28,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...core.errors import StoreUnavailable
 from ...core.models import Task
-from ...core.supervise import Fatal
+from ...core.supervise import Fatal, supervised
 from . import rows
 from .connect import describe
 
@@ -53,8 +54,12 @@ class PgJournal:
         instance_id: int,
         *,
         on_lost: Callable[[list[Task]], None] | None = None,
+        on_open: Callable[[], Awaitable[None]] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
+        self._on_open = on_open
+        self._on_close = on_close
         self._insert = rows.INSERT.format(s=schema)
         self._update = rows.UPDATE.format(s=schema)
         self._forget = FORGET.format(s=schema)
@@ -76,9 +81,17 @@ class PgJournal:
 
     # ------------------------------------------------------------------ the loop side
     async def open(self, tg: TaskGroup, on_fatal: Fatal) -> list[Task]:
-        """Start the flusher. A cluster recovers nothing at start: another instance's
-        tasks are its own until its lease expires (see ``cluster.py``)."""
-        tg.start_soon(self._flusher, name="pg journal flusher")
+        """Connect, set up the schema, join the cluster (``StoreError`` when that cannot
+        be done), then start the flusher. A cluster recovers nothing at start: another
+        instance's tasks are its own until its lease expires (see ``cluster.py``)."""
+        if self._on_open is not None:
+            await self._on_open()
+        tg.start_soon(
+            partial(supervised, restart=False, logger=_logger),
+            "store: the PostgreSQL flusher",
+            self._flusher,
+            on_fatal,
+        )
         return []
 
     def changed(self, task: Task) -> None:
@@ -116,8 +129,11 @@ class PgJournal:
         self._closing = True
         self._wake.set()
         self._hurry.set()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-            await self._done.wait()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(10):
+                await self._done.wait()
+            if self._on_close is not None:
+                await self._on_close()
 
     def _release(self, *, failed: bool) -> None:
         waiters = self._waiters
@@ -181,7 +197,7 @@ class PgJournal:
         async with self._pool.connection() as conn, conn.transaction():
             if new:
                 cur = await conn.execute(self._insert, rows.insert_params(new))
-                seqs = dict(await cur.fetchall())
+                seqs: dict[str, int] = {r[0]: r[1] for r in await cur.fetchall()}
                 for task in new:
                     task.seq = seqs[task.id]
             if held:

@@ -18,6 +18,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import psycopg
@@ -53,7 +54,7 @@ class Listener:
         bus: EventBus,
         *,
         on_wake: Callable[[], None],
-        on_cancel: Callable[[str], None],
+        on_cancel: Callable[[str], object],
         on_reconnect: Callable[[], None],
     ) -> None:
         self._url = url
@@ -99,7 +100,7 @@ class Listener:
                     self._following = False
                 first = False
 
-    async def _listen(self, conn: psycopg.AsyncConnection[object], first: bool) -> None:
+    async def _listen(self, conn: psycopg.AsyncConnection[Any], first: bool) -> None:
         for channel in (self._wake, self._cancel):
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         self.connected = True
