@@ -11,7 +11,9 @@ import base64
 import binascii
 import hmac
 import math
+import os
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -29,7 +31,7 @@ from ..config import ServerConfig, parse_duration
 from ..core.admission import PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
 from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
-from ..core.models import TaskSpec, TaskStatus, task_view
+from ..core.models import TaskSpec, TaskStatus, rfc3339, task_view
 from .broadcast import Broadcaster
 from .http import Request
 from .limits import Limits
@@ -37,6 +39,8 @@ from .responses import Response, Upgrade, error_response, json_response
 from .schemas import (
     BatchRequest,
     Health,
+    InstanceList,
+    InstanceView,
     PoolPatch,
     SubmitRequest,
     TaskBatch,
@@ -213,6 +217,14 @@ def _routes() -> tuple[Route, ...]:
             summary="Registered task types",
             response=TypeList,
             errors=(401,),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/instances",
+            handler="instances",
+            summary="The instances of the cluster (this process alone outside cluster mode)",
+            response=InstanceList,
+            errors=(401, 503),
         ),
         Route(
             method="GET",
@@ -448,7 +460,62 @@ class Api:
 
     # ------------------------------------------------------------------ handlers
     async def health(self, request: Request) -> Response:
-        return json_response(200, Health("ok", self.engine.uptime_s(), __version__))
+        engine = self.engine
+        name = engine.store.name if engine.store is not None else None
+        reason = engine.degraded()
+        if reason is not None:
+            return json_response(
+                503, Health("degraded", engine.uptime_s(), __version__, reason, name)
+            )
+        return json_response(200, Health("ok", engine.uptime_s(), __version__, None, name))
+
+    async def instances(self, request: Request) -> Response:
+        engine = self.engine
+        if engine.store is None:
+            state = engine.pool_state()
+            here = InstanceView(
+                id="local",
+                name=socket.gethostname(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=__version__,
+                state="running" if engine.accepting else "stopping",
+                workers=state.current,
+                busy=state.busy,
+                min_workers=state.min,
+                max_workers=state.max,
+                paused=state.paused,
+                done=engine.pool.done,
+                failed=engine.pool.failed,
+                started_at=rfc3339(engine.started_at),
+                heartbeat_at=rfc3339(engine.clock.now()),
+                heartbeat_age_s=0.0,
+                this=True,
+            )
+            return json_response(200, InstanceList([here], cluster=False))
+        views = [
+            InstanceView(
+                id=i.id,
+                name=i.name,
+                host=i.host,
+                pid=i.pid,
+                version=i.version,
+                state=i.state,
+                workers=i.workers,
+                busy=i.busy,
+                min_workers=i.min_workers,
+                max_workers=i.max_workers,
+                paused=i.paused,
+                done=i.done,
+                failed=i.failed,
+                started_at=rfc3339(i.started_at),
+                heartbeat_at=rfc3339(i.heartbeat_at),
+                heartbeat_age_s=i.heartbeat_age_s,
+                this=i.this,
+            )
+            for i in await engine.instances()
+        ]
+        return json_response(200, InstanceList(views, cluster=True))
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:

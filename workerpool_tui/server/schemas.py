@@ -52,10 +52,46 @@ class TaskBatch(msgspec.Struct, frozen=True):
     tasks: list[TaskView]
 
 
-class Health(msgspec.Struct, frozen=True):
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``ok``; or ``degraded`` (with 503 and the ``reason``) while the store cannot do its
+    whole job (the cluster's PostgreSQL is unreachable, say)."""
+
     status: str
     uptime_s: float
     version: str
+    reason: str | None = None
+    instance: str | None = None
+    """This instance's name, in a cluster."""
+
+
+class InstanceView(msgspec.Struct, frozen=True):
+    """An instance of the cluster (``GET /api/v1/instances``)."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    version: str
+    state: str
+    """running, stopping, stopped, dead, or unresponsive (its heartbeat is past the lease)."""
+    workers: int
+    busy: int
+    min_workers: int
+    max_workers: int
+    paused: bool
+    done: int
+    failed: int
+    started_at: str | None
+    heartbeat_at: str | None
+    heartbeat_age_s: float
+    this: bool
+    """The instance answering."""
+
+
+class InstanceList(msgspec.Struct, frozen=True):
+    instances: list[InstanceView]
+    cluster: bool
+    """False outside cluster mode: the list holds only this process."""
 
 
 class TypeInfo(msgspec.Struct, frozen=True):

@@ -69,18 +69,28 @@ def describe(exc: BaseException) -> str:
     return _first_line(exc)
 
 
-async def connect(url: str, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
+async def connect(
+    url: str, *, name: str = "start-up", autocommit: bool = True
+) -> psycopg.AsyncConnection[Any]:
     """One connection, with start-up errors as one line."""
     try:
         return await psycopg.AsyncConnection.connect(
-            url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S
+            url,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name(name),
         )
     except psycopg.Error as exc:
         raise StoreError(f"store {redact(url)}: cannot connect: {_first_line(exc)}") from None
 
 
+def application_name(instance: str) -> str:
+    """What ``pg_stat_activity`` shows for this instance's connections."""
+    return f"workerpool-tui {instance}"[:63]
+
+
 def make_pool(
-    url: str, *, instance_id: int, min_size: int = 1, max_size: int = 4
+    url: str, *, instance_id: int, name: str, min_size: int = 1, max_size: int = 4
 ) -> AsyncConnectionPool:
     """The instance's connection pool (not open yet). Every connection says which instance
     it serves (``workerpool.instance``), which the triggers put in change notifications."""
@@ -97,7 +107,11 @@ def make_pool(
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": application_name(name),
+        },
         configure=configure,
         timeout=CONNECT_TIMEOUT_S,
         reconnect_timeout=0,  # keep trying for ever: PostgreSQL may come back

@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ...core.bus import EventBus, TaskEvent
 from ...core.models import EventKind, Task, TaskStatus
 from . import rows
-from .connect import CONNECT_TIMEOUT_S, describe
+from .connect import CONNECT_TIMEOUT_S, application_name, describe
 from .schema import channels
 
 FEED_GATHER_S = 0.1
@@ -53,11 +53,13 @@ class Listener:
         instance_id: int,
         bus: EventBus,
         *,
+        name: str,
         on_wake: Callable[[], None],
         on_cancel: Callable[[str], object],
         on_reconnect: Callable[[], None],
     ) -> None:
         self._url = url
+        self._app = application_name(name)
         self._pool = pool
         self._wake, self._changes, self._cancel = channels(schema)
         self._get_many = f"SELECT {rows.COLUMNS} FROM {schema}.tasks WHERE id = ANY(%s::text[])"
@@ -82,7 +84,10 @@ class Listener:
             while True:
                 try:
                     conn = await psycopg.AsyncConnection.connect(
-                        self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                        self._url,
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT_S,
+                        application_name=self._app,
                     )
                 except psycopg.Error as exc:
                     _logger.warning("store: cannot listen: %s", describe(exc))
@@ -114,7 +119,10 @@ class Listener:
                 await conn.execute(sql.SQL(verb + " {}").format(sql.Identifier(self._changes)))
                 self._following = want
                 if want:
+                    # Changes made before the LISTEN took effect were not heard: the
+                    # followers take a fresh snapshot, which has them.
                     self._seen.clear()
+                    self._bus.resync_all()
             async for note in conn.notifies(timeout=POLL_S):
                 channel = note.channel
                 if channel == self._wake:

@@ -102,7 +102,9 @@ class PostgresStore:
         self.instance_id = secrets.randbits(63)
         self.name = st.instance_name or default_name()
         self.version = version
-        self.pool = make_pool(self.url, instance_id=self.instance_id, max_size=POOL_SIZE)
+        self.pool = make_pool(
+            self.url, instance_id=self.instance_id, name=self.name, max_size=POOL_SIZE
+        )
         self.journal = PgJournal(
             self.pool,
             self.schema,
@@ -155,6 +157,7 @@ class PostgresStore:
             self.schema,
             self.instance_id,
             engine.bus,
+            name=self.name,
             on_wake=self.backlog.notify_runnable,
             on_cancel=lambda task_id: engine.interrupt_held(task_id, "cancelled"),
             on_reconnect=self.backlog.notify_runnable,
