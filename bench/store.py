@@ -22,7 +22,7 @@ import anyio
 from workerpool_tui.config import Config, StoreConfig, TaskConfig, WorkerConfig
 from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
 from workerpool_tui.core.journal import Journal, MemoryJournal
-from workerpool_tui.core.store import SqliteJournal
+from workerpool_tui.store.sqlite import SqliteJournal
 
 
 def _config(tasks: int, workers: int) -> Config:

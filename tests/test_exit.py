@@ -15,7 +15,7 @@ import pytest
 
 from workerpool_tui.config import load_config
 from workerpool_tui.core import Engine, TaskSpec
-from workerpool_tui.core.store import SqliteJournal
+from workerpool_tui.store.sqlite import SqliteJournal
 
 _STUCK = """
 import threading

@@ -27,7 +27,7 @@ import msgspec
 from . import __version__
 from .config import Config, ConfigError, StoreConfig, load_config, undecodable
 from .core.handlers import HandlerLoadError
-from .core.store import StoreError, StoreLocked
+from .store.sqlite import StoreError, StoreLocked
 
 CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "retry", "stats", "watch")
 ENGINE_COMMANDS = ("dashboard", "serve")

@@ -22,7 +22,7 @@ from .config import Config, store_path
 from .core import Engine
 from .core.errors import StoreError, StoreUnavailable
 from .core.journal import Journal, MemoryJournal
-from .core.store import SqliteJournal
+from .store.sqlite import SqliteJournal
 
 if TYPE_CHECKING:
     from .server import ApiServer

@@ -107,15 +107,7 @@ def test_store_flag_picks_the_store(tmp_path: Path) -> None:
         stop(proc)
 
 
-def test_store_urls_are_refused_for_now(tmp_path: Path) -> None:
-    """SPEC §12: ``--store postgresql://…`` selects ``[store] url``, which does not exist
-    yet; until it does, a clear one-liner (this test changes when it lands)."""
-    done = run("serve", "--store", "postgresql://postgres@127.0.0.1/test", home=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr == (
-        "error: --store: PostgreSQL stores are not supported yet;"
-        ' give a file path, "auto", or "" for memory only\n'
-    )
+def test_store_url_schemes_other_than_postgresql_are_refused(tmp_path: Path) -> None:
     other = run("serve", "--store", "mysql://db/x", home=tmp_path)
     assert other.returncode == 2
     assert "unsupported URL scheme 'mysql'" in other.stderr

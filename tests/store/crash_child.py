@@ -14,7 +14,7 @@ import anyio
 
 from workerpool_tui.config import Config, StoreConfig, TaskConfig, WorkerConfig
 from workerpool_tui.core import Engine, QueueFull, TaskSpec
-from workerpool_tui.core.store import SqliteJournal
+from workerpool_tui.store.sqlite import SqliteJournal
 
 
 async def main(db: str) -> None:

@@ -15,8 +15,8 @@ from workerpool_tui.core import Engine, Task, TaskSpec, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
-from workerpool_tui.core.store import SqliteJournal, StoreError, SyncMode
-from workerpool_tui.core.store_layout import SPEC_FIELDS, STATE_FIELDS
+from workerpool_tui.store.sqlite import SqliteJournal, StoreError, SyncMode
+from workerpool_tui.store.sqlite_layout import SPEC_FIELDS, STATE_FIELDS
 
 
 def store_config(
@@ -146,7 +146,7 @@ def writer_pids(db: Path) -> set[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        mine = b"workerpool_tui.core.store_writer" in cmd and str(db).encode() in cmd
+        mine = b"workerpool_tui.store.sqlite_writer" in cmd and str(db).encode() in cmd
         if mine and state not in ("Z", "X"):
             found.add(int(entry.name))
     return found

@@ -15,7 +15,7 @@ from store_helpers import db_rows, fill_store, make_engine, open_ids, store_conf
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
-from workerpool_tui.core.store import (
+from workerpool_tui.store.sqlite import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     StoreError,

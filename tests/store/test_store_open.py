@@ -10,7 +10,7 @@ import anyio
 import pytest
 from store_helpers import db_rows, fill_store, open_ids
 
-from workerpool_tui.core.store import StoreError
+from workerpool_tui.store.sqlite import StoreError
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from store_helpers import Gate, copy_store, db_rows, make_engine, store_config, 
 
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.errors import StoreUnavailable
-from workerpool_tui.core.store import SyncMode
+from workerpool_tui.store.sqlite import SyncMode
 
 pytestmark = pytest.mark.anyio
 

@@ -11,11 +11,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import astuple
 
-from workerpool_tui.core import store_layout as layout
 from workerpool_tui.core.admission import check_payload
 from workerpool_tui.core.errors import InvalidRequest
 from workerpool_tui.core.models import Task, TaskError, TaskStatus
-from workerpool_tui.core.store_writer import _decode_batch, encode_batch
+from workerpool_tui.store import sqlite_layout as layout
+from workerpool_tui.store.sqlite_writer import _decode_batch, encode_batch
 
 
 def json_values() -> st.SearchStrategy[Any]:

@@ -69,7 +69,7 @@ async def test_out_of_range_integers_are_refused_and_what_was_accepted_survives(
 
 FAULTY_SERVE = """
 import sys
-from workerpool_tui.core import store
+from workerpool_tui.store import sqlite as store
 
 real = store.encode_batch
 calls = 0

@@ -12,8 +12,8 @@ from workerpool_tui.config import Config, StoreConfig
 from workerpool_tui.core import Task, TaskSpec
 from workerpool_tui.core.errors import StoreUnavailable
 from workerpool_tui.core.journal import MemoryJournal
-from workerpool_tui.core.store import SqliteJournal
 from workerpool_tui.runtime import Runtime, make_journal
+from workerpool_tui.store.sqlite import SqliteJournal
 
 pytestmark = pytest.mark.anyio
 

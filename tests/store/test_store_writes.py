@@ -10,7 +10,7 @@ import pytest
 from store_helpers import db_rows, unexpected_fatal
 
 from workerpool_tui.core.models import Task, TaskError, TaskStatus
-from workerpool_tui.core.store import SqliteJournal
+from workerpool_tui.store.sqlite import SqliteJournal
 
 pytestmark = pytest.mark.anyio
 

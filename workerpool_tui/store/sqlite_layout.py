@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from .models import TASK_LOG_LINES, Task, TaskError, TaskStatus
+from ..core.models import TASK_LOG_LINES, Task, TaskError, TaskStatus
 
 SCHEMA_VERSION = 3
 """1: the first layout, keyed by task id, without log lines or retry links.

@@ -2,7 +2,7 @@
 
 The event loop never waits for the database. :meth:`SqliteJournal.changed` records the
 task in a dict of dirty tasks keyed by id; a flusher task sends what is dirty, one batch
-at a time, to the writer process (:mod:`.store_writer`, which explains why it is a
+at a time, to the writer process (:mod:`.sqlite_writer`, which explains why it is a
 process), which writes it in one transaction and answers once it has committed.
 :meth:`SqliteJournal.commit` returns once the batch holding every change recorded before
 the call has committed, which is what a submission waits for before it is acknowledged.
@@ -10,7 +10,7 @@ the call has committed, which is what a submission waits for before it is acknow
 The file is guarded by an exclusive ``flock`` on ``<store>.lock`` (holding the owner's
 PID, and shared with the writer process), checked before anything is written (SQLite
 header, application id, schema version, ``PRAGMA quick_check``), migrated forward from
-older schema versions (:mod:`.store_layout`) and never rewritten when it cannot be read.
+older schema versions (:mod:`.sqlite_layout`) and never rewritten when it cannot be read.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import store_layout as layout
-from .errors import StoreError, StoreLocked, StoreUnavailable
-from .models import Task
-from .store_layout import SCHEMA_VERSION
-from .store_writer import HEADER, Ack, decode_ack, encode_batch, frame
-from .supervise import Fatal, one_line, supervised
+from ..core.errors import StoreError, StoreLocked, StoreUnavailable
+from ..core.models import Task
+from ..core.supervise import Fatal, one_line, supervised
+from . import sqlite_layout as layout
+from .sqlite_layout import SCHEMA_VERSION
+from .sqlite_writer import HEADER, Ack, decode_ack, encode_batch, frame
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -260,7 +260,7 @@ class SqliteJournal:
 
     The loop side records changed tasks in a dict keyed by id (a burst of progress updates
     of one task is one row write) and a flusher task sends them to the writer process
-    (:mod:`.store_writer`) one batch at a time: everything that changed while the previous
+    (:mod:`.sqlite_writer`) one batch at a time: everything that changed while the previous
     batch was being written. With nobody waiting for a commit the flusher lingers a few
     milliseconds first, to gather a bigger batch. :meth:`commit` returns once every change
     recorded before the call is committed, which is what a submission waits for before
@@ -323,7 +323,7 @@ class SqliteJournal:
                 [
                     sys.executable,
                     "-m",
-                    "workerpool_tui.core.store_writer",
+                    "workerpool_tui.store.sqlite_writer",
                     str(self.path),
                     self.sync,
                     str(self._lock.fd),

@@ -9,7 +9,7 @@ thread rarely gets its turn (``sys.setswitchinterval`` from 0.2 to 20 ms changed
 measured). Submissions wait for commits, so the whole engine ran at the writer's pace,
 and a thread that only built the rows (pure Python, no SQLite) took the engine from
 43,900 to 25,200 tasks/s. A process has its own GIL: the loop's share of the work is
-picking each task's fields (:func:`~.store_layout.wire`) and one MessagePack encode per
+picking each task's fields (:func:`~.sqlite_layout.wire`) and one MessagePack encode per
 batch, about 2.7 µs per task together, and the rest runs on the other core.
 
 The protocol, over the child's stdin and stdout, each message a 4-byte big-endian length
@@ -23,7 +23,7 @@ it never touches a file the parent has not checked and set up. On Linux it is ki
 the parent dies (``PR_SET_PDEATHSIG``), as a thread would be; it shares the parent's
 ``flock`` so that a new instance cannot open the store before it is gone.
 
-Run as ``python -m workerpool_tui.core.store_writer DB SYNC LOCK_FD``.
+Run as ``python -m workerpool_tui.store.sqlite_writer DB SYNC LOCK_FD``.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ from typing import BinaryIO
 import msgspec
 from msgspec.structs import astuple
 
-from . import store_layout as layout
-from .models import Task
+from ..core.models import Task
+from . import sqlite_layout as layout
 
 HEADER = struct.Struct(">I")
 _changes = operator.itemgetter(*(layout.COLUMNS.index(c) for c in ("seq", "id", *layout.MUTABLE)))
-"""A row's values for :func:`~.store_layout.update`."""
+"""A row's values for :func:`~.sqlite_layout.update`."""
 MAX_FRAME = 1 << 31
 """Frames above this are refused: far beyond any batch (1,000 tasks are about 300 KB)."""
 CHUNK_ROWS = 2_000
