@@ -150,3 +150,17 @@ async def test_a_schema_newer_than_the_program_is_refused(pg_url: str, pg_schema
     with pytest.raises(StoreError, match=r"version 99, newer than this workerpool-tui"):
         async with again:
             pass
+
+
+async def test_an_idle_instance_makes_at_most_one_query_a_second(
+    pg_url: str, pg_schema: str
+) -> None:
+    engine, store = pg_engine(pg_url, pg_schema, store={"heartbeat": "5s", "lease": "30s"})
+    async with engine:
+        task = await submit(engine, "default_task")
+        await wait_final_pg(engine, task.id)
+        await anyio.sleep(1.0)  # settle: the last claims and writes are done
+        before = store.pool.checkouts
+        await anyio.sleep(4.0)  # idle: what it does on its own, over a fixed window
+        used = store.pool.checkouts - before
+    assert used <= 4, f"{used} queries in 4 s of idleness"

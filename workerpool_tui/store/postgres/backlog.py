@@ -8,10 +8,10 @@ instance never claims more than its idle workers can start, so no instance hoard
 another one could run.
 
 The claimer sleeps while nothing is runnable. It wakes on a ``<schema>_wake`` notification
-(sent once per statement that made tasks runnable), on a worker going idle, at the next
-due time of a waiting task (a retry's backoff), and at least every :data:`POLL_S` (should a
-notification be lost). An idle cluster thus makes one claim query per instance every
-:data:`POLL_S`.
+(sent once per statement that made tasks runnable, or that made some wait for a time: then
+with that time), on a worker going idle, at the next due time of a waiting task (a retry's
+backoff), and at least every :data:`POLL_S` (should a notification be lost). An idle
+cluster thus makes one claim query per instance every :data:`POLL_S`.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ class SharedBacklog:
         """The last claim was full, or something was made runnable since: claim again."""
         self._due_at = math.inf
         """``time.monotonic()`` when the earliest waiting task becomes due."""
+        self._due_unknown = True
+        """Read the next due time from the table (at start, after a reconnection); after
+        that, notifications (``at EPOCH``) and this instance's own retries tell it."""
         self.claims = 0
         self.claimed_total = 0
 
@@ -137,10 +140,27 @@ class SharedBacklog:
         """A worker went idle: there may be work to claim."""
         self._wake.set()
 
+    def notify(self, payload: str) -> None:
+        """A ``<schema>_wake`` notification: tasks became runnable (``N``), or will be at
+        a time (``at EPOCH``)."""
+        if payload.startswith("at "):
+            try:
+                self.due_in(float(payload[3:]) - time.time())
+            except ValueError:
+                return
+            return
+        self.notify_runnable()
+
     def notify_runnable(self) -> None:
-        """A ``<schema>_wake`` notification: tasks became runnable somewhere."""
+        """Tasks may be runnable (a notification; a reconnection, after which the next
+        due time is read again too)."""
         self._maybe_more = True
         self._wake.set()
+
+    def reconnected(self) -> None:
+        """Notifications may have been missed: look for work, and read the next due time."""
+        self._due_unknown = True
+        self.notify_runnable()
 
     def defer(self, task: Task, delay_s: float) -> None:
         """A retry (or a task this instance gives up): back to the cluster, runnable by any
@@ -172,10 +192,13 @@ class SharedBacklog:
             idle = self._idle_workers() - len(self._buffer)
             now = time.monotonic()
             due = now >= self._due_at or now - last_poll >= POLL_S
-            if idle > 0 and (self._maybe_more or due):
+            if idle > 0 and (self._maybe_more or due or self._due_unknown):
                 if due:
                     last_poll = now
-                    self._due_at = math.inf
+                    if now >= self._due_at:
+                        self._due_at = math.inf
+                if self._due_unknown:
+                    self._due_unknown = False
                     await self._refresh_due()
                 self._maybe_more = False
                 got = await self._claim_up_to(min(idle, MAX_CLAIM))

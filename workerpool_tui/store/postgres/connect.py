@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -89,9 +91,22 @@ def application_name(instance: str) -> str:
     return f"workerpool-tui {instance}"[:63]
 
 
+class CountingPool(AsyncConnectionPool):
+    """The pool, counting the connections taken from it: each is one round of queries
+    (what tests and benchmarks read to check an idle instance stays quiet)."""
+
+    checkouts = 0
+
+    @asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        self.checkouts += 1
+        async with super().connection(timeout) as conn:
+            yield conn
+
+
 def make_pool(
     url: str, *, instance_id: int, name: str, min_size: int = 1, max_size: int = 4
-) -> AsyncConnectionPool:
+) -> CountingPool:
     """The instance's connection pool (not open yet). Every connection says which instance
     it serves (``workerpool.instance``), which the triggers put in change notifications."""
 
@@ -102,7 +117,7 @@ def make_pool(
             )
         )
 
-    return AsyncConnectionPool(
+    return CountingPool(
         url,
         min_size=min_size,
         max_size=max_size,

@@ -54,7 +54,7 @@ class Listener:
         bus: EventBus,
         *,
         name: str,
-        on_wake: Callable[[], None],
+        on_wake: Callable[[str], None],
         on_cancel: Callable[[str], object],
         on_reconnect: Callable[[], None],
     ) -> None:
@@ -126,7 +126,7 @@ class Listener:
             async for note in conn.notifies(timeout=POLL_S):
                 channel = note.channel
                 if channel == self._wake:
-                    self._on_wake()
+                    self._on_wake(note.payload)
                 elif channel == self._cancel:
                     owner, _, task_id = note.payload.partition(":")
                     if owner == self._me:

@@ -14,7 +14,8 @@ that tests and several clusters can share a database. Schema 1::
                by backend so that two instances never wait for one hot row
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
-the notifications instances listen to: ``<schema>_wake`` when tasks become runnable,
+the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
+count), or wait for a time (``at <epoch>``, the earliest),
 ``<schema>_changes`` with the origin instance and the changed ids (what WebSocket clients
 and dashboards of every instance follow). ``<schema>_cancel`` is sent by a cancel.
 
@@ -158,6 +159,11 @@ BEGIN
     IF d.p > 0 THEN
         PERFORM pg_notify('{s}_wake', d.p::text);
     END IF;
+    IF d.sch > 0 THEN
+        PERFORM pg_notify('{s}_wake', 'at ' || (
+            SELECT min(run_at) FROM new_rows WHERE status = 'pending' AND run_at IS NOT NULL
+        )::text);
+    END IF;
     PERFORM {s}.notify_changes(ARRAY(SELECT id FROM new_rows));
     RETURN NULL;
 END $$;
@@ -180,7 +186,8 @@ BEGIN
           - count(*) FILTER (WHERE o.status = 'failed') AS f,
         count(*) FILTER (WHERE n.status = 'cancelled')
           - count(*) FILTER (WHERE o.status = 'cancelled') AS x,
-        count(*) FILTER (WHERE n.status = 'pending' AND n.run_at IS NULL) AS woke
+        count(*) FILTER (WHERE n.status = 'pending' AND n.run_at IS NULL) AS woke,
+        min(n.run_at) FILTER (WHERE n.status = 'pending' AND n.run_at IS NOT NULL) AS due
     INTO d
     FROM new_rows n JOIN old_rows o USING (seq)
     WHERE n.status <> o.status OR (n.run_at IS NULL) <> (o.run_at IS NULL);
@@ -189,6 +196,9 @@ BEGIN
     END IF;
     IF d.woke > 0 THEN
         PERFORM pg_notify('{s}_wake', d.woke::text);
+    END IF;
+    IF d.due IS NOT NULL THEN
+        PERFORM pg_notify('{s}_wake', 'at ' || d.due::text);
     END IF;
     PERFORM {s}.notify_changes(ARRAY(SELECT id FROM new_rows));
     RETURN NULL;

@@ -158,9 +158,9 @@ class PostgresStore:
             self.instance_id,
             engine.bus,
             name=self.name,
-            on_wake=self.backlog.notify_runnable,
+            on_wake=self.backlog.notify,
             on_cancel=lambda task_id: engine.interrupt_held(task_id, "cancelled"),
-            on_reconnect=self.backlog.notify_runnable,
+            on_reconnect=self.backlog.reconnected,
         )
         return self.backlog, self.index
 
@@ -248,8 +248,8 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ background
     async def run(self) -> None:
+        # (The claimer is the backlog's own job: the engine runs it.)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self.backlog.run, name="pg claimer")
             tg.start_soon(self.cluster.run, name="pg heartbeat")
             tg.start_soon(self.listener.run, name="pg listener")
             tg.start_soon(self._counts, name="pg counts")
