@@ -34,6 +34,8 @@ from .schema import NOW
 
 POLL_S = 2.0
 """The longest the claimer sleeps while workers are idle."""
+GATHER_S = 0.002
+"""How long a claim waits for more of the pool to go idle (see ``_gather``)."""
 MAX_CLAIM = 500
 _logger = logging.getLogger("workerpool_tui.store")
 
@@ -81,6 +83,7 @@ class SharedBacklog:
         capacity: int,
         *,
         idle_workers: Callable[[], int],
+        pool_size: Callable[[], int],
         claimed: Callable[[list[Task]], None],
         waiting: Callable[[], int],
         release: Callable[[Task], None],
@@ -94,6 +97,7 @@ class SharedBacklog:
         self._name = instance_name
         self.capacity = capacity
         self._idle_workers = idle_workers
+        self._pool_size = pool_size
         self._claimed = claimed
         self._waiting = waiting
         """How many runnable tasks wait in the cluster (from counts at most a second old)."""
@@ -193,6 +197,7 @@ class SharedBacklog:
             now = time.monotonic()
             due = now >= self._due_at or now - last_poll >= POLL_S
             if idle > 0 and (self._maybe_more or due or self._due_unknown):
+                idle = await self._gather(idle)
                 if due:
                     last_poll = now
                     if now >= self._due_at:
@@ -210,6 +215,20 @@ class SharedBacklog:
             timeout = min(timeout, max(0.0, self._due_at - now))
             with anyio.move_on_after(timeout):
                 await self._wake.wait()
+
+    async def _gather(self, idle: int) -> int:
+        """Workers go idle one by one as they finish: a claim for each would be a round
+        trip (and a transaction) per task. Wait a moment, at most :data:`GATHER_S`, until
+        a good share of the pool is idle, then claim for all of them at once."""
+        target = max(1, min(MAX_CLAIM, self._pool_size() // 2))
+        if idle >= target:
+            return idle
+        with anyio.move_on_after(GATHER_S):
+            while idle < target:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                idle = self._idle_workers() - len(self._buffer)
+        return self._idle_workers() - len(self._buffer)
 
     async def _claim_up_to(self, n: int) -> int:
         try:

@@ -126,7 +126,8 @@ SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM taken),
 """
 
 LEAVE = f"""
-UPDATE {{s}}.instances SET state = 'stopped', heartbeat_at = {NOW}, busy = 0 WHERE id = %s
+UPDATE {{s}}.instances SET state = 'stopped', heartbeat_at = {NOW}, busy = 0, following = false
+WHERE id = %s
 """
 
 INSTANCES = f"""

@@ -63,12 +63,15 @@ class Listener:
         self._pool = pool
         self._wake, self._changes, self._cancel = channels(schema)
         self._get_many = f"SELECT {rows.COLUMNS} FROM {schema}.tasks WHERE id = ANY(%s::text[])"
+        self._set_following = f"UPDATE {schema}.instances SET following = %s WHERE id = %s"
         self._me = str(instance_id)
         self._bus = bus
         self._on_wake = on_wake
         self._on_cancel = on_cancel
         self._on_reconnect = on_reconnect
-        self._following = False
+        self._following: bool | None = False
+        """Whether this instance follows the changes; ``None`` right after (re)connecting,
+        when its row says what the previous connection left there."""
         self._changed: set[str] = set()
         self._changed_event = anyio.Event()
         self._seen: OrderedDict[str, TaskStatus] = OrderedDict()
@@ -102,7 +105,7 @@ class Listener:
                     _logger.warning("store: the listening connection broke: %s", describe(exc))
                 finally:
                     self.connected = False
-                    self._following = False
+                    self._following = None
                 first = False
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any], first: bool) -> None:
@@ -117,6 +120,8 @@ class Listener:
             if want != self._following:
                 verb = "LISTEN" if want else "UNLISTEN"
                 await conn.execute(sql.SQL(verb + " {}").format(sql.Identifier(self._changes)))
+                # Then say so: the triggers send changes only while somebody follows.
+                await conn.execute(self._set_following, (want, int(self._me)))
                 self._following = want
                 if want:
                     # Changes made before the LISTEN took effect were not heard: the

@@ -17,7 +17,8 @@ Statement-level triggers (one run per statement, not per row) keep ``counts`` an
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
 count), or wait for a time (``at <epoch>``, the earliest),
 ``<schema>_changes`` with the origin instance and the changed ids (what WebSocket clients
-and dashboards of every instance follow). ``<schema>_cancel`` is sent by a cancel.
+and dashboards of every instance follow; sent only while an instance follows, as its
+``instances.following`` says). ``<schema>_cancel`` is sent by a cancel.
 
 Timestamps are epoch seconds (``double precision``), as the engine keeps them; lease and
 heartbeat comparisons use the database's clock only.
@@ -68,7 +69,8 @@ CREATE TABLE {s}.instances (
     max_workers   integer NOT NULL DEFAULT 0,
     paused        boolean NOT NULL DEFAULT false,
     done          bigint NOT NULL DEFAULT 0,
-    failed        bigint NOT NULL DEFAULT 0
+    failed        bigint NOT NULL DEFAULT 0,
+    following     boolean NOT NULL DEFAULT false  -- listens to <schema>_changes
 );
 
 CREATE TABLE {s}.tasks (
@@ -107,9 +109,10 @@ CREATE INDEX tasks_owner ON {s}.tasks (owner) WHERE owner IS NOT NULL;
 -- Retention: final tasks by finish time.
 CREATE INDEX tasks_finished ON {s}.tasks (finished_at)
     WHERE status IN ('completed', 'failed', 'cancelled');
--- Listing the rarer statuses newest first (the rest walk the primary key).
-CREATE INDEX tasks_unfinished ON {s}.tasks (status, seq) WHERE status <> 'completed';
-CREATE INDEX tasks_type ON {s}.tasks (type, seq);
+-- Listing the rare final statuses newest first (the others walk the primary key from its
+-- newest end: pending and running tasks are recent). Every index costs each status change
+-- (no update of a task is HOT), so there are only these.
+CREATE INDEX tasks_failed ON {s}.tasks (status, seq) WHERE status IN ('failed', 'cancelled');
 
 CREATE TABLE {s}.counts (
     shard     smallint PRIMARY KEY,
@@ -128,6 +131,12 @@ DECLARE
     n integer := coalesce(array_length(ids, 1), 0);
     i integer := 1;
 BEGIN
+    -- Only while some live instance follows the changes (a dashboard, WebSocket clients).
+    IF NOT EXISTS (
+        SELECT 1 FROM {s}.instances WHERE following AND state IN ('running', 'stopping')
+    ) THEN
+        RETURN;
+    END IF;
     WHILE i <= n LOOP
         PERFORM pg_notify('{s}_changes', origin || ' ' || array_to_string(ids[i:i + 399], ','));
         i := i + 400;

@@ -132,6 +132,7 @@ class PostgresStore:
             self.name,
             cfg.task.queue_capacity,
             idle_workers=lambda: 0 if pool.paused else len(pool.idle),
+            pool_size=lambda: len(pool.workers),
             claimed=self._claimed,
             waiting=self._pg.runnable,
             release=self._released,
