@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..config import TaskConfig
 from .errors import InvalidRequest, UnknownTaskType
 from .handlers import TypeRegistry
-from .models import TaskSpec
+from .models import Task, TaskSpec
 
 PRIORITY_MIN = -(2**31)
 PRIORITY_MAX = 2**31 - 1
@@ -112,3 +113,18 @@ def check_spec(spec: TaskSpec, types: TypeRegistry, max_task_timeout: float) -> 
             tt.check_payload(spec.payload)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
+
+
+def new_task(spec: TaskSpec, cfg: TaskConfig, task_id: str, seq: int, now: float) -> Task:
+    """The task an admitted ``spec`` becomes (``[task]`` fills in what it leaves out)."""
+    return Task(
+        id=task_id,
+        type=spec.type,
+        payload=spec.payload,
+        priority=spec.priority,
+        max_retries=cfg.default_max_retries if spec.max_retries is None else spec.max_retries,
+        timeout_s=cfg.default_task_timeout if spec.timeout_s is None else spec.timeout_s,
+        created_at=now,
+        seq=seq,
+        retry_of=spec.retry_of,
+    )

@@ -16,8 +16,9 @@ from typing import Protocol
 
 import anyio
 
-from .models import Task, TaskStatus
+from .models import Task, TaskError, TaskStatus
 from .queue import PriorityQueue
+from .registry import Registry
 
 
 class Backlog(Protocol):
@@ -116,3 +117,37 @@ class LocalBacklog:
             self._retry_wake = anyio.Event()
             with anyio.move_on_after(heap[0][0] - now if heap else 1.0):
                 await self._retry_wake.wait()
+
+
+def recover(
+    tasks: Sequence[Task],
+    *,
+    registry: Registry,
+    backlog: Backlog,
+    changed: Callable[[Task], None],
+    now: float,
+    requeue_running: bool,
+) -> int:
+    """Tasks a local store loaded at start: history stays history, pending ones go back in
+    line (past the capacity: they were admitted once), and those that were running when
+    the process stopped are re-queued or failed. Returns how many were queued."""
+    requeue: list[Task] = []
+    for task in tasks:
+        if task.status is TaskStatus.RUNNING:
+            if requeue_running:
+                task.status = TaskStatus.PENDING
+                task.progress = 0.0
+                task.message = "re-queued after an interrupted run"
+            else:
+                task.status = TaskStatus.FAILED
+                task.finished_at = now
+                task.error = TaskError("interrupted", "the process stopped while this task ran")
+                task.message = f"{task.error.type}: {task.error.message}"
+            changed(task)
+        registry.add(task)
+        if task.status is TaskStatus.PENDING:
+            requeue.append(task)
+    registry.order_finished()
+    if requeue:
+        backlog.push_many(requeue, force=True)
+    return len(requeue)

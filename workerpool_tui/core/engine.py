@@ -25,21 +25,20 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import msgspec
 from anyio.abc import TaskGroup
 
 from ..config import Config
-from .admission import check_spec
-from .backlog import Backlog, LocalBacklog
+from .admission import check_spec, new_task
+from .backlog import Backlog, LocalBacklog, recover
 from .bus import EventBus, LogEvent, TaskEvent
 from .clock import Clock, SystemClock
 from .errors import AlreadyFinished, NotFound, QueueFull, ShuttingDown, StoreUnavailable
 from .handlers import TypeRegistry, build_registry
-from .index import LocalIndex, TaskCounts, TaskIndex
+from .index import LocalIndex, TaskIndex
 from .journal import Journal, MemoryJournal
-from .models import FINAL_STATUSES, EventKind, Task, TaskError, TaskSpec, TaskStatus
+from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
 from .registry import Registry
-from .stats import Latency, ScalingDecision, Stats, Throughput
+from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
 from .workers import PoolState, WorkerPool, error_summary
@@ -53,31 +52,6 @@ VERSION = "0.1.0"
 _logger = logging.getLogger("workerpool_tui.engine")
 
 __all__ = ["Engine", "EngineStats", "PoolState", "error_summary", "random_id"]
-
-
-class QueueStats(msgspec.Struct, frozen=True):
-    depth: int
-    capacity: int
-
-
-class BusStats(msgspec.Struct, frozen=True):
-    published: int
-    dropped: int
-    subscribers: int
-    resyncs: int
-
-
-class EngineStats(msgspec.Struct, frozen=True):
-    """The stats object of ``GET /api/v1/tasks/status/stats`` and of WebSocket messages."""
-
-    tasks: TaskCounts
-    queue: QueueStats
-    workers: PoolState
-    throughput: Throughput
-    latency: Latency
-    bus: BusStats
-    scaling: list[ScalingDecision]
-    uptime_s: float
 
 
 def random_id() -> str:
@@ -255,29 +229,19 @@ class Engine:
 
     def _recover(self, tasks: Sequence[Task]) -> None:
         """Tasks from a local store: history stays history, pending work goes back in line."""
-        requeue: list[Task] = []
-        recover_running = self.config.store.recover_running
-        for task in tasks:
-            self._seq = max(self._seq, task.seq)
-            if task.status is TaskStatus.RUNNING:
-                if recover_running == "requeue":
-                    task.status = TaskStatus.PENDING
-                    task.progress = 0.0
-                    task.message = "re-queued after an interrupted run"
-                else:
-                    task.status = TaskStatus.FAILED
-                    task.finished_at = self.clock.now()
-                    task.error = TaskError("interrupted", "the process stopped while this task ran")
-                    task.message = error_summary(task.error)
-                self.journal.changed(task)
-            self.registry.add(task)
-            if task.status is TaskStatus.PENDING:
-                requeue.append(task)
-        if tasks:
-            self.registry.order_finished()
-        if requeue:
-            self.backlog.push_many(requeue, force=True)
-            self.log("info", f"recovered {len(requeue)} pending task(s) from the store")
+        if not tasks:
+            return
+        self._seq = max(task.seq for task in tasks)
+        requeued = recover(
+            tasks,
+            registry=self.registry,
+            backlog=self.backlog,
+            changed=self.journal.changed,
+            now=self.clock.now(),
+            requeue_running=self.config.store.recover_running == "requeue",
+        )
+        if requeued:
+            self.log("info", f"recovered {requeued} pending task(s) from the store")
 
     # ------------------------------------------------------------------ submission
     def _admit(self, specs: Sequence[TaskSpec]) -> list[Task]:
@@ -302,7 +266,6 @@ class Engine:
                 retry_after_s=1.0,
             )
         now = self.clock.now()
-        tcfg = self._tcfg
         local = self.store is None
         tasks = []
         for spec in specs:
@@ -311,23 +274,7 @@ class Engine:
             task_id = self._new_id()
             while task_id in self.registry:  # 64-bit ids: practically never
                 task_id = self._new_id()
-            tasks.append(
-                Task(
-                    id=task_id,
-                    type=spec.type,
-                    payload=spec.payload,
-                    priority=spec.priority,
-                    max_retries=tcfg.default_max_retries
-                    if spec.max_retries is None
-                    else spec.max_retries,
-                    timeout_s=tcfg.default_task_timeout
-                    if spec.timeout_s is None
-                    else spec.timeout_s,
-                    created_at=now,
-                    seq=self._seq if local else 0,
-                    retry_of=spec.retry_of,
-                )
-            )
+            tasks.append(new_task(spec, self._tcfg, task_id, self._seq if local else 0, now))
         return tasks
 
     def _enqueue(self, tasks: list[Task]) -> None:

@@ -67,6 +67,16 @@ class Worker:
             self.scope.cancel()
 
 
+class PoolState(msgspec.Struct, frozen=True):
+    current: int
+    busy: int
+    idle: int
+    min: int
+    max: int
+    paused: bool
+    auto_scaling: bool
+
+
 class Decision(msgspec.Struct, frozen=True):
     delta: int
     reason: str

@@ -11,6 +11,9 @@ from collections import deque
 
 import msgspec
 
+from .index import TaskCounts
+from .pool import PoolState
+
 WINDOW_S = 60
 """Throughput is averaged over the last minute."""
 SAMPLES = 4096
@@ -129,3 +132,28 @@ class Stats:
             loop_lag_s=round(self.loop_lag_s, 6),
             loop_lag_max_s=round(self.loop_lag_max_s, 6),
         )
+
+
+class QueueStats(msgspec.Struct, frozen=True):
+    depth: int
+    capacity: int
+
+
+class BusStats(msgspec.Struct, frozen=True):
+    published: int
+    dropped: int
+    subscribers: int
+    resyncs: int
+
+
+class EngineStats(msgspec.Struct, frozen=True):
+    """The stats object of ``GET /api/v1/tasks/status/stats`` and of WebSocket messages."""
+
+    tasks: TaskCounts
+    queue: QueueStats
+    workers: PoolState
+    throughput: Throughput
+    latency: Latency
+    bus: BusStats
+    scaling: list[ScalingDecision]
+    uptime_s: float
