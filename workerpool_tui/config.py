@@ -64,6 +64,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     mode: Literal["debug", "release"] = "debug"
     auth_token: str = ""
     allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names the API answers without a token besides localhost and loopback addresses
+    (a DNS-rebinding guard; see ``workerpool_tui/server/access.py``)."""
     max_body_bytes: int = 1_048_576
     max_connections: int = 1000
     header_timeout: float = 10.0

@@ -320,7 +320,7 @@ async def test_static_files(tmp_path: Path) -> None:
         assert_error(await c.get("/static/..%2fsecret.txt"), 404, "not_found")
         # A raw request target that httpx would normalise away.
         async with await anyio.connect_tcp("127.0.0.1", server.port) as raw:
-            await raw.send(b"GET /static/../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            await raw.send(b"GET /static/../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             with anyio.fail_after(5):
                 answer = await read_response(raw)
             assert (
@@ -349,11 +349,11 @@ async def test_openapi_valid_and_complete() -> None:
 async def test_shutting_down_answers_503_on_open_connections() -> None:
     async with running_server() as server:
         async with await anyio.connect_tcp("127.0.0.1", server.port) as raw:
-            await raw.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            await raw.send(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             with anyio.fail_after(5):
                 assert (await read_response(raw)).startswith(b"HTTP/1.1 200")
             server.begin_shutdown()
-            await raw.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            await raw.send(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             with anyio.fail_after(5):
                 answer = await read_response(raw)
             assert answer.startswith(b"HTTP/1.1 503")

@@ -14,7 +14,7 @@ from workerpool_tui.server.transport import READ_AHEAD_BYTES
 
 pytestmark = pytest.mark.anyio
 
-HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 async def test_body_larger_than_read_ahead_then_keep_alive() -> None:
@@ -24,7 +24,7 @@ async def test_body_larger_than_read_ahead_then_keep_alive() -> None:
         running_server(limits=limits) as server,
         await anyio.connect_tcp("127.0.0.1", server.port) as s,
     ):
-        head = b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size
+        head = b"POST /api/v1/tasks HTTP/1.1\r\nHost: [::1]\r\nContent-Length: %d\r\n\r\n" % size
         await s.send(head + b"x" * size)  # no Content-Type: read whole, then 415
         reader = ResponseReader(s)
         with anyio.fail_after(5):

@@ -11,7 +11,6 @@ the engine drains → :meth:`ApiServer.close_websockets` (1001) → :meth:`ApiSe
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import time
 from importlib.resources.abc import Traversable
@@ -23,12 +22,13 @@ from wsproto.frame_protocol import CloseReason
 
 from ..config import ServerConfig
 from ..core.engine import Engine
+from .access import is_loopback
+from .api import Api
 from .broadcast import Broadcaster
-from .http import HttpConnection, refuse_connection
+from .http import WAITING_ON_CLIENT, HttpConnection, refuse_connection
 from .limits import Limits
 from .openapi import openapi_json
 from .responses import error_response
-from .routes import Api
 from .transport import serve_tcp
 
 log = logging.getLogger("workerpool_tui.server")
@@ -36,15 +36,6 @@ log = logging.getLogger("workerpool_tui.server")
 
 class ServerStartError(Exception):
     """The server could not start; the message is one line for the user."""
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ApiServer:
@@ -121,7 +112,7 @@ class ApiServer:
     async def _connection(self, stream: ByteStream) -> None:
         self.connections += 1
         try:
-            if self.connections > self.limits.max_connections:
+            if self.connections > self.limits.max_connections and not self._make_room():
                 await refuse_connection(
                     stream,
                     error_response(
@@ -145,6 +136,23 @@ class ApiServer:
             log.exception("connection handler failed")
         finally:
             self.connections -= 1
+
+    def _make_room(self) -> bool:
+        """At the cap, cut the connection that has waited longest for its client (idle,
+        or trickling a head or a body), so that slow clients holding every connection
+        cannot keep others (``/health`` among them) out. Connections whose requests are
+        being handled, answered or upgraded are never cut. False if there is none."""
+        victim: HttpConnection | None = None
+        for connection in self._open:
+            if connection.phase in WAITING_ON_CLIENT and (
+                victim is None or connection.waiting_since < victim.waiting_since
+            ):
+                victim = connection
+        if victim is None:
+            return False
+        self._open.discard(victim)
+        victim.evict()
+        return True
 
     async def _reaper(self) -> None:
         """Enforce every connection's deadline (header, body, keep-alive, write timeouts).

@@ -3,23 +3,30 @@ stream, with every limit of :class:`~.limits.Limits` enforced.
 
 One :class:`HttpConnection` per accepted socket. It reads a request head under a deadline
 (``keep_alive_timeout`` while idle, then ``header_timeout`` from the first byte), refuses an
-oversize head (431) or a declared oversize body (413) before reading it, reads the body
-under ``body_timeout``, hands a :class:`Request` to the application and writes the answer
-in one send. Error responses are only sent while h11 allows one (our state ``IDLE`` or
+oversize head (431) or a declared oversize body (413) before reading it, lets the
+application refuse the request on its head alone (:meth:`Application.refuse_head`: host,
+token, route; the body is then never read and the connection closes if one was coming),
+reads the body under one total deadline (``body_timeout`` plus what ``body_min_rate``
+allows for the bytes received, at most ``body_max_time``), hands a :class:`Request` to the
+application and writes the answer in one send. A request framed by both ``Content-Length``
+and ``Transfer-Encoding`` is read by the latter and its connection closed after the answer
+(RFC 9112 §6.1). Error responses are only sent while h11 allows one (our state ``IDLE`` or
 ``SEND_RESPONSE``); anything else just closes. Handler errors become a logged 500, never a
 crashed server; cancellation is always re-raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any, Protocol
 
 import anyio
 import h11
@@ -38,12 +45,34 @@ LINGER_BYTES = 4 * 1024 * 1024
 _STREAM_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError)
 
 
+def _no_address() -> str | None:
+    return None
+
+
 class Request:
     """One parsed request. Header names are lower case (h11 normalises them)."""
 
-    __slots__ = ("body", "headers", "method", "path", "query", "target")
+    __slots__ = (
+        "body",
+        "headers",
+        "local_ip",
+        "method",
+        "path",
+        "query",
+        "refusal",
+        "route",
+        "target",
+    )
 
-    def __init__(self, method: str, target: str, headers: Headers, body: bytes) -> None:
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        body: bytes,
+        *,
+        local_ip: Callable[[], str | None] = _no_address,
+    ) -> None:
         self.method = method
         self.target = target
         path, _, query = target.partition("?")
@@ -51,6 +80,12 @@ class Request:
         self.query = query
         self.headers = headers
         self.body = body
+        self.local_ip = local_ip
+        """The address the client connected to (computed on demand)."""
+        self.route: Any = None
+        """What the application matched on the head, for its handler to reuse."""
+        self.refusal: Response | None = None
+        """The answer given on the head alone (the body was not read)."""
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -59,7 +94,13 @@ class Request:
         return None
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class Application(Protocol):
+    def refuse_head(self, request: Request) -> Response | None:
+        """An answer decided on the request head alone (its body is empty still), or
+        ``None`` to read the body and call the application."""
+
+    async def __call__(self, request: Request) -> Response:
+        """The answer to a complete request."""
 
 
 class _DateCache:
@@ -126,6 +167,11 @@ class Phase(enum.Enum):
     WRITE = "sending a response"
 
 
+WAITING_ON_CLIENT = frozenset({Phase.WAIT, Phase.HEAD, Phase.BODY})
+"""Phases in which a connection only waits for its client: at the connection cap the one
+that has waited longest is cut to make room (see ``ApiServer``)."""
+
+
 class HttpConnection:
     """One HTTP/1.1 connection. Timeouts are deadlines (``deadline``, monotonic seconds) that
     the server's reaper checks a few times a second and enforces with :meth:`expire`: a
@@ -135,7 +181,7 @@ class HttpConnection:
     def __init__(
         self,
         stream: ByteStream,
-        handler: Handler,
+        handler: Application,
         limits: Limits,
         *,
         is_draining: Callable[[], bool],
@@ -146,11 +192,18 @@ class HttpConnection:
         self.is_draining = is_draining
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self.requests = 0
-        self.deadline = time.monotonic() + limits.header_timeout_s
+        now = time.monotonic()
+        self.deadline = now + limits.header_timeout_s
         self.phase = Phase.WAIT
+        self.waiting_since = now
+        """When the connection last began waiting for its client (accept, or the end of
+        the previous answer): at the cap, the longest waiting is cut first."""
         self._scope: anyio.CancelScope | None = None
         self._expired = False
+        self._evicted = False
+        self._must_close = False
         self._peer: str | None = None
+        self._local_ip: str | None = None
 
     def expire(self) -> None:
         """The deadline passed: interrupt whatever the connection waits for."""
@@ -159,13 +212,21 @@ class HttpConnection:
         if self._scope is not None:
             self._scope.cancel()
 
+    def evict(self) -> None:
+        """Cut this connection, which only waits for its client, to make room for a new one
+        at the connection cap: a request it was receiving is answered 503."""
+        self._evicted = True
+        self.expire()
+
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
         """Serve requests until the peer leaves, a limit is hit, or an error closes us."""
         try:
             with anyio.CancelScope() as self._scope:
                 await self._serve()
-            if self._expired:
+            if self._evicted:
+                await self._cut_for_room()
+            elif self._expired:
                 await self._timed_out()
         except _Closed:
             return
@@ -188,6 +249,21 @@ class HttpConnection:
                 await self._close(linger=self.conn.their_state is not h11.DONE)
                 return
             self.conn.start_next_cycle()
+            self.waiting_since = time.monotonic()
+
+    async def _cut_for_room(self) -> None:
+        if self.phase is Phase.HEAD or self.phase is Phase.BODY:
+            response = error_response(
+                503,
+                "too_many_connections",
+                f"the server holds its limit of {self.limits.max_connections} connections"
+                " and this request was the slowest to arrive",
+                close=True,
+            )
+            with anyio.move_on_after(self.limits.write_timeout_s):
+                if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    with contextlib.suppress(h11.LocalProtocolError):
+                        await self._write(response)
 
     async def _timed_out(self) -> None:
         phase = self.phase
@@ -246,16 +322,24 @@ class HttpConnection:
         method = event.method.decode("ascii", "replace")
         target = event.target.decode("ascii", "replace")
         # One pass: copy the headers, measure the head (h11 caps a head that arrives in
-        # pieces; one that arrived whole is measured here) and find Content-Length.
+        # pieces; one that arrived whole is measured here) and find the body's framing.
         headers: Headers = []
         head_size = len(event.target)
         content_length = -1
+        chunked = False
         for raw_name, value in event.headers.raw_items():  # a plain list, unlike iterating
             name = raw_name.lower()
             headers.append((name, value))
             head_size += len(name) + len(value) + 4
             if name == b"content-length":
                 content_length = int(value)  # h11 has validated it
+            elif name == b"transfer-encoding":
+                chunked = True  # h11 accepts only "chunked"
+        if chunked:
+            # Framed by Transfer-Encoding alone; with a Content-Length too the connection
+            # closes after the answer (RFC 9112 §6.1: request smuggling).
+            self._must_close = content_length >= 0
+            content_length = -1
         if head_size > limits.max_header_bytes:
             await self._send_error(_headers_too_large(limits), method, target)
             return None
@@ -266,10 +350,20 @@ class HttpConnection:
                 target,
             )
             return None
+        request = Request(method, target, headers, b"", local_ip=self.local_ip)
+        refusal = self.handler.refuse_head(request)
+        if refusal is not None:
+            if chunked or content_length > 0:
+                refusal.close = True  # its body is never read
+            elif not isinstance(conn.next_event(), h11.EndOfMessage):
+                refusal.close = True  # pragma: no cover - h11 ends a bodiless request at once
+            request.refusal = refusal
+            return request
         body = await self._read_body(method, target, content_length)
         if body is None:
             return None
-        return Request(method, target, headers, body)
+        request.body = body
+        return request
 
     async def _read_body(self, method: str, target: str, content_length: int) -> bytes | None:
         limits, conn = self.limits, self.conn
@@ -290,15 +384,26 @@ class HttpConnection:
             await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         chunks: list[bytes] = []
         size = 0
+        start = 0.0
+        received = 0
+        latest = math.inf
         try:
             while True:
                 event = conn.next_event()  # a body that came with the head needs no wait
                 if event is h11.NEED_DATA:
+                    if not start:
+                        start = time.monotonic()
+                        latest = start + limits.body_max_time_s
                     self.phase = Phase.BODY
                     while event is h11.NEED_DATA:
-                        # Each wait for more of the body is bounded by body_timeout.
-                        self.deadline = time.monotonic() + limits.body_timeout_s
-                        conn.receive_data(await self._receive())
+                        # One deadline for the whole body, extended only by what arrives
+                        # (a byte now and then earns next to nothing), never past latest.
+                        self.deadline = min(
+                            start + limits.body_timeout_s + received / limits.body_min_rate, latest
+                        )
+                        data = await self._receive()
+                        received += len(data)
+                        conn.receive_data(data)
                         event = conn.next_event()
                     self.phase = Phase.BUSY
                     self.deadline = math.inf
@@ -329,12 +434,20 @@ class HttpConnection:
     async def _respond(self, request: Request) -> Response:
         logging_on = access_log.isEnabledFor(logging.INFO)
         start = time.perf_counter() if logging_on else 0.0
-        try:
-            response = await self.handler(request)
-        except Exception:
-            log.exception("error while handling %s %s", request.method, request.target)
-            response = error_response(500, "internal_error", "internal server error", close=True)
-        if self.requests >= self.limits.max_requests_per_connection or self.is_draining():
+        response = request.refusal
+        if response is None:
+            try:
+                response = await self.handler(request)
+            except Exception:
+                log.exception("error while handling %s %s", request.method, request.target)
+                response = error_response(
+                    500, "internal_error", "internal server error", close=True
+                )
+        if (
+            self._must_close
+            or self.requests >= self.limits.max_requests_per_connection
+            or self.is_draining()
+        ):
             response.close = True
         await self._write(response, request.method == "HEAD")
         if logging_on:
@@ -433,6 +546,16 @@ class HttpConnection:
                 pass
         raise _Closed
 
+    def local_ip(self) -> str | None:
+        """The address the client connected to (IPv4-mapped IPv6 as IPv4), once computed."""
+        if self._local_ip is None:
+            addr = self.stream.extra(SocketAttribute.local_address, None)
+            ip = addr[0] if isinstance(addr, tuple) else ""
+            if ip.startswith("::ffff:") and "." in ip:
+                ip = ip[7:]
+            self._local_ip = ip
+        return self._local_ip or None
+
     @property
     def peer(self) -> str:
         if self._peer is None:
@@ -447,7 +570,7 @@ class HttpConnection:
 async def refuse_connection(stream: ByteStream, response: Response, limits: Limits) -> None:
     """Answer a connection we will not serve (``too_many_connections``) and close it."""
     conn = h11.Connection(h11.SERVER)
-    driver = HttpConnection(stream, _never, limits, is_draining=lambda: True)
+    driver = HttpConnection(stream, _Never(), limits, is_draining=lambda: True)
     driver.conn = conn
     try:
         with anyio.move_on_after(limits.write_timeout_s):
@@ -459,5 +582,11 @@ async def refuse_connection(stream: ByteStream, response: Response, limits: Limi
             await stream.aclose()
 
 
-async def _never(request: Request) -> Response:  # pragma: no cover - never called
-    raise AssertionError("refused connections have no handler")
+class _Never:
+    """The application of a refused connection: never asked anything."""
+
+    def refuse_head(self, request: Request) -> Response | None:  # pragma: no cover
+        raise AssertionError("refused connections have no application")
+
+    async def __call__(self, request: Request) -> Response:  # pragma: no cover
+        raise AssertionError("refused connections have no application")

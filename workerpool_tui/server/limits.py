@@ -17,7 +17,14 @@ MAX_CONNECTIONS = 1000
 HEADER_TIMEOUT_S = 10.0
 """Receiving one request head (from its first byte) must finish within this."""
 BODY_TIMEOUT_S = 10.0
-"""A request body must keep arriving: each wait for more of it is bounded by this."""
+"""A request body must have arrived within this after its head, plus the time that
+:data:`BODY_MIN_RATE` allows for what did arrive (mod_reqtimeout's rule): a client that
+trickles a byte now and then is cut off here, whatever each wait took."""
+BODY_MIN_RATE = 4096
+"""Bytes per second: each byte of body received extends the body's deadline by
+``1 / BODY_MIN_RATE`` seconds, so a client sending faster than this always keeps ahead."""
+BODY_MAX_TIME_S = 60.0
+"""No body, however fast it arrives, may take longer than this in all."""
 KEEP_ALIVE_TIMEOUT_S = 5.0
 """An idle keep-alive connection is closed after this."""
 MAX_REQUESTS_PER_CONNECTION = 10_000
@@ -48,6 +55,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_connections: int = MAX_CONNECTIONS
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+    body_min_rate: int = BODY_MIN_RATE
+    body_max_time_s: float = BODY_MAX_TIME_S
     keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S
     max_requests_per_connection: int = MAX_REQUESTS_PER_CONNECTION
     write_timeout_s: float = WRITE_TIMEOUT_S

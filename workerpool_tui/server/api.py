@@ -1,0 +1,476 @@
+"""The application behind the route table of ``routes.py``: dispatch, decoding and the
+handler of every endpoint.
+
+Every handler decodes its input with the structs of ``schemas.py`` and answers with them;
+engine refusals map to the status codes of SPEC §8 in :func:`engine_error`. Host, token and
+route are checked on the request head (:meth:`Api.refuse_head`), before a body is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs
+
+import anyio
+import msgspec
+from anyio.abc import ByteStream
+from wsproto.utilities import generate_accept_token
+
+from .. import __version__
+from ..config import ServerConfig, parse_duration
+from ..core.admission import PAYLOAD_MAX_DEPTH
+from ..core.engine import Engine
+from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
+from ..core.models import TaskSpec, TaskStatus, rfc3339, task_view
+from .access import HostPolicy, origin_allowed, token_matches
+from .broadcast import Broadcaster
+from .http import Request
+from .limits import Limits
+from .responses import Response, Upgrade, error_response, json_response
+from .routes import (
+    API_PREFIX,
+    CONTENT_TYPES,
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    ROUTES,
+    WS_PATH,
+    Route,
+)
+from .schemas import (
+    BatchRequest,
+    Health,
+    InstanceList,
+    InstanceView,
+    PoolPatch,
+    SubmitRequest,
+    TaskBatch,
+    TaskList,
+    TypeInfo,
+    TypeList,
+)
+from .websocket import WebSocketClient
+
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_T = TypeVar("_T")
+
+
+def engine_error(exc: EngineError) -> Response:
+    """The status of SPEC §8 for each engine refusal."""
+    code = exc.code
+    status = {
+        "invalid_request": 400,
+        "unknown_task_type": 400,
+        "queue_full": 429,
+        "not_found": 404,
+        "already_finished": 409,
+        "ambiguous_id": 409,
+        "shutting_down": 503,
+        "store_unavailable": 503,
+    }.get(code, 400)
+    headers = []
+    if isinstance(exc, (QueueFull, StoreUnavailable)):
+        headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
+    candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
+    return error_response(status, code, str(exc), headers=headers, candidates=candidates)
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _invalid(message: str) -> _Refused:
+    return _Refused(error_response(400, "invalid_request", message))
+
+
+def default_web_root() -> Traversable:
+    return resources.files("workerpool_tui") / "web"
+
+
+class Api:
+    """The application: turns a :class:`Request` into a :class:`Response`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: ServerConfig,
+        limits: Limits,
+        broadcaster: Broadcaster,
+        *,
+        web_root: Path | Traversable | None = None,
+        openapi: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.limits = limits
+        self.broadcaster = broadcaster
+        self.web_root = web_root if web_root is not None else default_web_root()
+        self._openapi = openapi
+        self._token = cfg.auth_token.encode()
+        self._hosts = (
+            None if self._token else HostPolicy(bound_host=cfg.host, allowed=cfg.allowed_hosts)
+        )
+        self._static: dict[str, dict[str, Route]] = {}
+        self._templated: list[tuple[list[str], dict[str, Route]]] = []
+        for route in ROUTES:
+            if "{" in route.path:
+                segments = route.path.strip("/").split("/")
+                for known, methods in self._templated:
+                    if known == segments:
+                        methods[route.method] = route
+                        break
+                else:
+                    self._templated.append((segments, {route.method: route}))
+            else:
+                self._static.setdefault(route.path, {})[route.method] = route
+        self._handlers: dict[str, Callable[..., Awaitable[Response]]] = {
+            r.handler: getattr(self, r.handler) for r in ROUTES
+        }
+
+    # ------------------------------------------------------------------ dispatch
+    def _match(self, path: str) -> tuple[dict[str, Route] | None, dict[str, str]]:
+        methods = self._static.get(path)
+        if methods is not None:
+            return methods, {}
+        parts = path.strip("/").split("/")
+        for segments, methods in self._templated:
+            if len(segments) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(segments, parts, strict=True):
+                if want[0] == "{":
+                    if not got:
+                        break
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return methods, params
+        return None, {}
+
+    def refuse_head(self, request: Request) -> Response | None:
+        """Host, token and route, decided on the head: a refused request's body is never
+        read. The matched route and its parameters are kept on the request."""
+        path = request.path
+        if self._hosts is not None and not self._hosts.allows(
+            request.header(b"host"), request.local_ip()
+        ):
+            return error_response(
+                403,
+                "forbidden_host",
+                "this Host is not served without a token: use localhost or a loopback"
+                " address, or list the name in server.allowed_hosts",
+            )
+        if (
+            self._token
+            and path.startswith(API_PREFIX)
+            and not token_matches(
+                self._token,
+                request.header(b"authorization"),
+                request.query if path == WS_PATH else None,
+            )
+        ):
+            return error_response(
+                401,
+                "unauthorized",
+                "missing or wrong token (Authorization: Bearer <token>)",
+                headers=[(b"www-authenticate", b"Bearer")],
+            )
+        methods, params = self._match(path)
+        if methods is None:
+            return error_response(404, "not_found", f"no such endpoint: {path}")
+        method = "GET" if request.method == "HEAD" else request.method
+        route = methods.get(method)
+        if route is None:
+            allow = sorted(methods)
+            if "GET" in allow:
+                allow.append("HEAD")
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {path}",
+                headers=[(b"allow", ", ".join(allow).encode())],
+            )
+        request.route = (route, params)
+        return None
+
+    async def __call__(self, request: Request) -> Response:
+        if request.route is None:
+            refusal = self.refuse_head(request)
+            if refusal is not None:
+                return refusal
+        route, params = request.route
+        try:
+            return await self._handlers[route.handler](request, **params)
+        except EngineError as exc:
+            return engine_error(exc)
+        except _Refused as refused:
+            return refused.response
+
+    # ------------------------------------------------------------------ decoding
+    def _decode(self, request: Request, type_: type[_T]) -> _T:
+        ctype = request.header(b"content-type")
+        if ctype is None or ctype.partition(b";")[0].strip().lower() != b"application/json":
+            raise _Refused(
+                error_response(
+                    415,
+                    "unsupported_media_type",
+                    "send the body as Content-Type: application/json",
+                )
+            )
+        try:
+            return msgspec.json.decode(request.body, type=type_)
+        except msgspec.ValidationError as exc:
+            raise _invalid(str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise _Refused(error_response(400, "invalid_json", f"invalid JSON: {exc}")) from None
+        except RecursionError:
+            # msgspec stops near Python's recursion limit (about 1,000 levels); what it
+            # decodes is then held to the payload limit by the engine.
+            raise _invalid(
+                f"the body is nested too deeply (payloads: at most {PAYLOAD_MAX_DEPTH} levels)"
+            ) from None
+
+    @staticmethod
+    def _spec(req: SubmitRequest, where: str = "") -> TaskSpec:
+        timeout_s: float | None = None
+        if req.timeout is not None:
+            try:
+                timeout_s = parse_duration(req.timeout)
+            except ValueError as exc:
+                raise _invalid(f"{where}timeout: {exc}") from None
+        return TaskSpec(
+            type=req.type,
+            payload=req.payload,
+            priority=req.priority,
+            timeout_s=timeout_s,
+            max_retries=req.max_retries,
+        )
+
+    # ------------------------------------------------------------------ handlers
+    async def health(self, request: Request) -> Response:
+        engine = self.engine
+        name = engine.store.name if engine.store is not None else None
+        reason = engine.degraded()
+        if reason is not None:
+            return json_response(
+                503, Health("degraded", engine.uptime_s(), __version__, reason, name)
+            )
+        return json_response(200, Health("ok", engine.uptime_s(), __version__, None, name))
+
+    async def instances(self, request: Request) -> Response:
+        engine = self.engine
+        if engine.store is None:
+            state = engine.pool_state()
+            here = InstanceView(
+                id="local",
+                name=socket.gethostname(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=__version__,
+                state="running" if engine.accepting else "stopping",
+                workers=state.current,
+                busy=state.busy,
+                min_workers=state.min,
+                max_workers=state.max,
+                paused=state.paused,
+                done=engine.pool.done,
+                failed=engine.pool.failed,
+                started_at=rfc3339(engine.started_at),
+                heartbeat_at=rfc3339(engine.clock.now()),
+                heartbeat_age_s=0.0,
+                this=True,
+            )
+            return json_response(200, InstanceList([here], cluster=False))
+        views = [
+            InstanceView(
+                id=i.id,
+                name=i.name,
+                host=i.host,
+                pid=i.pid,
+                version=i.version,
+                state=i.state,
+                workers=i.workers,
+                busy=i.busy,
+                min_workers=i.min_workers,
+                max_workers=i.max_workers,
+                paused=i.paused,
+                done=i.done,
+                failed=i.failed,
+                started_at=rfc3339(i.started_at),
+                heartbeat_at=rfc3339(i.heartbeat_at),
+                heartbeat_age_s=i.heartbeat_age_s,
+                this=i.this,
+            )
+            for i in await engine.instances()
+        ]
+        return json_response(200, InstanceList(views, cluster=True))
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            return error_response(404, "not_found", "no OpenAPI document")
+        return Response(200, self._openapi())
+
+    async def submit(self, request: Request) -> Response:
+        spec = self._spec(self._decode(request, SubmitRequest))
+        task = (await self.engine.submit_many([spec]))[0]
+        return json_response(
+            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        )
+
+    async def submit_batch(self, request: Request) -> Response:
+        batch = self._decode(request, BatchRequest)
+        if not batch.tasks:
+            raise _invalid("tasks: must not be empty")
+        if len(batch.tasks) > self.limits.max_batch_tasks:
+            raise _invalid(f"tasks: at most {self.limits.max_batch_tasks} in one batch")
+        specs = [self._spec(t, f"tasks[{i}].") for i, t in enumerate(batch.tasks)]
+        tasks = await self.engine.submit_many(specs)
+        return json_response(201, TaskBatch([task_view(t) for t in tasks]))
+
+    async def list_tasks(self, request: Request) -> Response:
+        query = parse_qs(request.query, keep_blank_values=True)
+
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else None
+
+        def integer(name: str, default: int, high: int | None) -> int:
+            raw = one(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise _invalid(f"{name}: expected an integer, got {raw!r}") from None
+            if value < 0 or (high is not None and value > high):
+                bound = f"between 0 and {high}" if high is not None else ">= 0"
+                raise _invalid(f"{name}: must be {bound}, got {value}")
+            return value
+
+        statuses: list[TaskStatus] | None = None
+        raw_status = one("status")
+        if raw_status:
+            statuses = []
+            for name in raw_status.split(","):
+                try:
+                    statuses.append(TaskStatus(name.strip()))
+                except ValueError:
+                    known = ", ".join(s.value for s in TaskStatus)
+                    raise _invalid(f"status: unknown {name!r} (one of {known})") from None
+        limit = integer("limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
+        offset = integer("offset", 0, None)
+        tasks, total = await self.engine.list_tasks(
+            status=statuses,
+            type_=one("type") or None,
+            q=one("q") or None,
+            limit=limit,
+            offset=offset,
+        )
+        return json_response(200, TaskList([task_view(t, with_logs=False) for t in tasks], total))
+
+    async def stats(self, request: Request) -> Response:
+        return json_response(200, self.engine.stats())
+
+    async def get_task(self, request: Request, id: str) -> Response:
+        return json_response(200, task_view(await self.engine.lookup(id)))
+
+    async def cancel_task(self, request: Request, id: str) -> Response:
+        return json_response(200, task_view(await self.engine.cancel(id)))
+
+    async def retry_task(self, request: Request, id: str) -> Response:
+        task = await self.engine.retry(id)
+        return json_response(
+            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        )
+
+    async def types(self, request: Request) -> Response:
+        infos = [TypeInfo(t.name, t.description, t.payload_schema()) for t in self.engine.types]
+        return json_response(200, TypeList(infos))
+
+    async def get_pool(self, request: Request) -> Response:
+        return json_response(200, self.engine.pool_state())
+
+    async def patch_pool(self, request: Request) -> Response:
+        patch = self._decode(request, PoolPatch)
+        engine = self.engine
+        if patch.min_workers is not None or patch.max_workers is not None:
+            engine.resize(min_workers=patch.min_workers, max_workers=patch.max_workers)
+        if patch.paused is True:
+            engine.pause()
+        elif patch.paused is False:
+            engine.resume()
+        return json_response(200, engine.pool_state())
+
+    # ------------------------------------------------------------------ web page
+    async def _file(self, name: str) -> Response:
+        if not _STATIC_NAME.match(name) or ".." in name:
+            return error_response(404, "not_found", f"no such file: {name}")
+        resource = self.web_root / name
+        try:
+            body = await anyio.to_thread.run_sync(resource.read_bytes)
+        except (OSError, ValueError):
+            return error_response(404, "not_found", f"no such file: {name}")
+        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        ctype = CONTENT_TYPES.get(suffix, b"application/octet-stream")
+        return Response(
+            200,
+            body,
+            content_type=ctype,
+            headers=[(b"cache-control", b"no-cache"), (b"x-content-type-options", b"nosniff")],
+        )
+
+    async def index(self, request: Request) -> Response:
+        return await self._file("index.html")
+
+    async def static(self, request: Request, name: str) -> Response:
+        return await self._file(name)
+
+    # ------------------------------------------------------------------ WebSocket
+    async def websocket(self, request: Request) -> Response:
+        if not origin_allowed(
+            request.header(b"origin"), request.header(b"host"), self.cfg.allowed_origins
+        ):
+            return error_response(403, "forbidden_origin", "this Origin may not connect")
+        upgrade = (request.header(b"upgrade") or b"").lower()
+        connection = (request.header(b"connection") or b"").lower()
+        if upgrade != b"websocket" or b"upgrade" not in connection:
+            return error_response(400, "invalid_request", "expected a WebSocket upgrade request")
+        if request.header(b"sec-websocket-version") != b"13":
+            return error_response(
+                400,
+                "invalid_request",
+                "unsupported WebSocket version (13 needed)",
+                headers=[(b"sec-websocket-version", b"13")],
+            )
+        key = request.header(b"sec-websocket-key") or b""
+        try:
+            valid_key = len(base64.b64decode(key, validate=True)) == 16
+        except (binascii.Error, ValueError):
+            valid_key = False
+        if not valid_key:
+            return error_response(400, "invalid_request", "bad Sec-WebSocket-Key")
+        headers = [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", generate_accept_token(key)),
+        ]
+        return Upgrade(headers, self._ws_session)
+
+    async def _ws_session(self, stream: ByteStream, data: bytes) -> None:
+        broadcaster = self.broadcaster
+        client = WebSocketClient(stream, self.limits, resync_frames=broadcaster.resync_frames)
+        with broadcaster.register(client):
+            # Registered (and so subscribed) first: the snapshot then misses no event.
+            client.push(await broadcaster.fresh_snapshot_frame())
+            await client.run(data)
