@@ -234,23 +234,52 @@ async def test_stats_types_pool() -> None:
         assert all(set(t) == {"name", "description", "payload_schema"} for t in types)
 
         pool = (await c.get("/api/v1/pool")).json()
-        assert pool["min"] == 2 and pool["max"] == 4
+        assert (pool["min_workers"], pool["max_workers"]) == (2, 4)
         patched = await c.patch(
             "/api/v1/pool", json={"min_workers": 1, "max_workers": 3, "paused": True}
         )
         assert patched.status_code == 200
-        assert (patched.json()["min"], patched.json()["max"], patched.json()["paused"]) == (
-            1,
-            3,
-            True,
-        )
+        after = patched.json()
+        assert (after["min_workers"], after["max_workers"], after["paused"]) == (1, 3, True)
         bad = await c.patch("/api/v1/pool", json={"min_workers": 5, "max_workers": 3})
-        assert_error(bad, 400, "invalid_request")
+        assert_error(bad, 409, "pool_conflict")
+        assert_error(await c.patch("/api/v1/pool", json={"min_workers": 4}), 409, "pool_conflict")
         assert_error(await c.patch("/api/v1/pool", json={"workers": 3}), 400, "invalid_request")
         assert_error(await c.patch("/api/v1/pool", content=b"{}"), 415, "unsupported_media_type")
-        assert (await c.get("/api/v1/pool")).json()["max"] == 3  # refused patch changed nothing
+        assert (await c.get("/api/v1/pool")).json()["max_workers"] == 3  # refused: no change
         resumed = await c.patch("/api/v1/pool", json={"paused": False})
         assert resumed.json()["paused"] is False
+
+
+async def test_pool_answer_can_be_sent_back_to_patch() -> None:
+    async with running_server() as server, client(server.port) as c:
+        pool = (await c.get("/api/v1/pool")).json()
+        assert set(pool) == {
+            "min_workers",
+            "max_workers",
+            "paused",
+            "current",
+            "busy",
+            "idle",
+            "auto_scaling",
+        }
+        same = await c.patch("/api/v1/pool", json=pool)
+        assert same.status_code == 200, same.text
+        assert {k: same.json()[k] for k in ("min_workers", "max_workers", "paused")} == {
+            k: pool[k] for k in ("min_workers", "max_workers", "paused")
+        }
+        # Read-only fields are accepted and ignored (they describe, they do not command).
+        edited = {**pool, "max_workers": 3, "current": 99, "busy": 42, "auto_scaling": False}
+        changed = (await c.patch("/api/v1/pool", json=edited)).json()
+        assert changed["max_workers"] == 3
+        assert changed["current"] <= 3 and changed["auto_scaling"] is pool["auto_scaling"]
+        # ...but they must still be what GET says they are.
+        assert_error(
+            await c.patch("/api/v1/pool", json={"current": "many"}), 400, "invalid_request"
+        )
+        # The stats object keeps the engine's names (the dashboard and the page read them).
+        workers = (await c.get("/api/v1/tasks/status/stats")).json()["workers"]
+        assert (workers["min"], workers["max"]) == (changed["min_workers"], 3)
 
 
 async def test_unknown_path_and_method() -> None:

@@ -52,6 +52,7 @@ from .schemas import (
     InstanceList,
     InstanceView,
     PoolPatch,
+    PoolView,
     SubmitRequest,
     TaskBatch,
     TaskList,
@@ -399,18 +400,31 @@ class Api:
         return json_response(200, TypeList(infos))
 
     async def get_pool(self, request: Request) -> Response:
-        return json_response(200, self.engine.pool_state())
+        return json_response(200, PoolView.of(self.engine.pool_state()))
 
     async def patch_pool(self, request: Request) -> Response:
         patch = self._decode(request, PoolPatch)
         engine = self.engine
         if patch.min_workers is not None or patch.max_workers is not None:
+            state = engine.pool_state()
+            low = state.min if patch.min_workers is None else patch.min_workers
+            high = state.max if patch.max_workers is None else patch.max_workers
+            if low > high:
+                # Each value may be fine alone: it is their combination with each other, or
+                # with the current bound, that cannot be (409, not 400; nothing changes).
+                raise _Refused(
+                    error_response(
+                        409,
+                        "pool_conflict",
+                        f"min_workers ({low}) would exceed max_workers ({high})",
+                    )
+                )
             engine.resize(min_workers=patch.min_workers, max_workers=patch.max_workers)
         if patch.paused is True:
             engine.pause()
         elif patch.paused is False:
             engine.resume()
-        return json_response(200, engine.pool_state())
+        return json_response(200, PoolView.of(engine.pool_state()))
 
     # ------------------------------------------------------------------ web page
     async def _file(self, name: str) -> Response:

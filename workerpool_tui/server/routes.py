@@ -13,6 +13,7 @@ from .schemas import (
     Health,
     InstanceList,
     PoolPatch,
+    PoolView,
     SubmitRequest,
     TaskBatch,
     TaskList,
@@ -67,7 +68,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _routes() -> tuple[Route, ...]:
-    from ..core.engine import EngineStats, PoolState
+    from ..core.engine import EngineStats
     from ..core.models import TaskView
 
     task_errors = (401, 404, 409)  # 409: ambiguous_id (an id prefix matching several)
@@ -199,7 +200,7 @@ def _routes() -> tuple[Route, ...]:
             path="/api/v1/pool",
             handler="get_pool",
             summary="Worker pool state",
-            response=PoolState,
+            response=PoolView,
             errors=(401,),
         ),
         Route(
@@ -208,7 +209,7 @@ def _routes() -> tuple[Route, ...]:
             handler="patch_pool",
             summary="Resize, pause or resume the pool",
             request=PoolPatch,
-            response=PoolState,
+            response=PoolView,
             errors=(400, 401, 415),
         ),
         Route(

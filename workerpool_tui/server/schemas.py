@@ -35,12 +35,50 @@ class BatchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tasks: list[SubmitRequest]
 
 
-class PoolPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``PATCH /api/v1/pool``: any of the three; absent ones stay as they are."""
+class PoolView(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /api/v1/pool``: the three settable fields under the names ``PATCH`` takes, so an
+    answer can be sent back as it is, then the read-only state. (The stats object's
+    ``workers`` keeps the engine's names ``min`` / ``max``: the dashboard and the page read
+    it.)"""
 
-    min_workers: int | None = None
-    max_workers: int | None = None
+    min_workers: int
+    max_workers: int
+    paused: bool
+    current: int
+    busy: int
+    idle: int
+    auto_scaling: bool
+
+    @classmethod
+    def of(cls, state: PoolState) -> PoolView:
+        return cls(
+            min_workers=state.min,
+            max_workers=state.max,
+            paused=state.paused,
+            current=state.current,
+            busy=state.busy,
+            idle=state.idle,
+            auto_scaling=state.auto_scaling,
+        )
+
+
+_READ_ONLY = msgspec.Meta(
+    extra_json_schema={"readOnly": True, "description": "read-only: accepted and ignored"}
+)
+
+
+class PoolPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /api/v1/pool``: any of ``min_workers``, ``max_workers``, ``paused``; absent ones
+    (or ``null``) stay as they are. The read-only fields of :class:`PoolView` are accepted
+    and ignored, so that ``GET``'s answer can be sent back; any other field is refused."""
+
+    min_workers: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_workers: Annotated[int, msgspec.Meta(ge=1)] | None = None
     paused: bool | None = None
+    current: Annotated[int, _READ_ONLY] | None = None
+    busy: Annotated[int, _READ_ONLY] | None = None
+    idle: Annotated[int, _READ_ONLY] | None = None
+    auto_scaling: Annotated[bool, _READ_ONLY] | None = None
 
 
 class TaskList(msgspec.Struct, frozen=True):
@@ -141,6 +179,7 @@ __all__ = [
     "PoolMessage",
     "PoolPatch",
     "PoolState",
+    "PoolView",
     "ResyncMessage",
     "SnapshotMessage",
     "StatsMessage",
