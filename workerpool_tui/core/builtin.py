@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import anyio
 import msgspec
 
+from . import wholenum
 from .handlers import TaskContext, TaskType, task_type
 
 MAX_DEMO_SECONDS = 86_400.0
@@ -40,7 +41,7 @@ async def example_task(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, A
 
 async def long_running_task(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Runs for `duration` seconds in `steps` steps, reporting progress at each; cancellable."""
-    p = msgspec.convert(payload, LongRunningPayload)
+    p = wholenum.convert(payload, LongRunningPayload)
     pause = p.duration / p.steps
     for i in range(1, p.steps + 1):
         await anyio.sleep(pause)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from . import wholenum
+
 if TYPE_CHECKING:
     from .models import Task
 
@@ -148,7 +150,7 @@ class TaskType(msgspec.Struct, frozen=True):
         """Raise ``ValueError`` with msgspec's words when the payload does not fit."""
         if self.payload_type is not None:
             try:
-                msgspec.convert(payload, self.payload_type)
+                wholenum.convert(payload, self.payload_type)
             except msgspec.ValidationError as exc:
                 raise ValueError(f"payload: {exc}") from None
 

@@ -18,6 +18,7 @@ import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, Process
 
+from . import wholenum
 from .handlers import TaskContext, TaskType, task_type
 
 TAIL_BYTES = 4096
@@ -81,7 +82,7 @@ def _kill_group(proc: Process, sig: int) -> None:
 
 async def shell_task(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Runs a command (`argv` list or shell `command`) in its own process group."""
-    p = msgspec.convert(payload, ShellPayload)
+    p = wholenum.convert(payload, ShellPayload)
     cmd: list[str] = p.argv if p.argv is not None else ["/bin/sh", "-c", p.command or ""]
     env = {**os.environ, **p.env} if p.env else None
     out, err = _Tail(), _Tail()

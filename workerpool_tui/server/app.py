@@ -27,7 +27,7 @@ from .api import Api
 from .broadcast import Broadcaster
 from .http import WAITING_ON_CLIENT, HttpConnection, refuse_connection
 from .limits import Limits
-from .openapi import openapi_json
+from .openapi import DocumentSettings, openapi_json
 from .responses import error_response
 from .transport import serve_tcp
 
@@ -54,8 +54,9 @@ class ApiServer:
         self.allow_shell = allow_shell
         self.broadcaster = Broadcaster(engine, self.limits)
         self.api = Api(
-            engine, cfg, self.limits, self.broadcaster, web_root=web_root, openapi=openapi_json
+            engine, cfg, self.limits, self.broadcaster, web_root=web_root, openapi=self._openapi
         )
+        self._openapi_body: bytes | None = None
         self.host = cfg.host
         self.port = cfg.port
         """The bound port once running (``port = 0`` picks a free one)."""
@@ -73,6 +74,22 @@ class ApiServer:
     @property
     def ws_clients(self) -> int:
         return len(self.broadcaster.clients)
+
+    def _openapi(self) -> bytes:
+        """This server's OpenAPI document, built on first use."""
+        if self._openapi_body is None:
+            task = self.engine.config.task
+            self._openapi_body = openapi_json(
+                DocumentSettings(
+                    token=bool(self.cfg.auth_token),
+                    types=tuple(self.engine.types),
+                    max_workers=task.max_concurrent_tasks,
+                    max_task_timeout=task.max_task_timeout,
+                    max_batch_tasks=self.limits.max_batch_tasks,
+                    max_body_bytes=self.limits.max_body_bytes,
+                )
+            )
+        return self._openapi_body
 
     def _is_draining(self) -> bool:
         return self.draining

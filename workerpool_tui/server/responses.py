@@ -11,6 +11,34 @@ from anyio.abc import ByteStream
 JSON = b"application/json; charset=utf-8"
 Headers = list[tuple[bytes, bytes]]
 
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "invalid_json": (400, "the body is not JSON"),
+    "invalid_request": (
+        400,
+        "a field is missing, unknown, of the wrong type or out of range; or malformed HTTP",
+    ),
+    "unknown_task_type": (400, "no such task type (shell_task: task.allow_shell is off)"),
+    "unauthorized": (401, "missing or wrong bearer token (WWW-Authenticate: Bearer)"),
+    "forbidden_host": (403, "without a token, a Host that is not this server's (DNS rebinding)"),
+    "forbidden_origin": (403, "a WebSocket from a foreign Origin"),
+    "not_found": (404, "no such endpoint, task or file"),
+    "method_not_allowed": (405, "the path exists, the method does not (see Allow)"),
+    "request_timeout": (408, "the request head or body did not arrive in time"),
+    "already_finished": (409, "the task is final already"),
+    "ambiguous_id": (409, "an id prefix matching several tasks (see candidates)"),
+    "pool_conflict": (409, "min_workers would exceed max_workers"),
+    "body_too_large": (413, "the body exceeds server.max_body_bytes"),
+    "unsupported_media_type": (415, "the body is not sent as application/json"),
+    "queue_full": (429, "the queue holds task.queue_capacity tasks (see Retry-After)"),
+    "headers_too_large": (431, "the request head exceeds 16 KiB"),
+    "internal_error": (500, "a bug; logged, the server goes on"),
+    "shutting_down": (503, "the server is stopping"),
+    "too_many_connections": (503, "server.max_connections are all busy"),
+    "store_unavailable": (503, "the store cannot be reached (see Retry-After)"),
+}
+"""Every error code the API answers with, its status and when (``docs/api.md`` and the
+OpenAPI document list the same)."""
+
 
 class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str

@@ -37,6 +37,11 @@ CONTENT_TYPES = {
     ".txt": b"text/plain; charset=utf-8",
     ".woff2": b"font/woff2",
 }
+STATIC_MEDIA_TYPES = (
+    *sorted({t.split(b";")[0].decode() for t in CONTENT_TYPES.values()}),
+    "application/octet-stream",
+)
+"""What ``/static/{name}`` may answer with (the last for any other suffix)."""
 
 
 class QueryParam(msgspec.Struct, frozen=True):
@@ -57,10 +62,15 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     status: int = 200
     request: Any = None
     response: Any = None
-    """A struct type, or a media type string for non-JSON bodies."""
-    errors: tuple[int, ...] = ()
+    """A struct type, or the media types of a body that is not JSON of a struct."""
+    errors: tuple[str, ...] = ()
+    """Error codes particular to this operation (``responses.ERROR_CODES``); those every
+    request can meet (malformed HTTP, limits, host, token, shutdown) are added by
+    ``openapi.py``."""
     query: tuple[QueryParam, ...] = ()
     websocket: bool = False
+    other_answers: tuple[tuple[int, Any], ...] = ()
+    """Answers that are not errors under another status: ``(status, struct)``."""
 
     @property
     def auth(self) -> bool:
@@ -71,32 +81,45 @@ def _routes() -> tuple[Route, ...]:
     from ..core.engine import EngineStats
     from ..core.models import TaskView
 
-    task_errors = (401, 404, 409)  # 409: ambiguous_id (an id prefix matching several)
-    submit_errors = (400, 401, 413, 415, 429, 503)
+    task_errors = ("not_found", "ambiguous_id", "store_unavailable")
+    submit_errors = (
+        "invalid_json",
+        "unknown_task_type",
+        "unsupported_media_type",
+        "queue_full",
+        "store_unavailable",
+    )
     return (
-        Route(method="GET", path="/health", handler="health", summary="Liveness", response=Health),
+        Route(
+            method="GET",
+            path="/health",
+            handler="health",
+            summary="Liveness: 200 ok, or 503 degraded (the store is unreachable)",
+            response=Health,
+            other_answers=((503, Health),),
+        ),
         Route(
             method="GET",
             path="/openapi.json",
             handler="openapi",
             summary="This OpenAPI document",
-            response="application/json",
+            response=("application/json",),
         ),
         Route(
             method="GET",
             path="/",
             handler="index",
             summary="The web monitoring page",
-            response="text/html",
-            errors=(404,),
+            response=("text/html",),
+            errors=("not_found",),
         ),
         Route(
             method="GET",
             path="/static/{name}",
             handler="static",
             summary="A file of the web page",
-            response="application/octet-stream",
-            errors=(404,),
+            response=STATIC_MEDIA_TYPES,
+            errors=("not_found",),
         ),
         Route(
             method="POST",
@@ -114,7 +137,7 @@ def _routes() -> tuple[Route, ...]:
             handler="list_tasks",
             summary="List tasks, newest first",
             response=TaskList,
-            errors=(400, 401),
+            errors=("store_unavailable",),
             query=(
                 QueryParam(
                     "status",
@@ -152,7 +175,6 @@ def _routes() -> tuple[Route, ...]:
             handler="stats",
             summary="Pool and task statistics",
             response=EngineStats,
-            errors=(401,),
         ),
         Route(
             method="GET",
@@ -168,7 +190,7 @@ def _routes() -> tuple[Route, ...]:
             handler="cancel_task",
             summary="Cancel a task (returns it as cancelled)",
             response=TaskView,
-            errors=(*task_errors, 409),
+            errors=(*task_errors, "already_finished"),
         ),
         Route(
             method="POST",
@@ -177,7 +199,7 @@ def _routes() -> tuple[Route, ...]:
             summary="Submit a new task with the same type, payload and options",
             status=201,
             response=TaskView,
-            errors=(*task_errors, 400, 429, 503),
+            errors=(*task_errors, "unknown_task_type", "queue_full"),
         ),
         Route(
             method="GET",
@@ -185,7 +207,6 @@ def _routes() -> tuple[Route, ...]:
             handler="types",
             summary="Registered task types",
             response=TypeList,
-            errors=(401,),
         ),
         Route(
             method="GET",
@@ -193,7 +214,7 @@ def _routes() -> tuple[Route, ...]:
             handler="instances",
             summary="The instances of the cluster (this process alone outside cluster mode)",
             response=InstanceList,
-            errors=(401, 503),
+            errors=("store_unavailable",),
         ),
         Route(
             method="GET",
@@ -201,7 +222,6 @@ def _routes() -> tuple[Route, ...]:
             handler="get_pool",
             summary="Worker pool state",
             response=PoolView,
-            errors=(401,),
         ),
         Route(
             method="PATCH",
@@ -210,7 +230,7 @@ def _routes() -> tuple[Route, ...]:
             summary="Resize, pause or resume the pool",
             request=PoolPatch,
             response=PoolView,
-            errors=(400, 401, 415),
+            errors=("invalid_json", "unsupported_media_type", "pool_conflict"),
         ),
         Route(
             method="GET",
@@ -218,7 +238,7 @@ def _routes() -> tuple[Route, ...]:
             handler="websocket",
             summary="Live events (WebSocket): snapshot, task, stats, pool, resync",
             status=101,
-            errors=(400, 401, 403),
+            errors=("forbidden_origin",),
             websocket=True,
         ),
     )
