@@ -4,6 +4,7 @@ the ones the server enforces."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -162,3 +163,9 @@ async def test_whole_floats_are_integers_on_the_wire() -> None:
                     break
                 await anyio.sleep(0.02)
         assert got["status"] == "completed", got
+
+
+def test_docs_list_every_error_code_with_its_status() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    for code, (status, _) in ERROR_CODES.items():
+        assert f"| {status} | `{code}` |" in docs, code
