@@ -8,23 +8,15 @@ route are checked on the request head (:meth:`Api.refuse_head`), before a body i
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
-import os
 import re
-import socket
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs
 
-import anyio
 import msgspec
-from anyio.abc import ByteStream
-from wsproto.utilities import generate_accept_token
 
 from .. import __version__
 from ..config import ServerConfig, parse_duration
@@ -32,15 +24,16 @@ from ..core import wholenum
 from ..core.admission import INT_MAX, PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
 from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
-from ..core.models import TaskSpec, TaskStatus, rfc3339, task_view
-from .access import HostPolicy, origin_allowed, token_matches
+from ..core.models import TaskSpec, TaskStatus, task_view
+from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
-from .http import Request
+from .instances import instance_list
 from .limits import Limits
-from .responses import Response, Upgrade, error_response, json_response
+from .pages import PageHandlers, default_web_root
+from .request import Request
+from .responses import Response, error_response, json_response
 from .routes import (
     API_PREFIX,
-    CONTENT_TYPES,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
     ROUTES,
@@ -50,8 +43,6 @@ from .routes import (
 from .schemas import (
     BatchRequest,
     Health,
-    InstanceList,
-    InstanceView,
     PoolPatch,
     PoolView,
     SubmitRequest,
@@ -60,10 +51,8 @@ from .schemas import (
     TypeInfo,
     TypeList,
 )
-from .websocket import WebSocketClient
 
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
-_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _T = TypeVar("_T")
 
 
@@ -96,11 +85,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-def default_web_root() -> Traversable:
-    return resources.files("workerpool_tui") / "web"
-
-
-class Api:
+class Api(PageHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(
@@ -278,52 +263,7 @@ class Api:
         return json_response(200, Health("ok", engine.uptime_s(), __version__, None, name))
 
     async def instances(self, request: Request) -> Response:
-        engine = self.engine
-        if engine.store is None:
-            state = engine.pool_state()
-            here = InstanceView(
-                id="local",
-                name=socket.gethostname(),
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                version=__version__,
-                state="running" if engine.accepting else "stopping",
-                workers=state.current,
-                busy=state.busy,
-                min_workers=state.min,
-                max_workers=state.max,
-                paused=state.paused,
-                done=engine.pool.done,
-                failed=engine.pool.failed,
-                started_at=rfc3339(engine.started_at),
-                heartbeat_at=rfc3339(engine.clock.now()),
-                heartbeat_age_s=0.0,
-                this=True,
-            )
-            return json_response(200, InstanceList([here], cluster=False))
-        views = [
-            InstanceView(
-                id=i.id,
-                name=i.name,
-                host=i.host,
-                pid=i.pid,
-                version=i.version,
-                state=i.state,
-                workers=i.workers,
-                busy=i.busy,
-                min_workers=i.min_workers,
-                max_workers=i.max_workers,
-                paused=i.paused,
-                done=i.done,
-                failed=i.failed,
-                started_at=rfc3339(i.started_at),
-                heartbeat_at=rfc3339(i.heartbeat_at),
-                heartbeat_age_s=i.heartbeat_age_s,
-                this=i.this,
-            )
-            for i in await engine.instances()
-        ]
-        return json_response(200, InstanceList(views, cluster=True))
+        return json_response(200, await instance_list(self.engine))
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
@@ -431,66 +371,3 @@ class Api:
         elif patch.paused is False:
             engine.resume()
         return json_response(200, PoolView.of(engine.pool_state()))
-
-    # ------------------------------------------------------------------ web page
-    async def _file(self, name: str) -> Response:
-        if not _STATIC_NAME.match(name) or ".." in name:
-            return error_response(404, "not_found", f"no such file: {name}")
-        resource = self.web_root / name
-        try:
-            body = await anyio.to_thread.run_sync(resource.read_bytes)
-        except (OSError, ValueError):
-            return error_response(404, "not_found", f"no such file: {name}")
-        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        ctype = CONTENT_TYPES.get(suffix, b"application/octet-stream")
-        return Response(
-            200,
-            body,
-            content_type=ctype,
-            headers=[(b"cache-control", b"no-cache"), (b"x-content-type-options", b"nosniff")],
-        )
-
-    async def index(self, request: Request) -> Response:
-        return await self._file("index.html")
-
-    async def static(self, request: Request, name: str) -> Response:
-        return await self._file(name)
-
-    # ------------------------------------------------------------------ WebSocket
-    async def websocket(self, request: Request) -> Response:
-        if not origin_allowed(
-            request.header(b"origin"), request.header(b"host"), self.cfg.allowed_origins
-        ):
-            return error_response(403, "forbidden_origin", "this Origin may not connect")
-        upgrade = (request.header(b"upgrade") or b"").lower()
-        connection = (request.header(b"connection") or b"").lower()
-        if upgrade != b"websocket" or b"upgrade" not in connection:
-            return error_response(400, "invalid_request", "expected a WebSocket upgrade request")
-        if request.header(b"sec-websocket-version") != b"13":
-            return error_response(
-                400,
-                "invalid_request",
-                "unsupported WebSocket version (13 needed)",
-                headers=[(b"sec-websocket-version", b"13")],
-            )
-        key = request.header(b"sec-websocket-key") or b""
-        try:
-            valid_key = len(base64.b64decode(key, validate=True)) == 16
-        except (binascii.Error, ValueError):
-            valid_key = False
-        if not valid_key:
-            return error_response(400, "invalid_request", "bad Sec-WebSocket-Key")
-        headers = [
-            (b"upgrade", b"websocket"),
-            (b"connection", b"Upgrade"),
-            (b"sec-websocket-accept", generate_accept_token(key)),
-        ]
-        return Upgrade(headers, self._ws_session)
-
-    async def _ws_session(self, stream: ByteStream, data: bytes) -> None:
-        broadcaster = self.broadcaster
-        client = WebSocketClient(stream, self.limits, resync_frames=broadcaster.resync_frames)
-        with broadcaster.register(client):
-            # Registered (and so subscribed) first: the snapshot then misses no event.
-            client.push(await broadcaster.fresh_snapshot_frame())
-            await client.run(data)

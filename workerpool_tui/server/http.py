@@ -18,161 +18,41 @@ crashed server; cancellation is always re-raised.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
-from email.utils import formatdate
-from http import HTTPStatus
-from typing import Any, Protocol
 
 import anyio
 import h11
-from anyio.abc import ByteStream, SocketAttribute
+from anyio.abc import ByteStream
 
+from .answering import (
+    STREAM_GONE,
+    Answering,
+    Closed,
+    access_log,
+    headers_too_large,
+    redact,
+    refuse_connection,
+)
 from .limits import Limits
+from .request import WAITING_ON_CLIENT, Application, Phase, Request
 from .responses import Headers, Response, Upgrade, error_response
 
-access_log = logging.getLogger("workerpool_tui.access")
 log = logging.getLogger("workerpool_tui.server")
 
-LINGER_S = 1.0
-"""After an error we half-close and read (and discard) for at most this long, so the
-client sees our answer instead of a reset caused by its unread upload."""
-LINGER_BYTES = 4 * 1024 * 1024
-_STREAM_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError)
+__all__ = [
+    "WAITING_ON_CLIENT",
+    "Application",
+    "HttpConnection",
+    "Phase",
+    "Request",
+    "refuse_connection",
+]
 
 
-def _no_address() -> str | None:
-    return None
-
-
-class Request:
-    """One parsed request. Header names are lower case (h11 normalises them)."""
-
-    __slots__ = (
-        "body",
-        "headers",
-        "local_ip",
-        "method",
-        "path",
-        "query",
-        "refusal",
-        "route",
-        "target",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        headers: Headers,
-        body: bytes,
-        *,
-        local_ip: Callable[[], str | None] = _no_address,
-    ) -> None:
-        self.method = method
-        self.target = target
-        path, _, query = target.partition("?")
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.local_ip = local_ip
-        """The address the client connected to (computed on demand)."""
-        self.route: Any = None
-        """What the application matched on the head, for its handler to reuse."""
-        self.refusal: Response | None = None
-        """The answer given on the head alone (the body was not read)."""
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
-class Application(Protocol):
-    def refuse_head(self, request: Request) -> Response | None:
-        """An answer decided on the request head alone (its body is empty still), or
-        ``None`` to read the body and call the application."""
-
-    async def __call__(self, request: Request) -> Response:
-        """The answer to a complete request."""
-
-
-class _DateCache:
-    """The ``Date`` header, formatted at most once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._value = b""
-
-    def get(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = formatdate(now, usegmt=True).encode()
-        return self._value
-
-
-_date = _DateCache()
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-
-
-_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_END = h11.EndOfMessage()
-
-
-def _checked(headers: Headers) -> bool:
-    """Whether a handler's extra headers are well formed. Ours are, and then h11 is told to
-    skip its own (slower) validation of the whole head; a bad one still reaches h11's."""
-    for name, value in headers:
-        if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
-            return False
-    return True
-
-
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
-
-
-def _redact(target: str) -> str:
-    """The request target for the access log, without a ``?token=`` value."""
-    return _TOKEN_IN_QUERY.sub(r"\1***", target) if "token=" in target else target
-
-
-def _headers_too_large(limits: Limits) -> Response:
-    return error_response(
-        431,
-        "headers_too_large",
-        f"request head exceeds {limits.max_header_bytes} bytes",
-        close=True,
-    )
-
-
-class _Closed(Exception):
-    """The peer went away; nothing more to do on this connection."""
-
-
-class Phase(enum.Enum):
-    """What a connection waits for; the reaper's verdict on a missed deadline depends on it."""
-
-    WAIT = "waiting for a request"
-    HEAD = "receiving a request head"
-    BODY = "receiving a request body"
-    BUSY = "handling a request"
-    WRITE = "sending a response"
-
-
-WAITING_ON_CLIENT = frozenset({Phase.WAIT, Phase.HEAD, Phase.BODY})
-"""Phases in which a connection only waits for its client: at the connection cap the one
-that has waited longest is cut to make room (see ``ApiServer``)."""
-
-
-class HttpConnection:
+class HttpConnection(Answering):
     """One HTTP/1.1 connection. Timeouts are deadlines (``deadline``, monotonic seconds) that
     the server's reaper checks a few times a second and enforces with :meth:`expire`: a
     float per phase instead of a cancel scope per read or write, which keeps the hot path
@@ -186,11 +66,13 @@ class HttpConnection:
         *,
         is_draining: Callable[[], bool],
     ) -> None:
-        self.stream = stream
+        super().__init__(
+            stream,
+            limits,
+            h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes),
+        )
         self.handler = handler
-        self.limits = limits
         self.is_draining = is_draining
-        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self.requests = 0
         now = time.monotonic()
         self.deadline = now + limits.header_timeout_s
@@ -202,8 +84,6 @@ class HttpConnection:
         self._expired = False
         self._evicted = False
         self._must_close = False
-        self._peer: str | None = None
-        self._local_ip: str | None = None
 
     def expire(self) -> None:
         """The deadline passed: interrupt whatever the connection waits for."""
@@ -228,7 +108,7 @@ class HttpConnection:
                 await self._cut_for_room()
             elif self._expired:
                 await self._timed_out()
-        except _Closed:
+        except Closed:
             return
         finally:
             self.deadline = math.inf
@@ -280,8 +160,8 @@ class HttpConnection:
             return await self.stream.receive(self.limits.read_chunk_bytes)
         except anyio.EndOfStream:
             return b""
-        except _STREAM_GONE:
-            raise _Closed from None
+        except STREAM_GONE:
+            raise Closed from None
 
     async def _read_request(self) -> Request | None:
         """The next complete request (head and body), or ``None`` when the connection ends."""
@@ -341,7 +221,7 @@ class HttpConnection:
             self._must_close = content_length >= 0
             content_length = -1
         if head_size > limits.max_header_bytes:
-            await self._send_error(_headers_too_large(limits), method, target)
+            await self._send_error(headers_too_large(limits), method, target)
             return None
         if self.is_draining():
             await self._send_error(
@@ -455,138 +335,9 @@ class HttpConnection:
                 '%s "%s %s" %d %d %.1fms',
                 self.peer,
                 request.method,
-                _redact(request.target),
+                redact(request.target),
                 response.status,
                 len(response.body),
                 (time.perf_counter() - start) * 1000,
             )
         return response
-
-    async def _write(self, response: Response, head_only: bool = False) -> None:
-        conn = self.conn
-        if isinstance(response, Upgrade):
-            await self._send(
-                conn.send(
-                    h11.InformationalResponse(
-                        status_code=101, headers=response.headers, reason=b"Switching Protocols"
-                    )
-                )
-            )
-            return
-        headers: Headers = [
-            (b"content-type", response.content_type),
-            (b"content-length", b"%d" % len(response.body)),
-            (b"date", _date.get()),
-            *response.headers,
-        ]
-        if response.close:
-            headers.append((b"connection", b"close"))
-        head = conn.send(
-            h11.Response(
-                status_code=response.status,
-                headers=headers,
-                reason=_REASONS.get(response.status, b""),
-                # Our own headers are well formed by construction (see _checked).
-                _parsed=not response.headers or _checked(response.headers),
-            )
-        )
-        if head_only or not response.body:
-            end = conn.send(_END)
-            await self._send(head + end if end else head)
-            return
-        data = conn.send(h11.Data(data=response.body))
-        end = conn.send(_END)
-        await self._send(b"".join((head, data, end)))
-
-    async def _send(self, data: bytes | None) -> None:
-        if not data:
-            return
-        self.phase = Phase.WRITE
-        self.deadline = time.monotonic() + self.limits.write_timeout_s
-        try:
-            await self.stream.send(data)
-        except _STREAM_GONE:
-            self.conn.send_failed()
-            raise _Closed from None
-        self.phase = Phase.BUSY
-        self.deadline = math.inf
-
-    async def _send_error(self, response: Response, method: str = "-", target: str = "-") -> None:
-        """An error answer, only where h11 allows one; then the connection is closed."""
-        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        try:
-            await self._write(response)
-        except h11.LocalProtocolError:
-            return
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info('%s "%s %s" %d', self.peer, method, target, response.status)
-        await self._close(linger=True)
-
-    async def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
-        if exc.error_status_hint == 431:
-            response = _headers_too_large(self.limits)
-        else:
-            response = error_response(
-                exc.error_status_hint, "invalid_request", f"malformed HTTP: {exc}", close=True
-            )
-        await self._send_error(response)
-
-    async def _close(self, *, linger: bool) -> None:
-        """Close; with ``linger``, half-close first and drain what the client still sends."""
-        if linger:
-            try:
-                await self.stream.send_eof()
-                with anyio.move_on_after(LINGER_S):
-                    drained = 0
-                    while drained < LINGER_BYTES:
-                        data = await self.stream.receive(self.limits.read_chunk_bytes)
-                        drained += len(data)
-            except (anyio.EndOfStream, NotImplementedError, *_STREAM_GONE):
-                pass
-        raise _Closed
-
-    def local_ip(self) -> str | None:
-        """The address the client connected to (IPv4-mapped IPv6 as IPv4), once computed."""
-        if self._local_ip is None:
-            addr = self.stream.extra(SocketAttribute.local_address, None)
-            ip = addr[0] if isinstance(addr, tuple) else ""
-            if ip.startswith("::ffff:") and "." in ip:
-                ip = ip[7:]
-            self._local_ip = ip
-        return self._local_ip or None
-
-    @property
-    def peer(self) -> str:
-        if self._peer is None:
-            addr = self.stream.extra(SocketAttribute.remote_address, None)
-            if isinstance(addr, tuple):
-                self._peer = f"{addr[0]}:{addr[1]}"
-            else:
-                self._peer = str(addr or "-")
-        return self._peer
-
-
-async def refuse_connection(stream: ByteStream, response: Response, limits: Limits) -> None:
-    """Answer a connection we will not serve (``too_many_connections``) and close it."""
-    conn = h11.Connection(h11.SERVER)
-    driver = HttpConnection(stream, _Never(), limits, is_draining=lambda: True)
-    driver.conn = conn
-    try:
-        with anyio.move_on_after(limits.write_timeout_s):
-            await driver._send_error(response)
-    except _Closed:
-        pass
-    finally:
-        with anyio.CancelScope(shield=True):
-            await stream.aclose()
-
-
-class _Never:
-    """The application of a refused connection: never asked anything."""
-
-    def refuse_head(self, request: Request) -> Response | None:  # pragma: no cover
-        raise AssertionError("refused connections have no application")
-
-    async def __call__(self, request: Request) -> Response:  # pragma: no cover
-        raise AssertionError("refused connections have no application")

@@ -1,0 +1,213 @@
+"""The writing half of an HTTP/1.1 connection: framing an answer with h11 and sending it
+under the write deadline, error answers only where h11 allows one, closing with a linger,
+and the peer's and our own address for the log and the Host rule."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+import anyio
+import h11
+from anyio.abc import ByteStream, SocketAttribute
+
+from .limits import Limits
+from .request import Phase
+from .responses import Headers, Response, Upgrade, error_response
+
+access_log = logging.getLogger("workerpool_tui.access")
+
+LINGER_S = 1.0
+"""After an error we half-close and read (and discard) for at most this long, so the
+client sees our answer instead of a reset caused by its unread upload."""
+LINGER_BYTES = 4 * 1024 * 1024
+STREAM_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError)
+
+
+class _DateCache:
+    """The ``Date`` header, formatted at most once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode()
+        return self._value
+
+
+_date = _DateCache()
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_END = h11.EndOfMessage()
+
+
+def _checked(headers: Headers) -> bool:
+    """Whether a handler's extra headers are well formed. Ours are, and then h11 is told to
+    skip its own (slower) validation of the whole head; a bad one still reaches h11's."""
+    for name, value in headers:
+        if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
+            return False
+    return True
+
+
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+
+
+def redact(target: str) -> str:
+    """The request target for the access log, without a ``?token=`` value."""
+    return _TOKEN_IN_QUERY.sub(r"\1***", target) if "token=" in target else target
+
+
+def headers_too_large(limits: Limits) -> Response:
+    return error_response(
+        431,
+        "headers_too_large",
+        f"request head exceeds {limits.max_header_bytes} bytes",
+        close=True,
+    )
+
+
+class Closed(Exception):
+    """The peer went away; nothing more to do on this connection."""
+
+
+class Answering:
+    """The connection state the writing side needs, and the writing side itself
+    (:class:`~.http.HttpConnection` adds the loop and the reading)."""
+
+    def __init__(self, stream: ByteStream, limits: Limits, conn: h11.Connection) -> None:
+        self.stream = stream
+        self.limits = limits
+        self.conn = conn
+        self.deadline = math.inf
+        self.phase = Phase.WAIT
+        self._peer: str | None = None
+        self._local_ip: str | None = None
+
+    async def _write(self, response: Response, head_only: bool = False) -> None:
+        conn = self.conn
+        if isinstance(response, Upgrade):
+            await self._send(
+                conn.send(
+                    h11.InformationalResponse(
+                        status_code=101, headers=response.headers, reason=b"Switching Protocols"
+                    )
+                )
+            )
+            return
+        headers: Headers = [
+            (b"content-type", response.content_type),
+            (b"content-length", b"%d" % len(response.body)),
+            (b"date", _date.get()),
+            *response.headers,
+        ]
+        if response.close:
+            headers.append((b"connection", b"close"))
+        head = conn.send(
+            h11.Response(
+                status_code=response.status,
+                headers=headers,
+                reason=_REASONS.get(response.status, b""),
+                # Our own headers are well formed by construction (see _checked).
+                _parsed=not response.headers or _checked(response.headers),
+            )
+        )
+        if head_only or not response.body:
+            end = conn.send(_END)
+            await self._send(head + end if end else head)
+            return
+        data = conn.send(h11.Data(data=response.body))
+        end = conn.send(_END)
+        await self._send(b"".join((head, data, end)))
+
+    async def _send(self, data: bytes | None) -> None:
+        if not data:
+            return
+        self.phase = Phase.WRITE
+        self.deadline = time.monotonic() + self.limits.write_timeout_s
+        try:
+            await self.stream.send(data)
+        except STREAM_GONE:
+            self.conn.send_failed()
+            raise Closed from None
+        self.phase = Phase.BUSY
+        self.deadline = math.inf
+
+    async def _send_error(self, response: Response, method: str = "-", target: str = "-") -> None:
+        """An error answer, only where h11 allows one; then the connection is closed."""
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        try:
+            await self._write(response)
+        except h11.LocalProtocolError:
+            return
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info('%s "%s %s" %d', self.peer, method, target, response.status)
+        await self._close(linger=True)
+
+    async def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
+        if exc.error_status_hint == 431:
+            response = headers_too_large(self.limits)
+        else:
+            response = error_response(
+                exc.error_status_hint, "invalid_request", f"malformed HTTP: {exc}", close=True
+            )
+        await self._send_error(response)
+
+    async def _close(self, *, linger: bool) -> None:
+        """Close; with ``linger``, half-close first and drain what the client still sends."""
+        if linger:
+            try:
+                await self.stream.send_eof()
+                with anyio.move_on_after(LINGER_S):
+                    drained = 0
+                    while drained < LINGER_BYTES:
+                        data = await self.stream.receive(self.limits.read_chunk_bytes)
+                        drained += len(data)
+            except (anyio.EndOfStream, NotImplementedError, *STREAM_GONE):
+                pass
+        raise Closed
+
+    def local_ip(self) -> str | None:
+        """The address the client connected to (IPv4-mapped IPv6 as IPv4), once computed."""
+        if self._local_ip is None:
+            addr = self.stream.extra(SocketAttribute.local_address, None)
+            ip = addr[0] if isinstance(addr, tuple) else ""
+            if ip.startswith("::ffff:") and "." in ip:
+                ip = ip[7:]
+            self._local_ip = ip
+        return self._local_ip or None
+
+    @property
+    def peer(self) -> str:
+        if self._peer is None:
+            addr = self.stream.extra(SocketAttribute.remote_address, None)
+            if isinstance(addr, tuple):
+                self._peer = f"{addr[0]}:{addr[1]}"
+            else:
+                self._peer = str(addr or "-")
+        return self._peer
+
+
+async def refuse_connection(stream: ByteStream, response: Response, limits: Limits) -> None:
+    """Answer a connection we will not serve (``too_many_connections``) and close it."""
+    answering = Answering(stream, limits, h11.Connection(h11.SERVER))
+    try:
+        with anyio.move_on_after(limits.write_timeout_s):
+            await answering._send_error(response)
+    except Closed:
+        pass
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
