@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from functools import partial
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from wsproto.frame_protocol import CloseReason
 
 from ..config import ServerConfig
 from ..core.engine import Engine
+from ..core.supervise import supervised
 from .access import is_loopback
 from .api import Api
 from .broadcast import Broadcaster
@@ -110,10 +112,20 @@ class ApiServer:
             reason = exc.strerror or str(exc)
             raise ServerStartError(f"cannot listen on {cfg.host}:{cfg.port}: {reason}") from None
         self.port = int(listener.extra(SocketAttribute.local_port))
+        fatal = self.engine.report_fatal
         async with anyio.create_task_group() as tg:
             await tg.start(self.broadcaster.run)
-            tg.start_soon(self._reaper)
-            tg.start_soon(self._accept, listener, tg)
+            # Supervised (core/supervise.py): the reaper keeps no state between sweeps and
+            # restarts; the accept loop owns the listening socket, so its failure is fatal.
+            tg.start_soon(
+                partial(supervised, restart=True, logger=log), "API reaper", self._reaper, fatal
+            )
+            tg.start_soon(
+                partial(supervised, restart=False, logger=log),
+                "API listener",
+                partial(self._accept, listener, tg),
+                fatal,
+            )
             log.info("API listening on %s", self.address)
             task_status.started(self)
             await self._stopped.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import anyio
 import msgspec
@@ -19,6 +20,7 @@ from anyio.abc import TaskStatus
 from ..core.bus import RESYNC, PoolEvent, Subscription, TaskEvent
 from ..core.engine import Engine
 from ..core.models import Task, task_view
+from ..core.supervise import supervised
 from .limits import Limits
 from .schemas import PoolMessage, ResyncMessage, SnapshotMessage, StatsMessage, TaskMessage
 from .websocket import WebSocketClient, frame_text
@@ -118,22 +120,34 @@ class Broadcaster:
 
     # ------------------------------------------------------------------ running
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Forward bus events to the clients; each job supervised (a failure is logged,
+        the job restarts, and the clients resync)."""
+        fatal = self.engine.report_fatal
+        again = partial(supervised, restart=True, logger=log)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._stats_ticker)
-            tg.start_soon(self._snapshotter)
+            tg.start_soon(again, "WebSocket stats ticker", self._stats_ticker, fatal)
+            tg.start_soon(again, "WebSocket snapshotter", self._snapshotter, fatal)
+            tg.start_soon(again, "WebSocket broadcast", self._forwarding, fatal)
             task_status.started()
-            while True:
-                await self._wanted.wait()
-                self._wanted = anyio.Event()
-                sub = self._sub
-                if sub is None:
-                    continue
-                try:
-                    await self._forward(sub)
-                finally:
-                    sub.close()
-                    if self._sub is sub:
-                        self._sub = None
+
+    async def _forwarding(self) -> None:
+        if self.clients:  # a restart after a failure: what they had may be stale
+            self._refresh.set()
+            if self._sub is None and not self.engine.closed:
+                self._sub = self.engine.bus.subscribe(maxsize=BUS_BUFFER, name="websocket")
+                self._wanted.set()
+        while True:
+            await self._wanted.wait()
+            self._wanted = anyio.Event()
+            sub = self._sub
+            if sub is None:
+                continue
+            try:
+                await self._forward(sub)
+            finally:
+                sub.close()
+                if self._sub is sub:
+                    self._sub = None
 
     async def _forward(self, sub: Subscription) -> None:
         """Fan the subscription's batches out until it is closed (no clients left, or the
