@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -114,19 +115,26 @@ class Runtime:
         return await self._stack.__aexit__(exc_type, exc, tb)
 
 
-async def wait_for_stop_signal() -> int:
-    """Wait for SIGINT or SIGTERM; returns the signal number."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def wait_for_stop_signal(signals: AsyncIterator[int] | None = None) -> int:
+    """Wait for SIGINT or SIGTERM; returns the signal number. ``signals``: a receiver
+    opened earlier (a signal that came before this wait is not lost)."""
+    if signals is not None:
         async for signum in signals:
             return int(signum)
-    return 0  # pragma: no cover - the receiver never ends by itself
+        return 0  # pragma: no cover - the receiver never ends by itself
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as own:
+        async for signum in own:
+            return int(signum)
+    return 0  # pragma: no cover
 
 
 EXIT_FATAL = 1
 """``serve``'s exit status after a component failed for good (see ``core/supervise.py``)."""
 
 
-async def wait_for_stop(engine: Engine) -> tuple[int, str | None]:
+async def wait_for_stop(
+    engine: Engine, signals: AsyncIterator[int] | None = None
+) -> tuple[int, str | None]:
     """Wait for SIGINT/SIGTERM or for a fatal failure of a component, whichever is first:
     ``(signal number, None)`` or ``(0, reason)``."""
     outcome: tuple[int, str | None] = (0, None)
@@ -134,7 +142,7 @@ async def wait_for_stop(engine: Engine) -> tuple[int, str | None]:
 
         async def by_signal() -> None:
             nonlocal outcome
-            outcome = (await wait_for_stop_signal(), None)
+            outcome = (await wait_for_stop_signal(signals), None)
             tg.cancel_scope.cancel()
 
         async def by_failure() -> None:
@@ -152,6 +160,13 @@ async def serve(cfg: Config) -> int:
     An API that cannot start (port in use, unsafe shell setup) is one line and exit 2.
     A component that fails for good is one line on stderr, the same graceful shutdown, and
     exit status :data:`EXIT_FATAL`."""
+    # The signals are ours from the start: a SIGTERM while starting up stops the server
+    # gracefully as soon as it is up, instead of killing it mid-way.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        return await _serve(cfg, signals)
+
+
+async def _serve(cfg: Config, signals: AsyncIterator[int]) -> int:
     rt = Runtime(cfg)
     failure: str | None = None
     try:
@@ -161,7 +176,7 @@ async def serve(cfg: Config) -> int:
                 return 2
             if rt.server_error:
                 log.info("API: %s", rt.server_error)
-            signum, failure = await wait_for_stop(rt.engine)
+            signum, failure = await wait_for_stop(rt.engine, signals)
             if failure is None:
                 log.info(
                     "%s received: draining (up to %gs)",
