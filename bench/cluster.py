@@ -103,7 +103,8 @@ def run_line(tag: str, kind: str, r: Result, note: str = "") -> str:
         return (
             f"{tag} {NAMES[kind]:<27} submit at {r.tasks / r.seconds:,.0f}/s: p50 {d['0.5']:.2f}"
             f" p99 {d['0.99']:.2f} p99.9 {d['0.999']:.2f} max {d['max']:.1f} ms from schedule"
-            f" (from send p99 {s['0.99']:.2f}, generator late p99 {e['late_ms']['0.99']:.2f});"
+            f" (from send p99 {s['0.99']:.2f}, waiting for a free connection p99"
+            f" {e['waited_ms']['0.99']:.2f}, generator lag p99 {e['lag_ms']['0.99']:.2f});"
             f" {ok:,}/{e['scheduled']:,} answered 201,"
             f" {e['error_count']} errors, {e['connections']} connections\n      {cpu_text(r)}"
         )

@@ -198,10 +198,10 @@ def client_ports(pids: Iterable[int], server_port: int) -> set[int]:
     return ports
 
 
-def postgres_total_cpu() -> float:
+def postgres_cpu_by_pid() -> dict[int, float]:
     """Every process named ``postgres`` on the machine (backends of anybody, the WAL
     writer, checkpointer, autovacuum): context, not attributable to one run."""
-    total = 0.0
+    found: dict[int, float] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -211,8 +211,10 @@ def postgres_total_cpu() -> float:
                     continue
         except OSError:
             continue
-        total += cpu_seconds(int(name), children=False) or 0.0
-    return total
+        cpu = cpu_seconds(int(name), children=False)
+        if cpu is not None:
+            found[int(name)] = cpu
+    return found
 
 
 class CpuMeter:
@@ -232,7 +234,7 @@ class CpuMeter:
         self._proc1: dict[str, float] = {}
         self._be0: dict[int, float] = {}
         self._be_last: dict[int, float] = {}
-        self._pg_all0 = 0.0
+        self._pg_all0: dict[int, float] = {}
         self.pg_all = 0.0
 
     def _backend_pids(self) -> list[int]:
@@ -246,7 +248,7 @@ class CpuMeter:
             cpu = cpu_seconds(b, children=False)
             if cpu is not None:
                 self._be0[b] = self._be_last[b] = cpu
-        self._pg_all0 = postgres_total_cpu()
+        self._pg_all0 = postgres_cpu_by_pid()
 
     def poll(self) -> None:
         for b in self._backend_pids():
@@ -262,7 +264,9 @@ class CpuMeter:
     def stop(self) -> None:
         self.poll()
         self._proc1 = {n: tree_cpu(pid) for n, pid in self.procs.items()}
-        self.pg_all = postgres_total_cpu() - self._pg_all0
+        # Processes that ended during the run are left out; ones it started count whole.
+        now = postgres_cpu_by_pid()
+        self.pg_all = sum(cpu - self._pg_all0.get(pid, 0.0) for pid, cpu in now.items())
 
     def result(self) -> dict[str, Any]:
         return {
