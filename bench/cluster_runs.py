@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -292,6 +293,7 @@ class Bench:
         for schema in self.schemas:
             self.drop(schema)
         self.admin.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def wait_healthy(proc: Proc, url: str) -> None:
