@@ -15,15 +15,18 @@ Measurements (every one in a fresh schema of its own, dropped after it):
   size. Procrastinate 3.10: 2 processes x concurrency 16. Peers: ``bench/baselines/``.
 - **submit latency**: one instance; an open-loop generator (``bench/cluster_load.py``)
   sends ``POST /api/v1/tasks`` at ``--rate`` per second for ``--latency-seconds``;
-  latency from each request's scheduled moment.
+  latency from each request's scheduled moment. The same against the same server on
+  memory only is printed beside it: the floor this machine and generator allow.
 - **I/O-bound**: ``default_task`` with ``{"sleep": 0.02}``, ``--io-workers`` workers per
   instance, 1 and 2 instances.
 
 N is scaled so that a run lasts at least ``--min-seconds`` (from a calibration run of
-``--calibrate`` tasks, not counted), capped by ``--max-tasks``; every run is bounded by
+``--calibrate`` tasks, not counted; a round that still ran shorter is marked so and raises
+N for the next rounds), capped by ``--max-tasks``; every run is bounded by
 ``--run-timeout``. CPU per task: each of our processes (with its children), the client
-process, and the PostgreSQL backends serving them (``bench/cluster_procs.py``). Every
-process started here is stopped by its pid.
+process, and the PostgreSQL backends serving them (``bench/cluster_procs.py``); their sum
+per no-op task is printed too, a cross-check that other load on the machine moves less
+than throughput. Every process started here is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -74,8 +77,9 @@ def runner(bench: Bench, kind: str) -> Callable[[int, float], Result]:
         "proc": bench.procrastinate,
         "io1": lambda n, e: bench.ours(1, n, IO, a.io_workers, e),
         "io2": lambda n, e: bench.ours(2, n, IO, a.io_workers, e),
-        "lat": lambda n, e: bench.latency(),
-        "latmem": lambda n, e: bench.latency(store=""),
+        # For these the second argument is how long the generator runs.
+        "lat": lambda n, e: bench.latency(seconds=e),
+        "latmem": lambda n, e: bench.latency(store="", seconds=e),
     }
     return table[kind]
 
@@ -288,8 +292,15 @@ def main() -> None:
             f"\ncalibration ({args.calibrate:,} tasks each; sets N for {args.min_seconds:g} s runs)"
         )
         for kind in kinds:
-            if kind in LATENCY:
+            if kind in LATENCY:  # a short warm-up run, not counted
                 counts[kind], expected[kind] = 0, args.latency_seconds
+                try:
+                    r = runner(bench, kind)(0, min(3.0, args.latency_seconds))
+                except RuntimeError as exc:
+                    print(f"  {NAMES[kind]}: warm-up failed: {exc}")
+                    continue
+                p99 = r.extra["due_ms"]["0.99"]
+                print(f"  {NAMES[kind]:<27} submit p99 {p99:,.2f} ms (warm-up, not counted)")
                 continue
             try:
                 r = runner(bench, kind)(args.calibrate, args.calibrate / 100)

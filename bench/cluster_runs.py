@@ -257,7 +257,7 @@ class Bench:
             stop_all(procs)
             self.drop(schema)
 
-    def latency(self, store: str = PG) -> Result:
+    def latency(self, store: str = PG, seconds: float | None = None) -> Result:
         """The open-loop submit latency against one instance; ``store=""``: the same server
         on memory only, the floor this machine and load generator allow."""
         a = self.args
@@ -266,7 +266,8 @@ class Bench:
         try:
             procs, urls = self.start_ours(schema, 1, a.workers, store=store)
             cmd = [PY, str(HERE / "cluster_load.py"), "openloop", "--url", urls[0]]
-            cmd += ["--rate", str(a.rate), "--seconds", str(a.latency_seconds)]
+            seconds = a.latency_seconds if seconds is None else seconds
+            cmd += ["--rate", str(a.rate), "--seconds", str(seconds)]
             client = Proc("client", cmd, dict(os.environ), self.tmp)
             procs.append(client)
             client.expect("ready", START_TIMEOUT_S)
@@ -275,7 +276,7 @@ class Bench:
             )
             meter.start()
             client.send("go")
-            deadline = time.monotonic() + a.latency_seconds + 60
+            deadline = time.monotonic() + seconds + 60
             while (line := client.poll_line("result ")) is None:
                 if time.monotonic() > deadline or not client.alive():
                     raise RuntimeError(client.failure("no result"))
