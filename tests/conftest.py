@@ -1,9 +1,91 @@
+"""Suite-wide settings: an isolated environment for every test, and the skip families.
+
+A *skip family* is a pytest marker for tests that need something outside Python (a browser,
+a PostgreSQL server). Such a test skips (``pytest.skip`` in it or in a fixture) when the
+thing is missing, and the run ends with one line per family and reason, e.g.
+``3 browser tests skipped: /usr/bin/chromium is not installed (apt-get install chromium)``.
+Under ``CI=true`` a skip in a family is turned into a failure: CI must never pass by
+skipping. A new family is one entry in :data:`SKIP_FAMILIES` plus a marker in
+``pyproject.toml``.
+"""
+
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
+
+pytest_plugins = ("pytester",)
+
+SKIP_FAMILIES: dict[str, str] = {
+    "browser": "browser",
+    "postgres": "PostgreSQL",
+}
+"""Marker name -> what the summary line calls its tests ("3 PostgreSQL tests skipped: ...")."""
+
+_STASH = pytest.StashKey[Counter[tuple[str, str]]]()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def _family(item: pytest.Item) -> str | None:
+    for name in SKIP_FAMILIES:
+        if item.get_closest_marker(name) is not None:
+            return name
+    return None
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STASH] = Counter()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    family = _family(item) if report.skipped else None
+    if family is None:
+        return report
+    reason = _skip_reason(report)
+    if _in_ci():
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{SKIP_FAMILIES[family]} test skipped under CI=true (CI must run it): {reason}"
+        )
+    else:
+        item.config.stash[_STASH][(family, reason)] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    skipped = config.stash.get(_STASH, Counter())
+    for (family, reason), count in sorted(skipped.items()):
+        noun = "test" if count == 1 else "tests"
+        terminalreporter.write_line(
+            f"{count} {SKIP_FAMILIES[family]} {noun} skipped: {reason}",
+            yellow=True,
+            bold=True,
+        )
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and config.pluginmanager.hasplugin("randomly"):
+        terminalreporter.write_line(
+            f"random order: --randomly-seed={seed} repeats it (-p no:randomly: file order)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """Headless Chromium (Debian's package) driven by Playwright, against a real ``serve``.
 
-Every test here is marked ``browser`` (``pytestmark`` in each module) and skips cleanly
-when ``/usr/bin/chromium`` or the Playwright package is missing. ``playwright install`` is
-never run: the system browser is used.
+Every test here is marked ``browser`` (``pytestmark`` in each module). When
+``/usr/bin/chromium`` or the Playwright package is missing they skip, and the run ends with
+a line counting them; under ``CI=true`` they fail instead (tests/conftest.py).
+``playwright install`` is never run: the system browser is used.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from live_server import LiveServer
+from playwright_thread import launch_chromium
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,15 +30,12 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One headless Chromium for the session, driven from its own thread (see playwright_thread.py)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
+    with launch_chromium(CHROMIUM, CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 CHATTY_MODULE = """

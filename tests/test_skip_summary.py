@@ -1,0 +1,91 @@
+"""The suite's own plumbing (tests/conftest.py): skip families and the random-order seed.
+
+Each case runs a small pytest session in a subprocess with this repository's conftest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CONFTEST = Path(__file__).resolve().parent / "conftest.py"
+
+TESTS = """
+import pytest
+
+@pytest.fixture
+def chromium():
+    pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+
+@pytest.mark.browser
+def test_page_a(chromium):
+    pass
+
+@pytest.mark.browser
+def test_page_b(chromium):
+    pass
+
+@pytest.mark.postgres
+def test_cluster():
+    pytest.skip("no server at 127.0.0.1:5432")
+
+@pytest.mark.skip(reason="not today")
+def test_unrelated():
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makeini(
+        "[pytest]\nmarkers =\n    browser: needs a browser\n    postgres: needs PostgreSQL\n"
+    )
+    pytester.makepyfile(test_things=TESTS)
+    return pytester
+
+
+def test_skipped_families_are_counted_at_the_end(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    result = suite.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1, skipped=4)
+    lines = result.stdout.lines
+    assert (
+        "2 browser tests skipped: /usr/bin/chromium is not installed (apt-get install chromium)"
+        in lines
+    )
+    assert "1 PostgreSQL test skipped: no server at 127.0.0.1:5432" in lines
+    assert not any("not today" in line and "tests skipped" in line for line in lines)
+    # the summary comes after the short test summary, right before pytest's closing line
+    assert lines.index("1 PostgreSQL test skipped: no server at 127.0.0.1:5432") > len(lines) - 5
+
+
+def test_ci_fails_instead_of_skipping(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    result = suite.runpytest_subprocess("-p", "no:randomly")
+    # a skip in a fixture (setup) becomes an error, a skip in the test a failure
+    result.assert_outcomes(passed=1, skipped=1, errors=2, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*browser test skipped under CI=true (CI must run it): /usr/bin/chromium is not*",
+            "*PostgreSQL test skipped under CI=true (CI must run it): no server at 127.0.0.1:5432",
+        ]
+    )
+    assert not any("tests skipped:" in line for line in result.stdout.lines)
+
+
+def test_the_random_order_seed_is_printed_at_the_end(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    result = suite.runpytest_subprocess("-q", "-p", "randomly", "--randomly-seed=4242")
+    result.stdout.fnmatch_lines(["random order: --randomly-seed=4242 repeats it*"])
