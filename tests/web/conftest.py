@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session, driven from its own thread (see playwright_thread.py)."""
+    """One headless Chromium for the session, on its own thread (playwright_thread.py)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
