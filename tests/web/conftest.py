@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +59,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     (workdir / "web_test_tasks.py").write_text(CHATTY_MODULE)
     settings = {"WORKERPOOL__TASK__HANDLERS__CHATTY": '"web_test_tasks:chatty"'}
     with LiveServer(workdir, settings=settings) as live:
+        yield live
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of this test's own, for exact counts: nothing else submits to it."""
+    with LiveServer(tmp_path) as live:
         yield live
 
 
