@@ -36,7 +36,7 @@ def main() -> int:
         api = httpx.Client(base_url=live.url, timeout=10)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(live.url + "/")
             page.wait_for_selector("#conn[data-state='open']")
             long_ids = []
@@ -65,11 +65,12 @@ def main() -> int:
             page.locator(f"#tasks-body tr[data-id='{long_ids[-1]}']").click()
             page.click("#status-filter .chip[data-status='']")
             page.wait_for_selector("#detail-body:not([hidden])")
+            page.wait_for_selector(f"#tasks-body tr[data-id='{long_ids[-1]}']", state="attached")
             page.wait_for_timeout(1200)
             page.evaluate("document.querySelector('.table-wrap').scrollTop = 0")
             page.mouse.move(0, 0)
             OUT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(OUT), full_page=True)
+            page.screenshot(path=str(OUT))  # the page is the viewport
             browser.close()
         api.close()
     print(f"wrote {OUT}")

@@ -340,7 +340,8 @@ export class TaskList {
     } catch (err) {
       this.failures += 1;
       this.error = err && err.message ? err.message : String(err);
-      this.dirty = true; // try again, later
+      // try again later; a refused token waits for the token dialog, which reconnects
+      this.dirty = !(err && err.status === 401);
     } finally {
       this.inflight = false;
       this.lastFetchMs = performance.now() - started;
