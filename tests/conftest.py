@@ -1,4 +1,5 @@
-"""Suite-wide settings: an isolated environment for every test, and the skip families.
+"""Suite-wide settings: an isolated environment for every test, the skip families, and the
+usual SIGINT for the processes tests start.
 
 A *skip family* is a pytest marker for tests that need something outside Python (a browser,
 a PostgreSQL server). Such a test skips (``pytest.skip`` in it or in a fixture) when the
@@ -12,6 +13,7 @@ skipping. A new family is one entry in :data:`SKIP_FAMILIES` plus a marker in
 from __future__ import annotations
 
 import os
+import signal
 from collections import Counter
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -51,6 +53,12 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STASH] = Counter()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A shell's `cmd &` (and so `nohup make test &`) starts the run with SIGINT ignored,
+        # and every process a test starts would inherit that: the tests that stop a child
+        # with SIGINT (`watch`, `submit --wait`) then wait in vain. Give children the usual
+        # Ctrl+C; a run in the background gets no Ctrl+C from the terminal anyway.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,10 +1,14 @@
-"""The suite's own plumbing (tests/conftest.py): skip families and the random-order seed.
+"""The suite's own plumbing (tests/conftest.py): skip families, the random-order seed, and
+SIGINT for child processes.
 
 Each case runs a small pytest session in a subprocess with this repository's conftest.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,29 @@ def test_the_random_order_seed_is_printed_at_the_end(
     monkeypatch.delenv("CI", raising=False)
     result = suite.runpytest_subprocess("-q", "-p", "randomly", "--randomly-seed=4242")
     result.stdout.fnmatch_lines(["random order: --randomly-seed=4242 repeats it*"])
+
+
+CHILD_SIGINT = """
+import signal, subprocess, sys
+
+def test_a_child_gets_the_usual_sigint():
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+    assert out.strip() == "True"
+"""
+
+
+def test_children_get_sigint_when_the_run_started_with_it_ignored(tmp_path: Path) -> None:
+    """``make test &`` ignores SIGINT in the run; a test's ``watch`` child must still stop
+    on Ctrl+C (it stayed up and its test timed out)."""
+    (tmp_path / "conftest.py").write_text(CONFTEST.read_text())
+    (tmp_path / "test_child.py").write_text(CHILD_SIGINT)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` does
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
