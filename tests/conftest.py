@@ -7,7 +7,8 @@ thing is missing, and the run ends with one line per family and reason, e.g.
 ``3 browser tests skipped: /usr/bin/chromium is not installed (apt-get install chromium)``.
 Under ``CI=true`` a skip in a family is turned into a failure: CI must never pass by
 skipping. A new family is one entry in :data:`SKIP_FAMILIES` plus a marker in
-``pyproject.toml``.
+``pyproject.toml``; the tests of ``tests/web/`` and ``tests/postgres/`` are marked by their
+directory (:data:`FAMILY_DIRS`), others with ``@pytest.mark.NAME``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,11 @@ SKIP_FAMILIES: dict[str, str] = {
     "postgres": "PostgreSQL",
 }
 """Marker name -> what the summary line calls its tests ("3 PostgreSQL tests skipped: ...")."""
+
+FAMILY_DIRS: dict[str, str] = {"web": "browser", "postgres": "postgres"}
+"""Every test under ``tests/<dir>/`` carries its family's marker without writing it."""
+
+_TESTS = Path(__file__).resolve().parent
 
 _STASH = pytest.StashKey[Counter[tuple[str, str]]]()
 
@@ -59,6 +66,17 @@ def pytest_configure(config: pytest.Config) -> None:
         # with SIGINT (`watch`, `submit --wait`) then wait in vain. Give children the usual
         # Ctrl+C; a run in the background gets no Ctrl+C from the terminal anyway.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            top = item.path.resolve().relative_to(_TESTS).parts[0]
+        except ValueError:
+            continue
+        marker = FAMILY_DIRS.get(top)
+        if marker is not None and item.get_closest_marker(marker) is None:
+            item.add_marker(marker)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -119,3 +119,22 @@ def test_children_get_sigint_when_the_run_started_with_it_ignored(tmp_path: Path
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` does
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tests_under_web_and_postgres_are_in_their_family_unmarked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makeini(
+        "[pytest]\nmarkers =\n    browser: needs a browser\n    postgres: needs PostgreSQL\n"
+    )
+    for folder, reason in (("web", "no chromium"), ("postgres", "no server")):
+        (pytester.path / folder).mkdir()
+        (pytester.path / folder / f"test_{folder}.py").write_text(
+            f"import pytest\n\ndef test_it():\n    pytest.skip({reason!r})\n"
+        )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(skipped=2)
+    assert "1 browser test skipped: no chromium" in result.stdout.lines
+    assert "1 PostgreSQL test skipped: no server" in result.stdout.lines
