@@ -65,7 +65,6 @@ def main() -> int:
             page.locator(f"#tasks-body tr[data-id='{long_ids[-1]}']").click()
             page.click("#status-filter .chip[data-status='']")
             page.wait_for_selector("#detail-body:not([hidden])")
-            page.wait_for_selector(f"#tasks-body tr[data-id='{long_ids[-1]}']", state="attached")
             page.wait_for_timeout(1200)
             page.evaluate("document.querySelector('.table-wrap').scrollTop = 0")
             page.mouse.move(0, 0)
