@@ -8,12 +8,14 @@
  * fetched again, at most once per `interval` (0.5 s, or ten times the last fetch's
  * duration, up to 5 s) and never twice at a time, so thousands of events a second cost
  * a few requests a second and one redraw per frame. A page deeper than the first keeps its
- * rows while new tasks arrive above it: its offset moves down with them.
+ * rows while new tasks arrive above it: its offset moves down with them, and each answer
+ * is checked against the rows on screen (applyPage).
  */
 
 export const FINAL = new Set(["completed", "failed", "cancelled"]);
 export const MIN_INTERVAL_MS = 500;
 const MAX_INTERVAL_MS = 5000;
+const MAX_REALIGN = 8; // answers in a row that may only move a deeper page's offset
 const STEP = { running: 0, pending: 1 }; // final: 2
 
 /** How far a task has got: each run adds an attempt; within one, running comes before a
@@ -87,6 +89,8 @@ export class TaskList {
     this.error = "";
     // fetching
     this.generation = 0; // bumped by every change of the query: older answers are dropped
+    this.fresh = true; // the next answer defines the rows (a new query or page)
+    this.realigned = 0; // answers in a row that only moved the offset (applyPage)
     this.inflight = false;
     this.again = false;
     this.dirty = false;
@@ -151,8 +155,10 @@ export class TaskList {
     this.refetch();
   }
 
-  /** Fetch the page now (the query changed): an answer to an older query is dropped. */
-  refetch() {
+  /** Fetch the page now: an answer to an older query is dropped. `keepRows`: the same
+   * page, so its answer is aligned with the rows on screen (see applyPage). */
+  refetch(keepRows = false) {
+    if (!keepRows) this.fresh = true;
     this.generation += 1;
     clearTimeout(this.timer);
     this.timer = null;
@@ -197,7 +203,7 @@ export class TaskList {
   onSnapshot(tasks) {
     for (const t of tasks.slice().reverse()) this.remember(t); // oldest first
     this.evict();
-    this.refetch();
+    this.refetch(true);
   }
 
   /** A WebSocket task event. */
@@ -326,6 +332,7 @@ export class TaskList {
     if (this.needle) params.set("q", this.needle);
     params.set("limit", String(this.limit));
     params.set("offset", String(this.offset));
+    const sentOffset = this.offset;
     this.inflight = true;
     this.again = false;
     this.dirty = false;
@@ -350,18 +357,49 @@ export class TaskList {
     if (generation !== this.generation) {
       this.schedule(0); // the query changed while this was out: ask the new one now
     } else {
-      if (data) this.applyPage(data);
+      if (data) this.applyPage(data, sentOffset);
       if (this.again || this.dirty) this.schedule();
     }
     this.onChange();
   }
 
-  applyPage(data) {
+  /** The offset that keeps the first row on screen that `answer` (fetched at `sentOffset`)
+   * also holds at the same place on screen; null when they share no row. */
+  alignedOffset(answer, sentOffset) {
+    const at = new Map(answer.map((id, j) => [id, j]));
+    for (let i = 0; i < this.ids.length; i++) {
+      const j = at.get(this.ids[i]);
+      if (j !== undefined) return Math.max(0, sentOffset + j - i);
+    }
+    return null;
+  }
+
+  applyPage(data, sentOffset) {
     const tasks = Array.isArray(data.tasks) ? data.tasks : [];
     for (const t of tasks.slice().reverse()) this.remember(t);
-    this.ids = tasks.map((t) => t.id);
-    this.idSet = new Set(this.ids);
     this.total = Number(data.total) || 0;
+    const answer = tasks.map((t) => t.id);
+    if (!this.fresh && sentOffset > 0) {
+      // A deeper page follows its rows. Events moved the offset as tasks arrived above it,
+      // but an event may reach us before or after the answer that already counts it: the
+      // answer itself says where the rows on screen are now. Misaligned: keep the rows,
+      // move the offset there, and ask again. Once rows have left the page (a busy
+      // "running" filter) the answer is taken as it is, to fill the page again.
+      const want = this.alignedOffset(answer, sentOffset);
+      const full = this.ids.length >= Math.min(this.limit, answer.length);
+      if (want != null && want !== sentOffset && full && this.realigned < MAX_REALIGN) {
+        this.realigned += 1;
+        this.offset = want;
+        this.dirty = true;
+        this.touched = new Map();
+        return;
+      }
+    }
+    this.fresh = false;
+    this.realigned = 0;
+    this.offset = sentOffset;
+    this.ids = answer;
+    this.idSet = new Set(this.ids);
     if (this.ids.length === 0 && this.offset > 0 && this.total > 0) {
       // the list shrank under this page: show its last page instead
       this.offset = Math.floor((this.total - 1) / this.limit) * this.limit;
