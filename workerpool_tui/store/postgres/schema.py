@@ -10,7 +10,7 @@ that tests and several clusters can share a database. Schema 1::
                identity column); ``id`` is unique and "C"-collated so that an id prefix is
                an index range; ``owner`` is the instance running it now (the fence every
                write of a running task checks), ``instance`` the name of the last one
-    counts     per-status task counts, kept by statement-level triggers, in 8 rows picked
+    counts     per-status task counts, kept by statement-level triggers, in 64 rows picked
                by backend so that two instances never wait for one hot row
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
@@ -30,7 +30,7 @@ import re
 
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
-COUNT_SHARDS = 8
+COUNT_SHARDS = 64
 
 
 def check_schema_name(name: str) -> str:
