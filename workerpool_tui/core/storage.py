@@ -39,6 +39,10 @@ class SharedStore(Protocol):
         returns)."""
         ...
 
+    async def run_now(self, task: Task) -> Task:
+        """Make a task waiting for a time runnable now (any instance may claim it)."""
+        ...
+
     async def retention(self) -> int:
         """Apply the retention rules to the whole cluster (one instance at a time)."""
         ...
