@@ -7,13 +7,12 @@ from typing import Any
 
 import anyio
 import pytest
+from enginekit import make_config, make_engine, wait_final, wait_until
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Blocked, Duplicate, InvalidRequest, QueueFull
 from workerpool_tui.core.handlers import TaskContext
-
-from enginekit import make_config, make_engine, wait_final, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -161,9 +160,7 @@ async def test_unique_key_refuses_or_returns_the_existing_task() -> None:
         again = await engine.submit_many([_spec(unique_key="k", on_duplicate="return")])
         assert again == [first]
         # In one batch: the second use of a key answers with the first.
-        x, y = await engine.submit_many(
-            [_spec(unique_key="b", on_duplicate="return")] * 2
-        )
+        x, y = await engine.submit_many([_spec(unique_key="b", on_duplicate="return")] * 2)
         assert x is y
         assert engine.stats().tasks.total == 2
         engine.resume()
