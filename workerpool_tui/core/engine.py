@@ -363,16 +363,22 @@ class Engine:
         self._enqueue(tasks)
         return answers
 
-    async def submit_many(self, specs: Sequence[TaskSpec]) -> list[Task]:
+    async def submit_many(
+        self, specs: Sequence[TaskSpec], *, created: list[bool] | None = None
+    ) -> list[Task]:
         """Admit all of ``specs`` or none; returns once they are durable (if stored).
 
         With a store, the tasks are written first and only then tracked, announced and
         queued: a submission the store cannot commit leaves no trace (nothing listed,
         announced, run or kept) and raises ``StoreUnavailable``, so that the client may
-        safely send it again.
+        safely send it again. ``created``, if given, is filled with whether each answer
+        is a new task (False: an existing one, ``on_duplicate="return"``).
         """
         known = await self._shared_parents(specs)
         tasks, answers = self._admit(specs, known)
+        if created is not None:  # which answers are new tasks (not duplicates returned)
+            new = {id(t) for t in tasks}
+            created.extend(id(a) in new for a in answers)
         if not tasks:
             return answers
         if self.journaling:
@@ -423,8 +429,9 @@ class Engine:
                 timeout_s=old.timeout_s,
                 max_retries=old.max_retries,
                 retry_of=old.id,
+                # Not its unique_key: a retry is asked for on purpose, often while the
+                # old task still holds the key.
                 depends_on=old.depends_on or (),
-                unique_key=old.unique_key,
             )
         )
 

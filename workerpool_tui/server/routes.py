@@ -129,7 +129,8 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=SubmitRequest,
             response=TaskView,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
+            other_answers=((200, TaskView),),
         ),
         Route(
             method="GET",
@@ -157,6 +158,12 @@ def _routes() -> tuple[Route, ...]:
                     f"page size (default {LIST_LIMIT_DEFAULT})",
                 ),
                 QueryParam("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+                QueryParam(
+                    "waiting",
+                    {"type": "string", "enum": ["time", "dependencies", "none", ""]},
+                    "pending tasks waiting for a time, for their parents, or tasks waiting"
+                    " for nothing (empty: no filter)",
+                ),
             ),
         ),
         Route(
@@ -167,7 +174,7 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=BatchRequest,
             response=TaskBatch,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
         ),
         Route(
             method="GET",
@@ -200,6 +207,14 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             response=TaskView,
             errors=(*task_errors, "unknown_task_type", "queue_full"),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks/{id}/run",
+            handler="run_task",
+            summary="Run a task waiting for a time now (a runnable or running one as it is)",
+            response=TaskView,
+            errors=(*task_errors, "already_finished", "blocked"),
         ),
         Route(
             method="GET",

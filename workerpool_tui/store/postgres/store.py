@@ -20,13 +20,19 @@ from psycopg_pool import PoolTimeout
 
 from ...config import Config
 from ...core.errors import NotFound, StoreError
-from ...core.index import AMBIGUOUS_CANDIDATES, MIN_ID_PREFIX, TaskCounts, pick_by_prefix
+from ...core.index import (
+    AMBIGUOUS_CANDIDATES,
+    MIN_ID_PREFIX,
+    TaskCounts,
+    pick_by_prefix,
+    waiting_filter,
+)
 from ...core.models import Task, TaskStatus
 from ...core.registry import Registry
 from .backlog import SharedBacklog
 from .cluster import Cluster, Instance, InstanceFigures, default_name
 from .connect import check_url, connect, describe, ensure_schema, make_pool, redact
-from .index import COUNTS_TTL_S, PgIndex
+from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
 
@@ -69,9 +75,12 @@ class SharedIndex:
         q: str | None,
         limit: int,
         offset: int,
+        waiting: str | None = None,
     ) -> tuple[list[Task], int]:
+        if waiting not in (None, *WAITING):
+            waiting_filter(waiting)  # raises InvalidRequest naming the values
         found, total = await self._pg.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset
+            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
         )
         return self._live(found), total
 
@@ -83,7 +92,9 @@ class SharedIndex:
         c = self._pg.counts
         return TaskCounts(
             total=c.total,
-            pending=c.pending + c.scheduled,
+            pending=c.pending,
+            scheduled=c.scheduled,
+            blocked=c.blocked,
             running=c.running,
             completed=c.completed,
             failed=c.failed,
