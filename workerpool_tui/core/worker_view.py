@@ -32,25 +32,30 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     """Tasks it ran that failed (for good: a retry is not counted)."""
 
 
+_RUNNING = TaskStatus.RUNNING
+
+
+def _state(running: bool, *, retiring: bool) -> str:
+    if retiring:
+        return "retiring"
+    return "busy" if running else "idle"
+
+
 def worker_infos(pool: WorkerPool) -> list[WorkerInfo]:
     """Every live worker of ``pool``, by id."""
     counted = pool.workers
     out = []
     for wid in sorted(pool.live):
         w = pool.live[wid]
-        task = w.task
-        running = task is not None and task.status is TaskStatus.RUNNING
-        if wid not in counted or w.retire:
-            state = "retiring"
-        else:
-            state = "busy" if running else "idle"
+        task = w.task if w.task is not None and w.task.status is _RUNNING else None
+        state = _state(task is not None, retiring=wid not in counted or w.retire)
         out.append(
             WorkerInfo(
                 id=wid,
                 state=state,
-                task_id=task.id if running and task is not None else None,
-                task_type=task.type if running and task is not None else None,
-                running_since=task.started_at if running and task is not None else None,
+                task_id=task.id if task is not None else None,
+                task_type=task.type if task is not None else None,
+                running_since=task.started_at if task is not None else None,
                 done=w.done,
                 failed=w.failed,
             )
