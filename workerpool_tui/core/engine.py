@@ -43,6 +43,7 @@ from .errors import (
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
 from .journal import Journal, MemoryJournal
+from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskError, TaskSpec, TaskStatus
 from .order import parents, plan
 from .registry import Registry
@@ -93,6 +94,7 @@ class Engine:
         """Whether changes are written down (the per-task paths skip the call when not)."""
         self._new_id = id_factory or random_id
         self.bus = EventBus()
+        self.log_feed = LogFeed()
         self.stats_data = Stats()
         self.waiting = Waiting(self.clock, self._release, self._cancel_waiting)
         """Pending tasks waiting for a time or for parents (local stores)."""
