@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from store_helpers import db_rows, make_engine, store_config
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate
+from workerpool_tui.core.schedules import ScheduleSpec
 from workerpool_tui.store.sqlite import APPLICATION_ID, SCHEMA_VERSION
 from workerpool_tui.store.sqlite_layout import _V3_SCHEMA, SCHEMA, pack
 
@@ -78,3 +81,57 @@ async def test_version_3_file_is_migrated(tmp_path: Path) -> None:
     columns = [r[1] for r in conn.execute("PRAGMA table_info(tasks)")]
     conn.close()
     assert columns[-1] == "extra" and "extra" in SCHEMA
+
+
+def _sched_config(db: Path, catch_up: str) -> Any:
+    cfg = store_config(db)
+    tick = ScheduleSpec(
+        name="tick", type="gated", every=60.0, payload={"wait": False}, catch_up=catch_up
+    )  # type: ignore[arg-type]
+    return msgspec.structs.replace(cfg, schedule=[tick])
+
+
+def _runs(engine: Any) -> list[str]:
+    return sorted(
+        t.unique_key
+        for t in engine.registry.newest()
+        if (t.unique_key or "").startswith("schedule:tick:")
+    )
+
+
+async def _started(engine: Any) -> None:
+    with anyio.fail_after(5):
+        await engine.scheduler.ready.wait()
+
+
+@pytest.mark.parametrize("catch_up", ["one", "none"])
+async def test_schedule_catch_up_after_downtime_fires_once_or_not(
+    tmp_path: Path, catch_up: str
+) -> None:
+    db = tmp_path / "tasks.db"
+    clock = FakeClock(1_790_000_010.0)  # 10 s past a whole minute
+    engine, journal = make_engine(_sched_config(db, catch_up), db, clock=clock)
+    async with engine:
+        await _started(engine)
+        clock.advance(50)
+        async with engine.bus.subscribe(maxsize=10_000, name="test") as sub:
+            with anyio.fail_after(5):
+                while not _runs(engine):
+                    await sub.get_batch()
+        await engine.wait_finished(engine.scheduler.get("tick").last_task_id)
+        await journal.commit()
+    first = _runs(engine)
+    assert first == ["schedule:tick:1790000040"]
+
+    clock.advance(300)  # down for five due times
+    for _ in range(2):  # a second restart right after must not fire again
+        engine, journal = make_engine(_sched_config(db, catch_up), db, clock=clock)
+        async with engine:
+            await _started(engine)
+            last = engine.scheduler.get("tick").last_task_id
+            with anyio.fail_after(5):
+                await engine.wait_finished(last)
+            runs = _runs(engine)
+            await journal.commit()
+        expected = first + (["schedule:tick:1790000340"] if catch_up == "one" else [])
+        assert runs == expected

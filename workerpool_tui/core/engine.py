@@ -47,6 +47,7 @@ from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskError, TaskSpec, TaskStatus
 from .order import parents, plan
 from .registry import Registry
+from .schedules import MemorySchedules, Scheduler
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
@@ -101,6 +102,12 @@ class Engine:
         self.unique = UniqueKeys()
         """Unique keys held (local stores; the cluster's database holds its own)."""
         self.pool = WorkerPool(self)
+        self.scheduler = Scheduler(
+            self,
+            list(cfg.schedule),
+            getattr(store or self.journal, "schedules", None) or MemorySchedules(),
+        )
+        """Recurring schedules (their API-made ones kept by the store, if it can)."""
         self.backlog: Backlog
         self.index: TaskIndex
         if store is None:
@@ -173,6 +180,7 @@ class Engine:
             jobs.append(("cluster store", self.store.run))
         else:
             jobs.append(("waiting timer", self.waiting.run))
+        jobs.append(("scheduler", self.scheduler.run))
         for name, job in jobs:
             tg.start_soon(self._supervised, f"engine {name}", job, name=name)
         self.accepting = True
