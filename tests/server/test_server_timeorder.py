@@ -10,6 +10,8 @@ import httpx
 import pytest
 from server_helpers import running_server
 
+from workerpool_tui.config import load_config
+
 pytestmark = pytest.mark.anyio
 
 
@@ -123,3 +125,42 @@ async def test_unique_key_duplicate_and_return() -> None:
         batch = await c.post("/api/v1/tasks/batch", json={"tasks": [body, body]})
         assert batch.status_code == 409
         assert (await c.get("/api/v1/tasks/status/stats")).json()["tasks"]["total"] == 1
+
+
+async def test_schedules_crud_run_and_read_only_config_ones() -> None:
+    cfg = load_config(
+        None,
+        environ={},
+        overrides={
+            "server": {"port": 0, "host": "127.0.0.1"},
+            "store": {"path": ""},
+            "schedule": [{"name": "from-file", "type": "default_task", "every": "1h"}],
+        },
+    )
+    async with running_server(cfg) as server, client(server.port) as c:
+        body = {"name": "tick", "every": "5m", "type": "default_task", "payload": {"n": 1}}
+        made = await c.post("/api/v1/schedules", json=body)
+        assert made.status_code == 201, made.text
+        view = made.json()
+        assert view["source"] == "api" and view["next_run"] is not None
+        assert view["last_run"] is None and view["last_status"] is None
+        again = await c.post("/api/v1/schedules", json=body)
+        assert again.status_code == 409 and again.json()["error"]["code"] == "already_exists"
+        bad = await c.post("/api/v1/schedules", json={**body, "name": "b", "cron": "* * *"})
+        assert bad.status_code == 400
+        names = [s["name"] for s in (await c.get("/api/v1/schedules")).json()["schedules"]]
+        assert names == ["from-file", "tick"]
+        paused = await c.patch("/api/v1/schedules/tick", json={"paused": True})
+        assert paused.json()["paused"] is True and paused.json()["next_run"] is None
+        ran = (await c.post("/api/v1/schedules/tick/run")).json()
+        assert ran["task_id"] and ran["schedule"]["last_task_id"] == ran["task_id"]
+        await wait_status(c, ran["task_id"], "completed")
+        view = (await c.get("/api/v1/schedules/tick")).json()
+        assert view["last_status"] == "completed"
+        ro = await c.patch("/api/v1/schedules/from-file", json={"paused": True})
+        assert ro.status_code == 409 and ro.json()["error"]["code"] == "read_only"
+        assert "configuration file" in ro.json()["error"]["message"]
+        ro = await c.delete("/api/v1/schedules/from-file")
+        assert ro.status_code == 409
+        assert (await c.delete("/api/v1/schedules/tick")).status_code == 200
+        assert (await c.get("/api/v1/schedules/tick")).status_code == 404

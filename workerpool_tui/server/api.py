@@ -41,6 +41,7 @@ from .routes import (
     WS_PATH,
     Route,
 )
+from .schedules import ScheduleHandlers
 from .schemas import (
     BatchRequest,
     Health,
@@ -69,6 +70,8 @@ def engine_error(exc: EngineError) -> Response:
         "already_finished": 409,
         "ambiguous_id": 409,
         "duplicate": 409,
+        "read_only": 409,
+        "already_exists": 409,
         "blocked": 409,
         "shutting_down": 503,
         "store_unavailable": 503,
@@ -92,7 +95,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-class Api(PageHandlers, OpsHandlers):
+class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(

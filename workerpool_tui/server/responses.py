@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "duplicate": (409, "a task with this unique_key is unfinished or in its window (existing_id)"),
     "blocked": (409, "the task waits for its parents (only a time can be skipped)"),
     "pool_conflict": (409, "min_workers would exceed max_workers"),
+    "read_only": (409, "a schedule from the configuration file (change it there)"),
+    "already_exists": (409, "a schedule with this name exists"),
     "body_too_large": (413, "the body exceeds server.max_body_bytes"),
     "unsupported_media_type": (415, "the body is not sent as application/json"),
     "queue_full": (429, "the queue holds task.queue_capacity tasks (see Retry-After)"),

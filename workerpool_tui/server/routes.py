@@ -241,6 +241,7 @@ def _routes() -> tuple[Route, ...]:
                 ),
             ),
         ),
+        *_schedule_routes(),
         Route(
             method="GET",
             path="/api/v1/types",
@@ -287,6 +288,65 @@ def _routes() -> tuple[Route, ...]:
             status=101,
             errors=("forbidden_origin",),
             websocket=True,
+        ),
+    )
+
+
+def _schedule_routes() -> tuple[Route, ...]:
+    from ..core.schedules import ScheduleView
+    from .schedules import ScheduleList, SchedulePatch, ScheduleRequest, ScheduleRun
+
+    body_errors = ("invalid_json", "unsupported_media_type")
+    return (
+        Route(
+            method="GET",
+            path="/api/v1/schedules",
+            handler="list_schedules",
+            summary="Recurring schedules, by name",
+            response=ScheduleList,
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules",
+            handler="create_schedule",
+            summary="Add a schedule (cron or every)",
+            status=201,
+            request=ScheduleRequest,
+            response=ScheduleView,
+            errors=(*body_errors, "already_exists", "store_unavailable"),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/schedules/{name}",
+            handler="get_schedule",
+            summary="One schedule, with next_run, last_run, last_task_id, last_status",
+            response=ScheduleView,
+            errors=("not_found",),
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/schedules/{name}",
+            handler="patch_schedule",
+            summary="Change a schedule made through the API (pause, resume, rule, task)",
+            request=SchedulePatch,
+            response=ScheduleView,
+            errors=(*body_errors, "not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="DELETE",
+            path="/api/v1/schedules/{name}",
+            handler="delete_schedule",
+            summary="Delete a schedule made through the API (returns it)",
+            response=ScheduleView,
+            errors=("not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules/{name}/run",
+            handler="run_schedule",
+            summary="Submit one run of a schedule now",
+            response=ScheduleRun,
+            errors=("not_found", "queue_full", "store_unavailable"),
         ),
     )
 
