@@ -34,6 +34,7 @@ from .bus import EventBus, LogEvent, TaskEvent
 from .clock import Clock, SystemClock
 from .errors import (
     AlreadyFinished,
+    Duplicate,
     EngineError,
     NotFound,
     QueueFull,
@@ -386,6 +387,8 @@ class Engine:
         """
         known = await self._shared_parents(specs)
         tasks, answers = self._admit(specs, known)
+        if self.store is not None and any(t.unique_key for t in tasks):
+            tasks = await self._claim_shared_keys(specs, tasks, answers)
         if created is not None:  # which answers are new tasks (not duplicates returned)
             new = {id(t) for t in tasks}
             created.extend(id(a) in new for a in answers)
@@ -408,6 +411,48 @@ class Engine:
                 self._committing -= len(tasks)
         self._enqueue(tasks)
         return answers
+
+    async def _claim_shared_keys(
+        self, specs: Sequence[TaskSpec], tasks: list[Task], answers: list[Task]
+    ) -> list[Task]:
+        """Take the unique keys of new tasks in the shared store's database (atomically,
+        whoever else tries); a key held elsewhere makes its task a duplicate."""
+        assert self.store is not None
+        keys = self.store.keys
+        taken: list[Task] = []
+        try:
+            for i, (spec, task) in enumerate(zip(specs, answers, strict=True)):
+                if task.unique_key is None or task not in tasks:
+                    continue
+                holder_id = await keys.claim(task.unique_key, task.id, task.unique_until)
+                if holder_id is None:
+                    taken.append(task)
+                    continue
+                holder = await self._await_holder(holder_id)
+                if spec.on_duplicate == "error" or holder is None:
+                    raise Duplicate(
+                        f"unique_key {task.unique_key!r} is held by task {holder_id}",
+                        existing=holder or task,
+                        index=i,
+                    )
+                answers[i] = holder
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for task in taken:
+                    await keys.release(task.unique_key, task.id)
+            raise
+        kept = {id(a) for a in answers}
+        return [t for t in tasks if id(t) in kept]
+
+    async def _await_holder(self, task_id: str) -> Task | None:
+        """The task holding a key (its submission may still be committing: a moment)."""
+        with anyio.move_on_after(1.0):
+            while True:
+                try:
+                    return await self.lookup(task_id)
+                except NotFound:
+                    await anyio.sleep(0.05)
+        return None
 
     async def _shared_parents(self, specs: Sequence[TaskSpec]) -> frozenset[str]:
         """The parents named by id that a shared store holds (a local store's are all in

@@ -39,6 +39,10 @@ class SharedStore(Protocol):
         returns)."""
         ...
 
+    keys: Any
+    """Unique keys, held by the database (``claim(key, task_id, until)`` -> holder id or
+    ``None``; ``release(key, task_id)``)."""
+
     async def run_now(self, task: Task) -> Task:
         """Make a task waiting for a time runnable now (any instance may claim it)."""
         ...

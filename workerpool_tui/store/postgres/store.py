@@ -35,6 +35,7 @@ from .connect import check_url, connect, describe, ensure_schema, make_pool, red
 from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
+from .schedules import PgKeys, PgSchedules
 
 if TYPE_CHECKING:
     from ...core.engine import Engine
@@ -126,6 +127,9 @@ class PostgresStore:
         )
         self._engine: Engine | None = None
         self._pg = PgIndex(self.pool, self.schema)
+        self.schedules = PgSchedules(self.pool, self.schema)
+        """Schedules made through the API, and the cluster's record of each run."""
+        self.keys = PgKeys(self.pool, self.schema)
         self.backlog: SharedBacklog
         self.index: SharedIndex
         self.cluster: Cluster
@@ -279,6 +283,10 @@ class PostgresStore:
                 _logger.debug("store: cannot read counts: %s", describe(exc))
 
     # ------------------------------------------------------------------ operations
+    async def run_now(self, task: Task) -> Task:
+        await self._pg.run_now(task.id)
+        return await self._pg.by_id(task.id) or task
+
     async def cancel(self, task: Task, wait_s: float) -> Task:
         found = await self.cluster.cancel(task.id, wait_s)
         if found is None:
