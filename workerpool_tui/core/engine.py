@@ -337,7 +337,8 @@ class Engine:
             while task_id in registry:  # 64-bit ids: practically never
                 task_id = self._new_id()
             task = new_task(spec, self._tcfg, task_id, self._seq if local else 0, now)
-            task.depends_on = parents(spec, [t.id for t in answers], where(i), exists)
+            if spec.depends_on:
+                task.depends_on = parents(spec, answers, where(i), exists)
             tasks.append(task)
             answers.append(task)
         return tasks, answers
@@ -420,9 +421,10 @@ class Engine:
         assert self.store is not None
         keys = self.store.keys
         taken: list[Task] = []
+        new = {id(t) for t in tasks}
         try:
             for i, (spec, task) in enumerate(zip(specs, answers, strict=True)):
-                if task.unique_key is None or task not in tasks:
+                if task.unique_key is None or id(task) not in new:
                     continue
                 holder_id = await keys.claim(task.unique_key, task.id, task.unique_until)
                 if holder_id is None:

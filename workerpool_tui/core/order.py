@@ -107,15 +107,15 @@ def plan(
 
 
 def parents(
-    spec: TaskSpec, ids: Sequence[str], where: str, exists: Callable[[str], bool]
+    spec: TaskSpec, batch: Sequence[Task], where: str, exists: Callable[[str], bool]
 ) -> tuple[str, ...] | None:
-    """``spec.depends_on`` as task ids (``ids``: the ids of the batch so far)."""
+    """``spec.depends_on`` as task ids (``batch``: the batch's tasks so far)."""
     if not spec.depends_on:
         return None
     out: list[str] = []
     for ref in spec.depends_on:
         if ref.startswith("$"):
-            out.append(ids[int(ref[1:])])
+            out.append(batch[int(ref[1:])].id)
         elif exists(ref):
             out.append(ref)
         else:
