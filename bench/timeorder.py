@@ -37,10 +37,10 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _engine(workers: int, tracked: int) -> Engine:
+def _engine(workers: int, tracked: int, capacity: int = 4096) -> Engine:
     cfg = Config(
         worker=WorkerConfig(min_workers=workers, max_workers=workers, enable_auto_scaling=False),
-        task=TaskConfig(queue_capacity=4096, max_tracked_tasks=tracked),
+        task=TaskConfig(queue_capacity=capacity, max_tracked_tasks=tracked),
     )
     types = build_registry(handlers={}, allow_shell=False, entry_points_too=False)
     types.add(task_type("noop", _noop))
@@ -72,8 +72,9 @@ async def immediate(n: int, delayed: int) -> tuple[float, float | None]:
         if delayed:
             before = _rss()
             due = engine.clock.now() + 3600
-            for _ in range(0, delayed, 10_000):
-                await engine.submit_many([TaskSpec(type="noop", payload={}, run_at=due)] * 10_000)
+            for start in range(0, delayed, 10_000):
+                size = min(10_000, delayed - start)
+                await engine.submit_many([TaskSpec(type="noop", payload={}, run_at=due)] * size)
             gc.collect()
             per_task = (_rss() - before) / delayed
             assert engine.stats().tasks.scheduled == delayed
@@ -83,7 +84,7 @@ async def immediate(n: int, delayed: int) -> tuple[float, float | None]:
 
 
 async def chain(n: int, linked: bool) -> float:
-    engine = _engine(1, n + 10_000)
+    engine = _engine(1, 2 * n + 10_000, capacity=n + 10)
     async with engine:
         engine.pause()
         tasks: list[Any] = []
