@@ -4,17 +4,33 @@ schema 2), against the real PostgreSQL; two engines on one schema act as two ins
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anyio
+import msgspec
 import psycopg
 import pytest
+from enginekit import registry_with
 from pgkit import pg_config, pg_engine, wait_final_pg
 
-from workerpool_tui.core import TaskSpec, TaskStatus
+from workerpool_tui import __version__
+from workerpool_tui.core import Engine, TaskSpec, TaskStatus
+from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
+from workerpool_tui.core.schedules import ScheduleSpec
 from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
+from workerpool_tui.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.anyio
+
+
+async def _until(engine: Engine, check: Callable[[], bool]) -> None:
+    """Re-check after each bus delivery and at least every 50 ms, under a deadline."""
+    async with engine.bus.subscribe(maxsize=10_000, name="test") as sub:
+        with anyio.fail_after(10):
+            while not check():
+                with anyio.move_on_after(0.05):
+                    await sub.get_batch()
 
 
 def _spec(**kw: object) -> TaskSpec:
@@ -93,15 +109,8 @@ async def test_unique_keys_across_two_instances(pg_url: str, pg_schema: str) -> 
 
 
 async def test_a_schedule_fires_once_per_cluster(pg_url: str, pg_schema: str) -> None:
-    tick = {"name": "tick", "type": "default_task", "every": "1s"}
-    cfg = pg_config(pg_url, pg_schema)
-    import msgspec
-
-    from workerpool_tui.core.schedules import ScheduleSpec
-
-    cfg = msgspec.structs.replace(
-        cfg, schedule=[msgspec.convert({**tick, "every": 1.0}, ScheduleSpec)]
-    )
+    tick = ScheduleSpec(name="tick", type="default_task", every=1.0)
+    cfg = msgspec.structs.replace(pg_config(pg_url, pg_schema), schedule=[tick])
     one, _ = pg_engine(pg_url, pg_schema, config=cfg)
     two, _ = pg_engine(pg_url, pg_schema, config=cfg)
     async with one, two:
@@ -129,3 +138,28 @@ def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
             f"SELECT blocked, depends_on, unique_key FROM {pg_schema}.tasks WHERE id = 'old'"
         ).fetchone()
         assert row == (0, None, None) and SCHEMA_VERSION == 2
+
+
+async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
+    clock = FakeClock(time.time())
+    cfg = pg_config(pg_url, pg_schema)
+    engines = [
+        Engine(
+            cfg,
+            types=registry_with(None),
+            store=PostgresStore(cfg, version=__version__),
+            clock=clock,
+        )
+        for _ in range(2)
+    ]
+    async with engines[0] as one, engines[1] as two:
+        with anyio.fail_after(10):
+            await one.scheduler.ready.wait()
+            await two.scheduler.ready.wait()
+        await one.scheduler.add(ScheduleSpec(name="shared", type="default_task", every=3600.0))
+        assert "shared" not in two.scheduler.schedules
+        clock.advance(31)  # the next refresh
+        await _until(two, lambda: "shared" in two.scheduler.schedules)
+        await one.scheduler.delete("shared")
+        clock.advance(31)
+        await _until(two, lambda: "shared" not in two.scheduler.schedules)

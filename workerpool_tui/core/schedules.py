@@ -246,10 +246,41 @@ class Scheduler:
         return next_after(s.spec, now)
 
     # ------------------------------------------------------------------ the timer
+    async def _refresh(self) -> None:
+        """A shared store: take in the schedules other instances added, changed or
+        deleted through the API (and their runs), about every :data:`MAX_SLEEP_S`."""
+        try:
+            specs, runs = await self._store.load()
+        except Exception as exc:  # the store reports its outage; try again next turn
+            _logger.warning("schedules: cannot read the store's schedules: %s", exc)
+            return
+        now = self._engine.clock.now()
+        wanted = {s.name: s for s in specs}
+        for name, s in list(self.schedules.items()):
+            if s.source == "api" and name not in wanted:
+                del self.schedules[name]
+        for name, spec in wanted.items():
+            known = self.schedules.get(name)
+            if known is None:
+                added = self.schedules[name] = Schedule(spec, "api")
+                added.next_run = next_after(spec, now)
+            elif known.source == "api" and known.spec != spec:
+                known.spec = spec
+                known.next_run = next_after(spec, now)
+        for name, (last, task_id) in runs.items():
+            ran = self.schedules.get(name)
+            if ran is not None and (ran.last_run is None or ran.last_run < last):
+                ran.last_run, ran.last_task_id = last, task_id
+
     async def run(self) -> None:
         await self._start()
+        shared = self._engine.store is not None
+        refreshed = self._engine.clock.now()
         while True:
             now = self._engine.clock.now()
+            if shared and now - refreshed >= MAX_SLEEP_S:
+                refreshed = now
+                await self._refresh()
             for s in list(self.schedules.values()):
                 if not s.spec.paused and s.next_run is not None and s.next_run <= now:
                     due = s.next_run
