@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from cli_helpers import Cli
 from live_server import LiveServer
+from rich.console import Console
+
+from workerpool_tui.client.render import stats_view
 
 
 def test_schedule_commands(cli: Cli, server: LiveServer) -> None:
@@ -39,3 +44,15 @@ def test_schedule_add_usage_errors(cli: Cli, server: LiveServer) -> None:
     assert cli("schedule", "add", "x", "default_task", *url).returncode == 2
     bad = cli("schedule", "add", "x", "default_task", "--cron", "99 * * * *", *url)
     assert bad.returncode == 1 and "cron" in bad.stderr
+
+
+def test_stats_show_scheduled_and_blocked_only_when_there_are_some() -> None:
+    def text(tasks: dict[str, int]) -> str:
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(stats_view({"tasks": tasks}))
+        return console.export_text()
+
+    quiet = text({"total": 1, "pending": 1})
+    assert "SCHEDULED" not in quiet
+    busy = text({"total": 3, "pending": 1, "scheduled": 1, "blocked": 1})
+    assert "SCHEDULED" in busy and "BLOCKED" in busy
