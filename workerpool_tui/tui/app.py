@@ -142,8 +142,13 @@ class DashboardApp(Actions, Quitting, App[int]):
         self._log_panel.add_lines([(level, line)])
 
     # ------------------------------------------------------------------ the tick
+    def _drawable(self) -> bool:
+        """False once the app shuts down: the timer calls :meth:`_tick` from a task of its
+        own, which can run while the screens (and their widgets) are being removed."""
+        return self.is_running and bool(self.screen_stack)
+
     def _tick(self) -> None:
-        if not self.screen_stack:  # shutting down
+        if not self._drawable():
             return
         self.tick_times.append(time.perf_counter())
         changes = self.bridge.take()
@@ -152,7 +157,7 @@ class DashboardApp(Actions, Quitting, App[int]):
 
     def _apply_now(self) -> None:
         """Apply a key's effect at once instead of on the next tick."""
-        if not self.screen_stack:
+        if not self._drawable():
             return
         changes = self.bridge.take()
         with self.batch_update():
@@ -174,7 +179,7 @@ class DashboardApp(Actions, Quitting, App[int]):
                 force = sampled = True
             self._apply_main(ch, now, force=force, sampled=sampled)
 
-        if isinstance(screen, DetailScreen):
+        if isinstance(screen, DetailScreen) and screen.drawable:
             task = bridge.get(screen.task_id)
             if (
                 force

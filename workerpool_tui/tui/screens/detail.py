@@ -79,10 +79,20 @@ class DetailScreen(Screen[None]):
             self.show(*self._pending)
             self._pending = None
 
+    def on_unmount(self) -> None:
+        self._ready = False
+
+    @property
+    def drawable(self) -> bool:
+        """Composed, and not being taken down (its widgets are all there)."""
+        return self._ready and self.is_attached
+
     def show(self, task: Task | None, now: float) -> None:
         """Draw ``task`` as it is now (``None``: the task is no longer tracked)."""
         if not self._ready:
             self._pending = (task, now)
+            return
+        if not self.is_attached:  # closing: its widgets may be gone already
             return
         if task is None:
             self.query_one("#detail-summary", Static).update(
