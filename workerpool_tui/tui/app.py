@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -25,15 +26,19 @@ from textual.widgets import Footer, Header, Input, Tabs
 
 from ..config import Config
 from ..core import Engine, EngineError, Task
+from ..core.errors import StoreUnavailable
 from ..logging import RecordBuffer
 from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec, SubmitRequest
+from .cluster_views import EXIT_FATAL, ClusterViews
 from .commands import Command, DashboardCommands
 from .screens.confirm import ConfirmScreen
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
+from .screens.instances import InstancesScreen
 from .screens.resize import ResizeScreen
 from .screens.shutdown import ShutdownScreen
 from .screens.submit import SubmitScreen
+from .screens.workers import WorkersScreen
 from .widgets.chart import Chart
 from .widgets.filter_tabs import FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
@@ -67,7 +72,7 @@ def _bind(
     )
 
 
-class DashboardApp(App[int]):
+class DashboardApp(ClusterViews):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"
@@ -170,6 +175,7 @@ class DashboardApp(App[int]):
             self.query_one("#chart-queue", Chart),
             self.query_one("#chart-workers", Chart),
         )
+        self._table.cluster = self.bridge.cluster
         self._apply_keymap()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one("#search").display = False
@@ -177,6 +183,7 @@ class DashboardApp(App[int]):
         self._table.focus()
         self._apply(self.bridge.take(), force=True, sample=True)
         self.set_interval(1 / TICK_HZ, self._tick, name="dashboard-tick")
+        self.watch_engine()
 
     def _apply_keymap(self) -> None:
         if not self._keymap_overrides:
@@ -237,6 +244,8 @@ class DashboardApp(App[int]):
                 screen.show(task, now)
         if ch.logs:
             self._log_panel.add_lines(ch.logs)
+        if sampled:
+            self.check_health()
         if self._quitting:
             self._shutdown_progress()
 
@@ -659,12 +668,15 @@ class DashboardApp(App[int]):
         rows: list[KeyRow] = []
         sections: list[tuple[str, Iterable[BindingType]]] = [
             ("Dashboard", self.BINDINGS),
+            ("Dashboard", ClusterViews.BINDINGS),
             ("Task table", TaskTable.BINDINGS),
             ("Task detail", DetailScreen.BINDINGS),
             ("Submit form", SubmitScreen.BINDINGS),
             ("Resize form", ResizeScreen.BINDINGS),
             ("Confirm", ConfirmScreen.BINDINGS),
             ("Help", HelpScreen.BINDINGS),
+            ("Instances", InstancesScreen.BINDINGS),
+            ("Workers", WorkersScreen.BINDINGS),
             ("Quitting", ShutdownScreen.BINDINGS),
         ]
         for section, bindings in sections:
@@ -696,6 +708,8 @@ class DashboardApp(App[int]):
             ("Reverse sort order", "Ascending / descending", self.action_sort_reverse),
             ("Toggle log panel", "Show or hide the log", self.action_toggle_log),
             ("Toggle light / dark theme", "Switch themes", self.action_toggle_theme),
+            ("Instances", "The cluster's instances, live", self.action_instances),
+            ("Workers", "This instance's workers and their tasks", self.action_workers),
             ("Help: keys", "List every key", self.action_help),
             ("Quit", "Let running tasks finish, then stop", self.request_quit),
         ]
@@ -749,8 +763,16 @@ def run_dashboard(cfg: Config) -> int:
                 await app.run_async()
             finally:
                 app.bridge.close()
+            if app.fatal_error is not None:
+                print(f"error: {app.fatal_error}; stopped", file=sys.stderr)
+                return EXIT_FATAL
             if rt.engine.pool_state().busy:
                 print(f"workerpool-tui: stopping {rt.engine.pool_state().busy} running task(s)…")
             return app.return_code or 0
 
-    return asyncio.run(main())
+    try:
+        code = asyncio.run(main())
+    except StoreUnavailable as exc:  # the last changes could not be written at the end
+        print(f"error: {exc}; the last changes were not stored", file=sys.stderr)
+        return EXIT_FATAL
+    return code
