@@ -319,6 +319,7 @@ class TaskExecution:
 
     def _task_log(self, task: Task, line: str) -> None:
         task.add_log(line)
+        self._engine.log_feed.notify(task.id)
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
         anyio.from_thread.run_sync(fn, *args)

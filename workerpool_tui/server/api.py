@@ -29,6 +29,7 @@ from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
 from .instances import instance_list, worker_list
 from .limits import Limits
+from .ops import OpsHandlers
 from .pages import PageHandlers, default_web_root
 from .request import Request
 from .responses import Response, error_response, json_response
@@ -85,7 +86,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-class Api(PageHandlers):
+class Api(PageHandlers, OpsHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(

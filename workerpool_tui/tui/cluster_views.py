@@ -1,6 +1,6 @@
-"""The dashboard's views of where work runs, and of the engine's health.
+"""The dashboard's views of where work runs, and of the engine's health (a mixin of the app).
 
-:class:`ClusterViews` is the base of the dashboard app: the Instances screen (``I``), the
+:class:`ClusterViews` gives the dashboard the Instances screen (``I``), the
 Workers screen (``W``), the "degraded" mark in the header while the store cannot reach
 its database, the cluster's task view kept fresh (cluster mode), and the fatal exit: when
 a component of the engine fails for good the dashboard shows the reason, leaves with
@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import App
-from textual.binding import Binding, BindingType
 
+from .bridge import Bridge
 from .screens.instances import InstancesScreen
 from .screens.workers import WorkersScreen
 
 if TYPE_CHECKING:
-    from .bridge import Bridge
+    from textual.app import App
+
+    _AppBase = App[int]
+else:
+    _AppBase = object
 
 EXIT_FATAL = 1
 """The dashboard's exit status after the engine failed for good (as ``serve``'s)."""
@@ -31,23 +34,8 @@ patch it in between)."""
 _logger = logging.getLogger("workerpool_tui.tui")
 
 
-class ClusterViews(App[int]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "I",
-            "instances",
-            "Instances",
-            tooltip="The cluster's instances (this one alone outside a cluster)",
-            id="instances",
-        ),
-        Binding(
-            "W",
-            "workers",
-            "Workers",
-            tooltip="This instance's workers and their tasks",
-            id="workers",
-        ),
-    ]
+class ClusterViews(_AppBase):
+    """A mixin of the app (its keys are in :mod:`.keys`)."""
 
     bridge: Bridge
     fatal_error: str | None = None
@@ -73,8 +61,9 @@ class ClusterViews(App[int]):
     def on_workers_screen_open_task(self, event: WorkersScreen.OpenTask) -> None:
         self.open_task(event.task_id)
 
-    def open_task(self, task_id: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+
+        def open_task(self, task_id: str) -> None: ...
 
     # ------------------------------------------------------------------ health
     def watch_engine(self) -> None:
