@@ -92,3 +92,17 @@ async def test_help_and_palette_list_the_new_screens() -> None:
         assert {"Instances", "Workers"} <= {c[0] for c in app.palette_commands()}
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_i_and_w_switch_between_the_two_screens_and_hide_the_main_keys() -> None:
+    async with live_app() as (_engine, app, pilot):
+        await pilot.press("W")
+        await until(pilot, lambda: isinstance(app.screen, WorkersScreen))
+        assert app.check_action("submit", ()) is False  # not in this screen's footer
+        assert app.check_action("help", ()) is True
+        await pilot.press("I")
+        await until(pilot, lambda: isinstance(app.screen, InstancesScreen))
+        assert len(app.screen_stack) == 2  # replaced, not stacked
+        await pilot.press("I")  # I again: back to the task list
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        assert app.check_action("submit", ()) is True

@@ -64,7 +64,7 @@ def test_workers_panel_is_live_and_a_busy_worker_opens_its_task(
     )
     assert page.locator("#tab-task").get_attribute("aria-selected") == "true"
     fields = page.locator("#d-fields dt").all_text_contents()
-    assert "instance" in fields  # always shown: "–" outside a cluster
+    assert "instance" in fields  # always shown (a dash outside a cluster)
     r = httpx.delete(f"{server.url}/api/v1/tasks/{task['id']}", timeout=10)
     assert r.status_code == 200
     page.click("#tab-workers")

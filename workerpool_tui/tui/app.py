@@ -25,7 +25,7 @@ from ..logging import RecordBuffer
 from . import keys
 from .actions import Actions
 from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
-from .cluster_views import ClusterViews
+from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
 from .screens.detail import DetailScreen
@@ -388,6 +388,10 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
     # ------------------------------------------------------------------ keys and commands
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Hide main-view keys from the footer while a dialog or the detail view is up.
+        if self.on_a_view_screen() and (
+            action in VIEW_HIDDEN_ACTIONS or action in keys.MAIN_ONLY_ACTIONS
+        ):
+            return False  # the Instances and Workers screens show their own keys
         if len(self.screen_stack) > 1 and action in keys.MAIN_ONLY_ACTIONS:
             return None
         return True

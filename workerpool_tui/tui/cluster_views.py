@@ -31,6 +31,8 @@ EXIT_FATAL = 1
 SHARED_REFRESH_S = 5.0
 """Cluster mode: a fresh snapshot of the cluster's tasks at least this often (events
 patch it in between)."""
+VIEW_HIDDEN_ACTIONS = frozenset({"submit", "toggle_pause", "toggle_log"})
+"""The app's keys that do nothing on the Instances and Workers screens (out of their footer)."""
 _logger = logging.getLogger("workerpool_tui.tui")
 
 
@@ -46,17 +48,28 @@ class ClusterViews(_AppBase):
 
     # ------------------------------------------------------------------ screens
     def action_instances(self) -> None:
-        if isinstance(self.screen, InstancesScreen) or len(self.screen_stack) > 1:
+        if not self._view_may_open():
             return
         self.push_screen(InstancesScreen(self.bridge.instances))
 
     def action_workers(self) -> None:
-        if isinstance(self.screen, WorkersScreen) or len(self.screen_stack) > 1:
+        if not self._view_may_open():
             return
         bridge = self.bridge
         self.push_screen(
             WorkersScreen(bridge.worker_infos, bridge.now, instance=bridge.instance_name())
         )
+
+    def _view_may_open(self) -> bool:
+        """From the main view, or from the other view screen (which it replaces)."""
+        if self.on_a_view_screen():
+            self.pop_screen()
+            return True
+        return len(self.screen_stack) == 1
+
+    def on_a_view_screen(self) -> bool:
+        """The Instances or the Workers screen is on top."""
+        return isinstance(self.screen, (InstancesScreen, WorkersScreen))
 
     def on_workers_screen_open_task(self, event: WorkersScreen.OpenTask) -> None:
         self.open_task(event.task_id)

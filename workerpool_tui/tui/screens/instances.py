@@ -69,6 +69,13 @@ def summary(instances: list[InstanceInfo], cluster: bool) -> str:
 class InstancesScreen(Screen[None]):
     """The cluster's instances, refreshed every :data:`REFRESH_S` seconds."""
 
+    DEFAULT_CSS = """
+    InstancesScreen #instances-summary {
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "escape,I",

@@ -31,7 +31,7 @@ def worker_cells(w: WorkerInfo, now: float) -> tuple[str | Text, ...]:
     return (
         str(w.id),
         Text(w.state, style=_STATE_STYLE.get(w.state, "")),
-        w.task_id or "-",
+        w.task_id[:8] if w.task_id else "-",
         w.task_type or "-",
         "-" if w.running_since is None else duration(now - w.running_since),
         f"{w.done:,}",
@@ -41,6 +41,13 @@ def worker_cells(w: WorkerInfo, now: float) -> tuple[str | Text, ...]:
 
 class WorkersScreen(Screen[None]):
     """This instance's workers, refreshed every :data:`REFRESH_S` seconds."""
+
+    DEFAULT_CSS = """
+    WorkersScreen #workers-summary {
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
