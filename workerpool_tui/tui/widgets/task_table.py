@@ -211,7 +211,7 @@ class TaskTable(ScrollView, can_focus=True):
                 check.update(tid for tid in cells if is_live(window[tid]))
         redrawn: set[str] = set()
         for tid in check:
-            new = _row_cells(window[tid], now)
+            new = _row_cells(window[tid], now, self.cluster)
             if new != cells[tid]:
                 cells[tid] = new
                 strips.pop(tid, None)
@@ -388,7 +388,7 @@ class _Pen(NamedTuple):
         )
 
 
-def _row_cells(task: Task, now: float, cluster: bool = False) -> Cells:
+def _row_cells(task: Task, now: float, cluster: bool) -> Cells:
     message = task.message or ""
     if cluster:
         message = f"{(task.instance or '-')[:INSTANCE_WIDTH]:<{INSTANCE_WIDTH}} {message}"
