@@ -33,7 +33,7 @@ def test_instances_panel_shows_this_server_alone_outside_a_cluster(
     rows = page.locator("#instances-body tr")
     assert rows.count() == 1
     assert rows.locator(".c-name").text_content().endswith("★")
-    assert rows.locator(".c-workers").text_content().startswith("4 / ")
+    assert rows.locator(".c-workers").text_content().startswith("4/")
     # live: it polls while shown, and stops when another tab is
     page.wait_for_function("window.workerpool.panels.polls.instances >= 2")
     page.click("#tab-submit")
@@ -58,6 +58,7 @@ def test_workers_panel_is_live_and_a_busy_worker_opens_its_task(
     page.wait_for_selector(busy)
     assert page.locator(f"{busy} .c-state").text_content() == "busy"
     assert page.locator(f"{busy} .c-type").text_content() == "long_running_task"
+    assert page.locator(f"{busy} .c-task").text_content() == task["id"][:8]
     page.click(busy)
     page.wait_for_function(
         "id => document.getElementById('d-title').textContent === id", arg=task["id"]

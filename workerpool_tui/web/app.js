@@ -384,6 +384,7 @@ function renderStats() {
 const COLUMNS = ["id", "type", "status", "progress", "message", "priority", "created", "duration", "worker"];
 const NUMERIC = new Set(["priority", "duration", "worker"]);
 const rows = new Map(); // task id -> <tr>
+let clusterShown = false;
 
 function makeRow(id) {
   const tr = document.createElement("tr");
@@ -456,6 +457,10 @@ function updateRow(tr, t) {
   put(c.duration, duration);
   const worker = t.worker == null ? "–" : String(t.worker);
   put(c.worker, t.instance ? `${t.instance}/${worker}` : worker);
+  if (t.instance && !clusterShown) {
+    clusterShown = true; // a cluster: the worker column makes room for the instance
+    $("tasks-table").classList.add("cluster");
+  }
   if (t.instance && c.worker.title !== c.worker.textContent) c.worker.title = c.worker.textContent;
   tr.classList.toggle("selected", selected);
 }

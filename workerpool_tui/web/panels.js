@@ -11,9 +11,9 @@ const POLL_MS = { instances: 1000, workers: 500 };
 function fmtAge(s) {
   if (s == null) return "–";
   if (s < 0.05) return "now";
-  if (s < 60) return `${s.toFixed(1)}s ago`;
+  if (s < 60) return `${s.toFixed(1)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s ago` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m ago`;
+  return m < 60 ? `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 function fmtRun(s) {
@@ -70,7 +70,7 @@ export function setupPanels({ api, openTask }) {
         ["host", i.host],
         ["pid", String(i.pid)],
         ["version", i.version],
-        ["workers", `${i.workers} / ${i.busy} busy`],
+        ["workers", `${i.workers}/${i.busy}`],
         ["done", String(i.done)],
         ["heartbeat", fmtAge(i.heartbeat_age_s)],
         ["state", i.state],
@@ -87,12 +87,13 @@ export function setupPanels({ api, openTask }) {
     syncRows($("workers-body"), list, (w) => w.id, (tr, w) => {
       tr.dataset.state = w.state;
       tr.dataset.task = w.task_id || "";
+      tr.title = w.task_id ? `task ${w.task_id}` : "";
       tr.tabIndex = w.task_id ? 0 : -1;
       tr.classList.toggle("clickable", !!w.task_id);
       cells(tr, [
         ["id", String(w.id)],
         ["state", w.state],
-        ["task", w.task_id || "–"],
+        ["task", w.task_id ? w.task_id.slice(0, 8) : "–"],
         ["type", w.task_type || "–"],
         ["running", fmtRun(w.running_s)],
         ["done", String(w.done)],
