@@ -19,6 +19,9 @@ def run_dashboard(cfg: Config) -> int:
 
     records = setup_logging(cfg.logger, dashboard=True)
 
+    fatal: list[str] = []
+    """The engine's reason for stopping for good, once the dashboard saw it."""
+
     async def main() -> int:
         async with Runtime(cfg) as rt:
 
@@ -36,14 +39,19 @@ def run_dashboard(cfg: Config) -> int:
             finally:
                 app.bridge.close()
             if app.fatal_error is not None:
-                print(f"error: {app.fatal_error}; stopped", file=sys.stderr)
+                fatal.append(app.fatal_error)
                 return EXIT_FATAL
             if rt.engine.pool_state().busy:
                 print(f"workerpool-tui: stopping {rt.engine.pool_state().busy} running task(s)…")
             return app.return_code or 0
 
+    # As `serve`: a component that failed for good is one line on stderr and exit status 1
+    # (the store that broke may also fail the shutdown's last writes: still one line).
     try:
-        return asyncio.run(main())
-    except StoreUnavailable as exc:  # the last changes could not be written at the end
-        print(f"error: {exc}; the last changes were not stored", file=sys.stderr)
-        return EXIT_FATAL
+        code = asyncio.run(main())
+    except StoreUnavailable as exc:
+        fatal.append(f"{exc}; the last changes were not stored")
+        code = EXIT_FATAL
+    if fatal:
+        print(f"error: {fatal[0]}; stopped", file=sys.stderr)
+    return code
