@@ -88,6 +88,8 @@ async def test_a_dashboard_on_a_third_instance_shows_both_instances_and_their_ta
                     await until(pilot, lambda: set(table.shown_ids) >= set(ids))
                     assert {i: instance_cell(table, i) for i in ids} == ran_on
                     assert "instance dash" in app.sub_title
+                    # The title counts the cluster's tasks (its stats), not the view's.
+                    await until(pilot, lambda: f"of {TASKS:,}" in str(table.border_title))
 
                     # Live: a task submitted through B reaches the table with its instance.
                     r = await cb.post(

@@ -304,6 +304,11 @@ class Bridge:
                 rows = heapq.nlargest(q.limit, running, key=_by_seq)
             else:
                 rows = list(islice(registry.newest(statuses=statuses), q.limit))
+            if self.shared is not None:  # the cluster's counts, not the view's
+                c = self._stats_fn().tasks
+                if q.statuses is None:
+                    return rows, c.total
+                return rows, sum(getattr(c, s.value) for s in q.statuses)
             counts = registry.counts
             total = len(registry) if q.statuses is None else sum(counts[s] for s in q.statuses)
             return rows, total
