@@ -7,6 +7,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from workerpool_tui.core import TaskStatus
+from workerpool_tui.core.instance_view import InstanceInfo
 from workerpool_tui.tui.cluster_views import EXIT_FATAL
 from workerpool_tui.tui.screens.detail import DetailScreen
 from workerpool_tui.tui.screens.help import HelpScreen
@@ -106,3 +107,21 @@ async def test_i_and_w_switch_between_the_two_screens_and_hide_the_main_keys() -
         await pilot.press("I")  # I again: back to the task list
         await until(pilot, lambda: len(app.screen_stack) == 1)
         assert app.check_action("submit", ()) is True
+
+
+async def test_instances_screen_says_when_the_store_cannot_answer_and_recovers() -> None:
+    answers: list[Exception | None] = [OSError("connection refused"), None]
+
+    async def fetch() -> tuple[list[InstanceInfo], bool]:
+        failure = answers.pop(0) if len(answers) > 1 else answers[0]
+        if failure is not None:
+            raise failure
+        return [], True
+
+    async with live_app() as (_engine, app, pilot):
+        screen = InstancesScreen(fetch, refresh_s=0.05)
+        await app.push_screen(screen)
+        summary = screen.query_one("#instances-summary", Static)
+        await until(pilot, lambda: "cannot read the instances now" in plain(summary))
+        await until(pilot, lambda: screen.polls >= 1)  # the next poll answers
+        assert plain(summary).startswith("Cluster: 0 instances")
