@@ -17,9 +17,11 @@ from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from workerpool_tui.server.instances import worker_list
 from workerpool_tui.tui.app import DashboardApp
 from workerpool_tui.tui.screens.detail import DetailScreen
 from workerpool_tui.tui.screens.instances import InstancesScreen
+from workerpool_tui.tui.screens.workers import WorkersScreen
 from workerpool_tui.tui.widgets.task_table import INSTANCE_WIDTH, TaskTable
 
 pytestmark = pytest.mark.anyio
@@ -134,4 +136,15 @@ async def test_a_dashboard_on_a_third_instance_shows_both_instances_and_their_ta
                     assert "Cluster: 3 instances, 3 running" in str(
                         screen.query_one("#instances-summary", Static).content
                     )
+
+                    # Workers are the instance's own: the screen and the API say whose.
+                    await pilot.press("W")
+                    await until(pilot, lambda: isinstance(app.screen, WorkersScreen))
+                    workers = app.screen
+                    assert isinstance(workers, WorkersScreen)
+                    assert "of instance dash" in str(
+                        workers.query_one("#workers-summary", Static).content
+                    )
+                    answer = worker_list(engine)
+                    assert answer.instance == "dash" and len(answer.workers) == len(workers.rows)
         assert await stop(a) == 0 and await stop(b) == 0
