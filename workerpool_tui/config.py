@@ -23,6 +23,7 @@ from .config_sources import (
     read_file,
     undecodable,
 )
+from .config_types import TypeSettings, normalise_types, type_settings_problem
 
 __all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
 
@@ -96,6 +97,8 @@ class TaskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     retry_backoff: float = 1.0
     allow_shell: bool = False
     handlers: dict[str, str] = msgspec.field(default_factory=dict)
+    types: dict[str, TypeSettings] = msgspec.field(default_factory=dict)
+    """``[task.types.NAME]``: per-type isolation, limits and defaults (``config_types.py``)."""
 
 
 class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -181,6 +184,11 @@ def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
                 values[key] = parse_duration(values[key])
             except ValueError as exc:
                 raise ConfigError(f"{origin}: {section}.{key}: {exc}") from None
+    task = tree.get("task")
+    if isinstance(task, dict):
+        problem = normalise_types(task.get("types"), parse_duration)
+        if problem is not None:
+            raise ConfigError(f"{origin}: task.types.{problem}")
     return tree
 
 
@@ -250,6 +258,12 @@ def _validate(cfg: Config, origin: str) -> None:
             "task.default_task_timeout",
             f"{t.default_task_timeout:g}s exceeds task.max_task_timeout ({t.max_task_timeout:g}s)",
         )
+    for name, ts in t.types.items():
+        problem = type_settings_problem(
+            ts, max_task_timeout=t.max_task_timeout, max_retries_max=MAX_RETRIES_MAX
+        )
+        if problem is not None:
+            fail(f"task.types.{name}.{problem[0]}", problem[1])
     for name, target in t.handlers.items():
         if ":" not in target:
             fail(f"task.handlers.{name}", f"expected 'package.module:function', got {target!r}")

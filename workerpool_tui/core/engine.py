@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..config import Config
+from ..config import Config, ConfigError
 from .admission import check_spec, new_task
 from .backlog import Backlog, LocalBacklog, recover
 from .bus import EventBus, LogEvent, TaskEvent
@@ -41,6 +41,7 @@ from .registry import Registry
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
+from .typelimits import TypeGates
 from .workers import PoolState, WorkerPool, error_summary
 
 LOOP_PROBE_S = 0.25
@@ -76,6 +77,12 @@ class Engine:
         self.types = types or build_registry(
             handlers=cfg.task.handlers, allow_shell=cfg.task.allow_shell
         )
+        unknown = sorted(set(cfg.task.types) - set(self.types.names()))
+        if unknown:
+            raise ConfigError(
+                f"{cfg.source}: task.types.{unknown[0]}: no such task type"
+                f" (known: {', '.join(self.types.names())})"
+            )
         self.clock: Clock = clock or SystemClock()
         self.store = store
         self.journal: Journal = store.journal if store else (journal or MemoryJournal())
@@ -95,6 +102,15 @@ class Engine:
             # Only the tasks this instance runs, and a few it ran last.
             self.registry = Registry(cfg.task.max_concurrent_tasks + SHARED_KEEP_FINISHED)
             self.backlog, self.index = store.bind(self)
+        self.gates = TypeGates(
+            self.backlog,
+            cfg.task.types,
+            wake=self.pool.wake,
+            owned=lambda task: self.registry.get(task.id) is task,
+            running_of=self.pool.running_count,
+        )
+        """Per-type concurrency, rate limit and pause in front of the backlog."""
+        self.backlog = self.gates
         self.queue = self.backlog
         """The backlog, by its old name (its length is the queue depth)."""
         self._seq = 0

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .handlers import TaskType
     from .registry import Registry
     from .stats import Stats
+    from .typelimits import TypeGates
 
 MAX_RETRY_DELAY_S = 3600.0
 """The retry backoff doubles per attempt up to this (an hour), like Celery's
@@ -80,6 +81,7 @@ class TaskExecution:
     _type_of: Callable[[str], TaskType | None]
     _registry: Registry
     _backlog: Backlog
+    _gates: TypeGates
     _changed: Callable[[Task], None]
     _journaling: bool
     _publish: Callable[[TaskEvent], None]
@@ -200,6 +202,8 @@ class TaskExecution:
             self.finish(w, task, TaskStatus.FAILED, error=error, result=result)
 
     def _release(self, w: Worker) -> None:
+        if self._gates.limits and w.task is not None:
+            self._gates.ended(w.task)
         w.task = None
         w.ctx = None
         w.cancel_reason = None
