@@ -108,6 +108,7 @@ class Engine:
             wake=self.pool.wake,
             owned=lambda task: self.registry.get(task.id) is task,
             running_of=self.pool.running_count,
+            changed=self.journal.changed,
         )
         """Per-type concurrency, rate limit and pause in front of the backlog."""
         self.backlog = self.gates

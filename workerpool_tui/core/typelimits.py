@@ -100,6 +100,7 @@ class TypeGates:
         wake: Callable[[int], None],
         owned: Callable[[Task], bool],
         running_of: Callable[[str], int],
+        changed: Callable[[Task], None],
     ) -> None:
         self.inner = inner
         self.capacity = inner.capacity
@@ -109,6 +110,7 @@ class TypeGates:
         self._owned = owned
         """Whether this instance still holds the task (a lost lease takes claimed ones)."""
         self._running_of = running_of
+        self._changed = changed
         self.limits: dict[str, TypeLimit] = {}
         """A gate per type that has (or had) a limit; never removed, so that its running
         count stays right."""
@@ -184,6 +186,7 @@ class TypeGates:
                 # Claimed and held here: back to the cluster for any instance to run.
                 for task in self._drain_held():
                     self.inner.defer(task, 0.0)
+                    self._changed(task)  # written pending, with no owner
 
     # ------------------------------------------------------------------ the gates
     def ended(self, task: Task) -> None:
