@@ -97,3 +97,22 @@ def type_settings_problem(
     if ts.priority is not None and not PRIORITY_MIN <= ts.priority <= PRIORITY_MAX:
         return "priority", f"must be within [{PRIORITY_MIN}, {PRIORITY_MAX}], got {ts.priority}"
     return None
+
+
+_BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_BYTE_UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
+
+
+def parse_bytes(text: str) -> int:
+    """Bytes from ``"512MB"``, ``"1.5GiB"``, ``"4096"``; 0 for ``""`` (no limit).
+
+    Raises ``ValueError`` for anything else.
+    """
+    if text.strip() == "":
+        return 0
+    match = _BYTES_RE.match(text)
+    if match is None:
+        raise ValueError(f'invalid size {text!r} (use e.g. "512MB", "2GiB")')
+    unit = (match.group(2) or "b").lower()
+    return int(float(match.group(1)) * _BYTE_UNITS[unit])

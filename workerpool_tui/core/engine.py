@@ -38,6 +38,7 @@ from .index import LocalIndex, TaskIndex
 from .journal import Journal, MemoryJournal
 from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
+from .procpool import process_pool
 from .registry import Registry
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
@@ -84,6 +85,8 @@ class Engine:
                 f"{cfg.source}: task.types.{unknown[0]}: no such task type"
                 f" (known: {', '.join(self.types.names())})"
             )
+        self.procs = process_pool(self.types, cfg, self.log)
+        """The worker processes of ``isolation = "process"`` types (``None``: no such type)."""
         self.clock: Clock = clock or SystemClock()
         self.store = store
         self.journal: Journal = store.journal if store else (journal or MemoryJournal())
@@ -113,6 +116,10 @@ class Engine:
             changed=self.journal.changed,
         )
         """Per-type concurrency, rate limit and pause in front of the backlog."""
+        if self.procs is not None:  # process tasks never wait for a process on a worker
+            self.gates.share_slots(
+                [t.name for t in self.types if t.isolation == "process"], self.procs.size
+            )
         self.backlog = self.gates
         self.queue = self.backlog
         """The backlog, by its old name (its length is the queue depth)."""
@@ -164,6 +171,8 @@ class Engine:
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
         self.pool.start(tg)
+        if self.procs is not None:
+            self.procs.start()
         # Each keeps no state of its own between two turns: restarted after a failure.
         jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("timeout watchdog", self.pool.watchdog),
@@ -232,6 +241,8 @@ class Engine:
         finally:
             try:
                 with anyio.CancelScope(shield=True):
+                    if self.procs is not None:
+                        await self.procs.close()
                     # Workers marked their interrupted tasks final as they unwound; write it.
                     try:
                         await self.journal.commit()

@@ -21,6 +21,7 @@ from .bus import TaskEvent
 from .handlers import TaskContext, TaskInterrupted
 from .models import EventKind, Task, TaskError, TaskStatus
 from .pool import Worker
+from .procpool import run_in_process
 
 if TYPE_CHECKING:
     from .backlog import Backlog
@@ -126,6 +127,10 @@ class TaskExecution:
                 task,
                 TaskError("unknown_task_type", f"task type {task.type!r} is not registered"),
             )
+            return
+        procs = self._engine.procs
+        if procs is not None and tt.isolation == "process":
+            await run_in_process(self, procs, w, task, tt)
             return
         try:
             if tt.is_async:

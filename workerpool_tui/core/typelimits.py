@@ -34,11 +34,22 @@ from .models import Task, TaskStatus
 _PENDING = TaskStatus.PENDING
 
 
+class SharedSlots:
+    """A cap several types share: the worker processes of the process types."""
+
+    __slots__ = ("cap", "running")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.running = 0
+
+
 class TypeLimit:
     """One type's limits (from its config table, changed at run time) and its gate."""
 
     __slots__ = (
         "concurrency",
+        "group",
         "held",
         "held_count",
         "interval_s",
@@ -65,9 +76,13 @@ class TypeLimit:
         """Held tasks, a heap of ``(-priority, seq, n, task)``; entries of tasks that left
         (cancelled) are skipped when they surface."""
         self.held_count = 0
+        self.group: SharedSlots | None = None
 
     def full(self) -> bool:
-        return 0 < self.concurrency <= self.running
+        group = self.group
+        return 0 < self.concurrency <= self.running or (
+            group is not None and group.running >= group.cap
+        )
 
     def blocked(self, now: float) -> bool:
         return self.paused or self.full() or now < self.next_start
@@ -78,6 +93,8 @@ class TypeLimit:
 
     def start(self, now: float) -> None:
         self.running += 1
+        if self.group is not None:
+            self.group.running += 1
         if self.interval_s:
             self.next_start = now + self.interval_s
 
@@ -196,7 +213,13 @@ class TypeGates:
             return
         if limit.running > 0:
             limit.running -= 1
-        if limit.held_count and not limit.blocked(time.monotonic()):
+        group = limit.group
+        if group is not None:
+            group.running = max(0, group.running - 1)
+            now = time.monotonic()
+            if any(o.held_count and not o.blocked(now) for o in self.limits.values()):
+                self._wake(1)
+        elif limit.held_count and not limit.blocked(time.monotonic()):
             self._wake(1)
 
     def limit(self, name: str) -> TypeLimit:
@@ -283,6 +306,13 @@ class TypeGates:
             self._timer_wake = anyio.Event()
             with anyio.move_on_after(min(nearest - now, 1.0) if nearest < math.inf else 1.0):
                 await self._timer_wake.wait()
+
+    def share_slots(self, names: list[str], cap: int) -> None:
+        """``names`` together run at most ``cap`` tasks at once (one per worker process),
+        so a worker never waits for a process while other work is queued."""
+        group = SharedSlots(cap)
+        for name in names:
+            self.limit(name).group = group
 
     # ------------------------------------------------------------------ run-time changes
     def update(
