@@ -3,6 +3,8 @@ gates and run-time changes, through a real httpx client on loopback."""
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import httpx
 import pytest
@@ -94,3 +96,30 @@ async def test_a_type_patch_is_checked_whole_and_refused_without_change() -> Non
         assert_error(await c.patch("/api/v1/types/nope", json={"paused": True}), 404, "not_found")
         cleared = await c.patch(url, json={"concurrency": 0, "rate_limit": ""})
         assert (cleared.json()["concurrency"], cleared.json()["rate_limit"]) == (0, "")
+
+
+async def test_worker_processes_are_listed_with_the_workers() -> None:
+    cfg = make_config(
+        worker={"processes": 1}, task={"types": {"default_task": {"isolation": "process"}}}
+    )
+    async with running_server(cfg) as server, client(server.port) as c:
+        task = (await c.post("/api/v1/tasks", json={"type": "default_task"})).json()
+        done = await wait_status(c, task["id"], "completed")
+        assert done["result"]["size"] >= 0
+        body = (await c.get("/api/v1/workers")).json()
+        (proc,) = body["processes"]
+        assert set(proc) == {
+            "slot",
+            "pid",
+            "task_id",
+            "cpu_pct",
+            "rss_bytes",
+            "tasks_done",
+            "restarts",
+        }
+        assert proc["pid"] > 0 and proc["pid"] != os.getpid()
+        assert (proc["tasks_done"], proc["restarts"], proc["task_id"]) == (1, 0, None)
+        assert proc["rss_bytes"] > 1 << 20
+        assert (await _type(c, "default_task"))["isolation"] == "process"
+    async with running_server() as server, client(server.port) as c:
+        assert (await c.get("/api/v1/workers")).json()["processes"] == []

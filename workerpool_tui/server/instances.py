@@ -10,7 +10,7 @@ from .. import __version__
 from ..core.engine import Engine
 from ..core.models import rfc3339
 from ..core.worker_view import worker_infos
-from .schemas import InstanceList, InstanceView, WorkerList, WorkerView
+from .schemas import InstanceList, InstanceView, ProcessView, WorkerList, WorkerView
 
 
 def worker_list(engine: Engine) -> WorkerList:
@@ -28,7 +28,19 @@ def worker_list(engine: Engine) -> WorkerList:
         )
         for w in worker_infos(engine.pool)
     ]
-    return WorkerList(views, engine.store.name if engine.store is not None else None)
+    processes = [
+        ProcessView(
+            slot=p.slot,
+            pid=p.pid,
+            task_id=p.task_id,
+            cpu_pct=p.cpu_pct,
+            rss_bytes=p.rss,
+            tasks_done=p.tasks_done,
+            restarts=p.restarts,
+        )
+        for p in (engine.procs.infos() if engine.procs is not None else [])
+    ]
+    return WorkerList(views, engine.store.name if engine.store is not None else None, processes)
 
 
 async def instance_list(engine: Engine) -> InstanceList:

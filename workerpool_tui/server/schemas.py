@@ -152,11 +152,29 @@ class WorkerView(msgspec.Struct, frozen=True):
     """Tasks it ran that failed for good (a retried attempt is not counted)."""
 
 
+class ProcessView(msgspec.Struct, frozen=True):
+    """A worker process of the instance answering (``isolation = "process"`` types)."""
+
+    slot: int
+    pid: int
+    task_id: str | None
+    """The task it runs now (``null`` when idle)."""
+    cpu_pct: float
+    """CPU since the previous read, in % of one core."""
+    rss_bytes: int
+    tasks_done: int
+    """Tasks this process ran (a replacement starts at 0)."""
+    restarts: int
+    """Times the process of this slot died or was killed, and was replaced."""
+
+
 class WorkerList(msgspec.Struct, frozen=True):
     workers: list[WorkerView]
     instance: str | None
     """The instance these workers belong to, in a cluster (pool controls and workers
     are per instance)."""
+    processes: list[ProcessView] = msgspec.field(default_factory=list)
+    """The worker processes (empty when no type has ``isolation = "process"``)."""
 
 
 class TypeInfo(msgspec.Struct, frozen=True):
@@ -235,6 +253,7 @@ __all__ = [
     "PoolPatch",
     "PoolState",
     "PoolView",
+    "ProcessView",
     "ResyncMessage",
     "SnapshotMessage",
     "StatsMessage",

@@ -49,6 +49,23 @@ MEMORY_POLL_S = 0.1
 """How often a running child's memory is read, when ``process_memory_limit`` is set."""
 
 
+class ProcessInfo(msgspec.Struct, frozen=True):
+    """One worker process, as read now (``GET /api/v1/workers``' ``processes``)."""
+
+    slot: int
+    pid: int
+    task_id: str | None
+    cpu_pct: float
+    """CPU since the previous read, in % of one core."""
+    rss: int
+    """Resident memory, bytes."""
+    tasks_done: int
+    """Tasks this process ran (a replacement starts at 0)."""
+    restarts: int
+    """Times this slot's process died or was killed and was replaced (recycling is not
+    counted)."""
+
+
 class ProcessTaskError(Exception):
     """A task in a worker process ended badly: ``error`` says how (its handler's
     exception, ``worker_crashed``, ``memory_limit``, ``invalid_result``)."""
@@ -354,3 +371,17 @@ class ProcessPool:
 
     def pids(self) -> list[int]:
         return [c.pid for c in self.children]
+
+    def infos(self) -> list[ProcessInfo]:
+        return [
+            ProcessInfo(
+                slot=c.slot,
+                pid=c.pid,
+                task_id=c.task_id,
+                cpu_pct=round(c.sample_cpu(), 1),
+                rss=rss_bytes(c.pid),
+                tasks_done=c.tasks_done,
+                restarts=c.restarts,
+            )
+            for c in sorted(self.children, key=lambda c: c.slot)
+        ]
