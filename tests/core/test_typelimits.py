@@ -15,6 +15,7 @@ from workerpool_tui.config import ConfigError, load_config
 from workerpool_tui.config_types import parse_rate
 from workerpool_tui.core import InvalidRequest, TaskStatus
 from workerpool_tui.core.handlers import TaskContext
+from workerpool_tui.store.sqlite import SqliteJournal
 
 pytestmark = pytest.mark.anyio
 
@@ -237,3 +238,39 @@ async def test_run_time_changes_are_checked_and_change_nothing_when_refused() ->
         with pytest.raises(InvalidRequest, match="concurrency"):
             engine.gates.update("default_task", concurrency=-1)
         assert "default_task" not in engine.gates.limits
+
+
+async def test_with_the_sqlite_store_held_tasks_stay_pending_across_a_restart(
+    tmp_path: Any,
+) -> None:
+    """Held tasks are ordinary pending tasks to the store: written as such, recovered as
+    such, and held again by the gate of the next start."""
+
+    async def noop(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        return None
+
+    def config(paused: bool) -> Any:
+        return make_config(
+            task={"types": {"held": {"paused": paused}}},
+            worker={"min_workers": 2, "max_workers": 2},
+        )
+
+    db = tmp_path / "tasks.db"
+    engine = make_engine(
+        {"held": noop, "free": noop}, config=config(True), journal=SqliteJournal(db)
+    )
+    async with engine:
+        held = [await submit(engine, "held") for _ in range(3)]
+        free = await submit(engine, "free")
+        await wait_all_final(engine, [free])
+        await wait_for(lambda: engine.gates.limits["held"].held_count == 3, "held")
+    engine = make_engine(
+        {"held": noop, "free": noop}, config=config(True), journal=SqliteJournal(db)
+    )
+    async with engine:
+        again = [engine.get(t.id) for t in held]
+        assert [t.status if t else None for t in again] == [TaskStatus.PENDING] * 3
+        await wait_for(lambda: engine.gates.limits["held"].held_count == 3, "held again")
+        engine.gates.update("held", paused=False)
+        await wait_all_final(engine, [t for t in again if t is not None])
+        assert all(t is not None and t.status is TaskStatus.COMPLETED for t in again)
