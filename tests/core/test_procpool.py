@@ -20,7 +20,8 @@ from enginekit import (
     wait_until,
 )
 
-from workerpool_tui.config import ConfigError
+from workerpool_tui.config import ConfigError, load_config
+from workerpool_tui.config_types import parse_bytes
 from workerpool_tui.core import Engine, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.handlers import TaskType, TypeRegistry, task_type
@@ -175,3 +176,29 @@ async def test_no_process_is_started_without_a_process_type() -> None:
     async with Engine(make_config(), types=TypeRegistry(builtin_types())) as engine:
         assert engine.procs is None
         assert child_pids() <= before
+
+
+@pytest.mark.parametrize(
+    ("worker", "key"),
+    [
+        ({"processes": -1}, "worker.processes"),
+        ({"max_tasks_per_process": 0}, "worker.max_tasks_per_process"),
+        ({"process_memory_limit": "lots"}, "worker.process_memory_limit"),
+        ({"kill_grace": "soon"}, "worker.kill_grace"),
+    ],
+)
+def test_a_bad_worker_process_setting_is_one_line_naming_the_key(
+    worker: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={}, overrides={"worker": worker})
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sizes_parse_in_bytes() -> None:
+    assert parse_bytes("") == 0
+    assert parse_bytes("512MB") == 512 * 10**6
+    assert parse_bytes("2GiB") == 2 * 2**30
+    assert parse_bytes("4096") == 4096
+    with pytest.raises(ValueError):
+        parse_bytes("-1MB")

@@ -203,7 +203,13 @@ class ProcessPool:
         replaces it if it did not, and is re-raised."""
         async with self._free:
             child = self._idle.pop()
+            if child.dead:  # its replacement could not be started last time
+                child = self._replace(child, restart=False)
             try:
+                if child.dead:
+                    raise ProcessTaskError(
+                        TaskError("worker_crashed", "no worker process could be started")
+                    )
                 try:
                     if not child.ready:
                         with anyio.fail_after(START_TIMEOUT_S):
@@ -338,12 +344,23 @@ class ProcessPool:
         if why is None:
             self._idle.append(child)
             return
-        self._retire(child)
-        fresh = Child(child.slot, child.restarts + (why == "restart"))
         if why == "restart":
             self.restarts += 1
+        self._idle.append(self._replace(child, restart=why == "restart"))
+
+    def _replace(self, child: Child, *, restart: bool) -> Child:
+        """A new process in ``child``'s slot; ``child`` itself (still dead) when one cannot
+        be started now (the next task on the slot tries again, and fails if it cannot)."""
+        if child.sock.fileno() != -1:
+            self._retire(child)
+        try:
+            fresh = Child(child.slot, child.restarts + restart)
+        except OSError as exc:
+            self._log("error", f"cannot start a worker process: {exc}")
+            child.dead = True
+            return child
         self.children[self.children.index(child)] = fresh
-        self._idle.append(fresh)
+        return fresh
 
     def _retire(self, child: Child) -> None:
         child.sock.close()  # a live child reads the end of its stream and exits
