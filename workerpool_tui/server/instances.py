@@ -7,7 +7,7 @@ from ..core.engine import Engine
 from ..core.instance_view import instance_infos
 from ..core.models import rfc3339
 from ..core.worker_view import worker_infos
-from .schemas import InstanceList, InstanceView, WorkerList, WorkerView
+from .schemas import InstanceList, InstanceView, ProcessView, WorkerList, WorkerView
 
 
 def worker_list(engine: Engine) -> WorkerList:
@@ -25,7 +25,19 @@ def worker_list(engine: Engine) -> WorkerList:
         )
         for w in worker_infos(engine.pool)
     ]
-    return WorkerList(views, engine.store.name if engine.store is not None else None)
+    processes = [
+        ProcessView(
+            slot=p.slot,
+            pid=p.pid,
+            task_id=p.task_id,
+            cpu_pct=p.cpu_pct,
+            rss_bytes=p.rss,
+            tasks_done=p.tasks_done,
+            restarts=p.restarts,
+        )
+        for p in (engine.procs.infos() if engine.procs is not None else [])
+    ]
+    return WorkerList(views, engine.store.name if engine.store is not None else None, processes)
 
 
 async def instance_list(engine: Engine) -> InstanceList:
