@@ -36,6 +36,7 @@ from .errors import AlreadyFinished, NotFound, QueueFull, ShuttingDown, StoreUna
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
 from .journal import Journal, MemoryJournal
+from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
 from .registry import Registry
 from .stats import BusStats, EngineStats, QueueStats, Stats
@@ -83,6 +84,7 @@ class Engine:
         """Whether changes are written down (the per-task paths skip the call when not)."""
         self._new_id = id_factory or random_id
         self.bus = EventBus()
+        self.log_feed = LogFeed()
         self.stats_data = Stats()
         self.pool = WorkerPool(self)
         self.backlog: Backlog

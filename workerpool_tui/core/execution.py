@@ -231,8 +231,12 @@ class TaskExecution:
         if status is _COMPLETED:
             task.progress = 100.0
             self.done += 1
+            if w is not None:
+                w.done += 1
         elif status is TaskStatus.FAILED:
             self.failed += 1
+            if w is not None:
+                w.failed += 1
         self._registry.moved(task, old)
         if w is not None:
             self._release(w)
@@ -315,6 +319,7 @@ class TaskExecution:
 
     def _task_log(self, task: Task, line: str) -> None:
         task.add_log(line)
+        self._engine.log_feed.notify(task.id)
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
         anyio.from_thread.run_sync(fn, *args)

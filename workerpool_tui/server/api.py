@@ -27,8 +27,9 @@ from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
-from .instances import instance_list
+from .instances import instance_list, worker_list
 from .limits import Limits
+from .ops import OpsHandlers
 from .pages import PageHandlers, default_web_root
 from .request import Request
 from .responses import Response, error_response, json_response
@@ -85,7 +86,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-class Api(PageHandlers):
+class Api(PageHandlers, OpsHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(
@@ -264,6 +265,9 @@ class Api(PageHandlers):
 
     async def instances(self, request: Request) -> Response:
         return json_response(200, await instance_list(self.engine))
+
+    async def workers(self, request: Request) -> Response:
+        return json_response(200, worker_list(self.engine))
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
