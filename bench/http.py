@@ -153,8 +153,8 @@ def wrk(port: int, path: str, post: bool, duration: int) -> tuple[float, int]:
 def request_bytes(path: str, post: bool) -> bytes:
     """One keep-alive request as the load generators send it."""
     if not post:
-        return f"GET {path} HTTP/1.1\r\nHost: b\r\n\r\n".encode()
-    head = f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     return f"{head}Content-Length: {len(POST_BODY)}\r\n\r\n".encode() + POST_BODY
 
 
@@ -264,13 +264,10 @@ def callgrind_one(name: str, requests: int) -> None:
     port = free_port()
     out_dir = tempfile.mkdtemp(prefix="httpbench-callgrind-")
     wrapper = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p"]
-    if name == "ours":
-        proc = our_server(port, wrapper)
-    else:
-        proc = uvicorn_server(port, name, wrapper)
+    proc = our_server(port, wrapper) if name == "ours" else uvicorn_server(port, name, wrapper)
     totals: dict[str, int] = {}
     try:
-        wait_port(port, deadline_s=120)
+        wait_port(port, deadline_s=400)
         for label, path, post in (("get", "/health", False), ("post", "/api/v1/tasks", True)):
             fixed_load(port, path, post, 200)  # warm-up
             ctl = ["callgrind_control"]
