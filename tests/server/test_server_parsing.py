@@ -12,12 +12,16 @@ answered, then its connection closed.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 
 import anyio
 import msgspec
 import pytest
 from server_helpers import TEST_LIMITS, read_until_closed, running_server
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import Ping, Pong
 
 pytestmark = pytest.mark.anyio
 
@@ -194,3 +198,45 @@ async def test_client_closing_mid_head_gets_400() -> None:
         answer = await exchange(server.port, b"GET /health HTTP/1.1\r\n" + HOST, eof=True)
         assert status(answer) == 400, answer
         assert "closed mid-request" in error_message(answer)
+
+
+async def test_websocket_upgrade_pipelined_behind_a_request_with_a_frame_after_it() -> None:
+    # Everything in one send: a GET, the upgrade, and a ping frame right behind it; what
+    # llhttp leaves after the upgrade must reach wsproto.
+    client = Connection(ConnectionType.CLIENT)
+    key = base64.b64encode(os.urandom(16))
+    async with running_server() as server:
+        upgrade = (
+            b"GET /api/v1/ws/tasks HTTP/1.1\r\n" + HOST + b"Upgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            % key
+        )
+        async with await anyio.connect_tcp("127.0.0.1", server.port) as s:
+            await s.send(
+                b"GET /health HTTP/1.1\r\n" + HOST + b"\r\n" + upgrade + client.send(Ping(b"hi"))
+            )
+            data = b""
+            with anyio.fail_after(5):
+                while data.count(b"\r\n\r\n") < 2 or b"HTTP/1.1 101" not in data:
+                    data += await s.receive()
+                assert data.startswith(b"HTTP/1.1 200"), data
+                frames = data.split(b"HTTP/1.1 101", 1)[1].split(b"\r\n\r\n", 1)[1]
+                client.receive_data(frames)
+                pongs: list[bytes] = []
+                while not pongs:
+                    pongs += [bytes(e.payload) for e in client.events() if isinstance(e, Pong)]
+                    if not pongs:
+                        client.receive_data(await s.receive())
+        assert pongs == [b"hi"]
+
+
+async def test_no_100_continue_when_the_body_came_with_the_head() -> None:
+    async with running_server() as server:
+        answer = await exchange(
+            server.port,
+            b"POST /api/v1/tasks HTTP/1.1\r\n" + HOST + b"Content-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n%s" % (len(TASK), TASK),
+            eof=True,
+        )
+        assert status(answer) == 201, answer
+        assert b"HTTP/1.1 100" not in answer
