@@ -147,7 +147,8 @@ class TaskSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: int = 0
+    priority: int | None = None
+    """``None``: the type's ``priority``, else 0."""
     timeout_s: float | None = None
     """``None``: ``task.default_task_timeout``."""
     max_retries: int | None = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .backlog import Backlog
 from .index import TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal
 from .models import Task
 
@@ -59,6 +60,6 @@ class SharedStore(Protocol):
         """Why the store is not fully working now (``None`` when it is)."""
         ...
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The cluster's instances, this one included."""
         ...

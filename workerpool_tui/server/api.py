@@ -50,10 +50,10 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
-    TypeInfo,
-    TypeList,
+    TypePatch,
 )
 from .timing import submitted_run_at
+from .types import patch_type, type_list
 
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _T = TypeVar("_T")
@@ -372,8 +372,10 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
         )
 
     async def types(self, request: Request) -> Response:
-        infos = [TypeInfo(t.name, t.description, t.payload_schema()) for t in self.engine.types]
-        return json_response(200, TypeList(infos))
+        return json_response(200, type_list(self.engine))
+
+    async def patch_type(self, request: Request, name: str) -> Response:
+        return json_response(200, patch_type(self.engine, name, self._decode(request, TypePatch)))
 
     async def get_pool(self, request: Request) -> Response:
         return json_response(200, PoolView.of(self.engine.pool_state()))

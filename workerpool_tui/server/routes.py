@@ -17,7 +17,9 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
+    TypeInfo,
     TypeList,
+    TypePatch,
     WorkerList,
 )
 
@@ -247,8 +249,18 @@ def _routes() -> tuple[Route, ...]:
             method="GET",
             path="/api/v1/types",
             handler="types",
-            summary="Registered task types",
+            summary="Registered task types, their per-type settings and gates",
             response=TypeList,
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/types/{name}",
+            handler="patch_type",
+            summary="Change a type's concurrency, rate_limit or paused (this process, until"
+            " it stops)",
+            request=TypePatch,
+            response=TypeInfo,
+            errors=("invalid_json", "unsupported_media_type", "not_found"),
         ),
         Route(
             method="GET",
