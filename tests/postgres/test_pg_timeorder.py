@@ -99,7 +99,7 @@ async def test_unique_keys_across_two_instances(pg_url: str, pg_schema: str) -> 
         assert len(set(results)) == 1
         with pytest.raises(Duplicate) as info:
             await two.submit_many([_spec(unique_key="k")])
-        assert info.value.existing.id == results[0]
+        assert info.value.existing_id == results[0]
         one.resume()
         await wait_final_pg(one, results[0])
         await one.journal.commit()  # the end is written: the key is free

@@ -463,7 +463,8 @@ class Engine:
                 if spec.on_duplicate == "error" or holder is None:
                     raise Duplicate(
                         f"unique_key {task.unique_key!r} is held by task {holder_id}",
-                        existing=holder or task,
+                        existing=holder,
+                        existing_id=holder_id,
                         index=i,
                     )
                 answers[i] = holder

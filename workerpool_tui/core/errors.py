@@ -78,13 +78,18 @@ class StoreLocked(StoreError):
 
 class Duplicate(EngineError):
     """A task with the same ``unique_key`` is unfinished (or within its window):
-    ``existing`` is that task; nothing of the submission was kept."""
+    ``existing`` is that task (``existing_id`` its id); nothing of the submission was
+    kept."""
 
     code = "duplicate"
 
-    def __init__(self, message: str, *, existing: Task, index: int = 0) -> None:
+    def __init__(
+        self, message: str, *, existing: Task | None, existing_id: str = "", index: int = 0
+    ) -> None:
         super().__init__(message)
         self.existing = existing
+        """``None`` when the holder could not be read yet (cluster: still committing)."""
+        self.existing_id = existing.id if existing is not None else existing_id
         self.index = index
         """Which task of the submission (0 outside a batch)."""
 

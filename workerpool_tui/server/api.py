@@ -80,7 +80,7 @@ def engine_error(exc: EngineError) -> Response:
     if isinstance(exc, (QueueFull, StoreUnavailable)):
         headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
     candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
-    existing = exc.existing.id if isinstance(exc, Duplicate) else None
+    existing = exc.existing_id if isinstance(exc, Duplicate) else None
     return error_response(
         status, code, str(exc), headers=headers, candidates=candidates, existing_id=existing
     )
