@@ -15,6 +15,7 @@ engine. Nothing here imports Textual: the bridge is tested on its own.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice
@@ -51,6 +52,8 @@ class TypeInfo(msgspec.Struct, frozen=True):
     name: str
     description: str
     payload_schema: dict[str, Any] | None
+    limits: str = ""
+    """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -251,7 +254,25 @@ class Bridge:
         return self._engine.get(task_id)
 
     def types(self) -> list[TypeInfo]:
-        return [TypeInfo(t.name, t.description, t.payload_schema()) for t in self._engine.types]
+        return [
+            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
+            for t in self._engine.types
+        ]
+
+    def _limits(self, name: str, isolation: str) -> str:
+        parts = ["process"] if isolation == "process" else []
+        limit = self._engine.gates.limits.get(name)
+        if limit is not None:
+            if limit.concurrency:
+                parts.append(f"running {limit.running}/{limit.concurrency}")
+            if limit.rate_limit:
+                holding = " (holding tasks back)" if limit.rate_holding(time.monotonic()) else ""
+                parts.append(f"rate {limit.rate_limit}{holding}")
+            if limit.paused:
+                parts.append("paused")
+            if limit.held_count:
+                parts.append(f"{limit.held_count} waiting")
+        return " · ".join(parts)
 
     def shutdown_timeout(self) -> float:
         return self._engine.config.worker.shutdown_timeout
