@@ -293,11 +293,13 @@ def _run(argv: Sequence[str] | None) -> int:
     if command == "serve":
         import anyio
 
+        from .eventloop import backend_options
         from .logging import setup_logging
         from .runtime import serve
 
+        options = backend_options(cfg.server.loop)  # ConfigError: uvloop asked, missing
         setup_logging(cfg.logger)
-        return anyio.run(serve, cfg)
+        return anyio.run(serve, cfg, backend_options=options)
     from .tui.run import run_dashboard
 
     return run_dashboard(cfg)

@@ -72,6 +72,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_connections: int = 1000
     header_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    """The event loop of ``serve`` (see ``workerpool_tui/eventloop.py``)."""
 
 
 class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

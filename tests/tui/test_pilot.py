@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Button, Input, Label, Select, TextArea
@@ -225,6 +227,31 @@ async def test_detail_shows_error_and_traceback() -> None:
         assert "Traceback (most recent call last)" in plain(outcome)
         assert outcome.border_title == "Error"
         assert '"fail": true' in plain(app.screen.query_one("#detail-payload"))
+
+
+async def test_a_tick_during_shutdown_leaves_the_detail_screen_alone() -> None:
+    """The tick timer runs its callback in a task of its own, so it can fire while the app
+    closes its screens (widgets of the open detail screen already gone): it must draw nothing.
+    The race is made certain here by ticking between every step of that closing."""
+    ticks_during_close: list[None] = []
+    async with live_app() as (engine, app, pilot):
+        [task] = await engine.submit_many([TaskSpec(type="default_task", payload={"fail": True})])
+        await until(pilot, lambda: status_of(engine, task.id) is TaskStatus.FAILED)
+        app.open_task(task.id)
+        await until(pilot, lambda: "DemoFailure" in plain(app.screen.query_one("#detail-outcome")))
+        close_all = app._close_all
+
+        async def close_all_while_ticking() -> None:
+            closing = asyncio.ensure_future(close_all())
+            while not closing.done():
+                app._tick()
+                app._apply_now()
+                ticks_during_close.append(None)
+                await asyncio.sleep(0)
+            await closing
+
+        app._close_all = close_all_while_ticking  # type: ignore[method-assign]
+    assert ticks_during_close  # the ticks did run while the screens closed
 
 
 async def test_pause_and_resume() -> None:

@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -35,6 +34,7 @@ from .clock import Clock, SystemClock
 from .errors import AlreadyFinished, NotFound, QueueFull, ShuttingDown, StoreUnavailable
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal, MemoryJournal
 from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
@@ -555,7 +555,7 @@ class Engine:
         database, say); ``None`` when it is."""
         return None if self.store is None else self.store.degraded()
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The instances of the cluster (``[]`` without a shared store)."""
         return [] if self.store is None else await self.store.instances()
 

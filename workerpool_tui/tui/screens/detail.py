@@ -79,10 +79,20 @@ class DetailScreen(Screen[None]):
             self.show(*self._pending)
             self._pending = None
 
+    def on_unmount(self) -> None:
+        self._ready = False
+
+    @property
+    def drawable(self) -> bool:
+        """Composed, and not being taken down (its widgets are all there)."""
+        return self._ready and self.is_attached
+
     def show(self, task: Task | None, now: float) -> None:
         """Draw ``task`` as it is now (``None``: the task is no longer tracked)."""
         if not self._ready:
             self._pending = (task, now)
+            return
+        if not self.is_attached:  # closing: its widgets may be gone already
             return
         if task is None:
             self.query_one("#detail-summary", Static).update(
@@ -124,6 +134,7 @@ class DetailScreen(Screen[None]):
         out.append(f"  priority {v.priority}  attempt {v.attempts}/{v.max_retries + 1}")
         out.append(f"  timeout {duration(v.timeout_s)}")
         out.append(f"  worker {v.worker if v.worker is not None else '-'}")
+        out.append(f"  instance {v.instance or '-'}")
         if v.retry_of:
             out.append(f"  retry of {v.retry_of}", style="dim")
         return out
