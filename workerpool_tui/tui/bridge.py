@@ -28,6 +28,7 @@ from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
+from ..core.procpool.pool import ProcessInfo
 from ..core.registry import Registry
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
@@ -357,6 +358,14 @@ class Bridge:
 
     def worker_infos(self) -> list[WorkerInfo]:
         return worker_infos(self._engine.pool)
+
+    def process_infos(self) -> list[ProcessInfo]:
+        """The worker processes (``[]`` when no type runs in one)."""
+        procs = self._engine.procs
+        return procs.infos() if procs is not None else []
+
+    def has_processes(self) -> bool:
+        return self._engine.procs is not None
 
     def degraded(self) -> str | None:
         """Why the engine is not fully working now (its store lost PostgreSQL, say)."""
