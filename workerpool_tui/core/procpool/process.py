@@ -42,6 +42,7 @@ class Child:
                 start_new_session=True,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # a dashboard owns the terminal: ctx.log instead
                 env=_child_env(),
             )
         except BaseException:
