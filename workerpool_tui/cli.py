@@ -162,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload", metavar="JSON", default="{}", help="a JSON object, @FILE, or - for stdin"
     )
     p.add_argument(
-        "--priority", metavar="N", type=int, default=0, help="higher runs first (default 0)"
+        "--priority",
+        metavar="N",
+        type=int,
+        default=None,
+        help="higher runs first (default: the type's [task.types.NAME] priority, else 0)",
     )
     p.add_argument(
         "--timeout",
