@@ -29,7 +29,7 @@ from .config import Config, ConfigError, StoreConfig, load_config, undecodable
 from .core.handlers import HandlerLoadError
 from .store.sqlite import StoreError, StoreLocked
 
-CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "retry", "stats", "watch")
+CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "retry", "logs", "stats", "watch")
 ENGINE_COMMANDS = ("dashboard", "serve")
 ENGINE_OPTIONS = {"no_server": "--no-server", "log_level": "--log-level", "store": "--store"}
 CLIENT_OPTIONS = {"url": "--url", "token": "--token", "json": "--json"}
@@ -203,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait", action="store_true", help="wait for the new task to finish; exit by outcome"
     )
+    p = add("logs", "print a task's log lines; -f follows them until the task ends")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow new lines until the task ends; exit 0 if it completed, else 1",
+    )
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
     return parser
@@ -281,11 +289,13 @@ def _run(argv: Sequence[str] | None) -> int:
     if command == "serve":
         import anyio
 
+        from .eventloop import backend_options
         from .logging import setup_logging
         from .runtime import serve
 
+        options = backend_options(cfg.server.loop)  # ConfigError: uvloop asked, missing
         setup_logging(cfg.logger)
-        return anyio.run(serve, cfg)
+        return anyio.run(serve, cfg, backend_options=options)
     from .tui.run import run_dashboard
 
     return run_dashboard(cfg)

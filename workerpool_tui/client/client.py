@@ -28,6 +28,7 @@ from .context import (
     Context,
     task_id_arg,
 )
+from .logs import cmd_logs
 from .render import stats_view, task_detail, task_table
 from .submit import cmd_retry, cmd_submit
 from .watch import cmd_watch
@@ -167,6 +168,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "get": cmd_get,
     "cancel": cmd_cancel,
     "retry": cmd_retry,
+    "logs": cmd_logs,
     "stats": cmd_stats,
     "watch": cmd_watch,
 }

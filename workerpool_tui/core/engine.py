@@ -22,12 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ..config import Config
+from ..config import Config, ConfigError
 from .admission import check_spec, new_task
 from .backlog import Backlog, LocalBacklog, recover
 from .bus import EventBus, LogEvent, TaskEvent
@@ -35,12 +34,16 @@ from .clock import Clock, SystemClock
 from .errors import AlreadyFinished, NotFound, QueueFull, ShuttingDown, StoreUnavailable
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal, MemoryJournal
+from .logs import LogFeed
 from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
+from .procpool import process_pool
 from .registry import Registry
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
+from .typelimits import TypeGates
 from .workers import PoolState, WorkerPool, error_summary
 
 LOOP_PROBE_S = 0.25
@@ -76,6 +79,14 @@ class Engine:
         self.types = types or build_registry(
             handlers=cfg.task.handlers, allow_shell=cfg.task.allow_shell
         )
+        unknown = sorted(set(cfg.task.types) - set(self.types.names()))
+        if unknown:
+            raise ConfigError(
+                f"{cfg.source}: task.types.{unknown[0]}: no such task type"
+                f" (known: {', '.join(self.types.names())})"
+            )
+        self.procs = process_pool(self.types, cfg, self.log)
+        """The worker processes of ``isolation = "process"`` types (``None``: no such type)."""
         self.clock: Clock = clock or SystemClock()
         self.store = store
         self.journal: Journal = store.journal if store else (journal or MemoryJournal())
@@ -83,6 +94,7 @@ class Engine:
         """Whether changes are written down (the per-task paths skip the call when not)."""
         self._new_id = id_factory or random_id
         self.bus = EventBus()
+        self.log_feed = LogFeed()
         self.stats_data = Stats()
         self.pool = WorkerPool(self)
         self.backlog: Backlog
@@ -95,6 +107,20 @@ class Engine:
             # Only the tasks this instance runs, and a few it ran last.
             self.registry = Registry(cfg.task.max_concurrent_tasks + SHARED_KEEP_FINISHED)
             self.backlog, self.index = store.bind(self)
+        self.gates = TypeGates(
+            self.backlog,
+            cfg.task.types,
+            wake=self.pool.wake,
+            owned=lambda task: self.registry.get(task.id) is task,
+            running_of=self.pool.running_count,
+            changed=self.journal.changed,
+        )
+        """Per-type concurrency, rate limit and pause in front of the backlog."""
+        if self.procs is not None:  # process tasks never wait for a process on a worker
+            self.gates.share_slots(
+                [t.name for t in self.types if t.isolation == "process"], self.procs.size
+            )
+        self.backlog = self.gates
         self.queue = self.backlog
         """The backlog, by its old name (its length is the queue depth)."""
         self._seq = 0
@@ -145,6 +171,8 @@ class Engine:
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
         self.pool.start(tg)
+        if self.procs is not None:
+            self.procs.start()
         # Each keeps no state of its own between two turns: restarted after a failure.
         jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("timeout watchdog", self.pool.watchdog),
@@ -213,6 +241,8 @@ class Engine:
         finally:
             try:
                 with anyio.CancelScope(shield=True):
+                    if self.procs is not None:
+                        await self.procs.close()
                     # Workers marked their interrupted tasks final as they unwound; write it.
                     try:
                         await self.journal.commit()
@@ -525,7 +555,7 @@ class Engine:
         database, say); ``None`` when it is."""
         return None if self.store is None else self.store.degraded()
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The instances of the cluster (``[]`` without a shared store)."""
         return [] if self.store is None else await self.store.instances()
 

@@ -21,6 +21,7 @@ from .bus import TaskEvent
 from .handlers import TaskContext, TaskInterrupted
 from .models import EventKind, Task, TaskError, TaskStatus
 from .pool import Worker
+from .procpool import run_in_process
 
 if TYPE_CHECKING:
     from .backlog import Backlog
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .handlers import TaskType
     from .registry import Registry
     from .stats import Stats
+    from .typelimits import TypeGates
 
 MAX_RETRY_DELAY_S = 3600.0
 """The retry backoff doubles per attempt up to this (an hour), like Celery's
@@ -80,6 +82,7 @@ class TaskExecution:
     _type_of: Callable[[str], TaskType | None]
     _registry: Registry
     _backlog: Backlog
+    _gates: TypeGates
     _changed: Callable[[Task], None]
     _journaling: bool
     _publish: Callable[[TaskEvent], None]
@@ -124,6 +127,10 @@ class TaskExecution:
                 task,
                 TaskError("unknown_task_type", f"task type {task.type!r} is not registered"),
             )
+            return
+        procs = self._engine.procs
+        if procs is not None and tt.isolation == "process":
+            await run_in_process(self, procs, w, task, tt)
             return
         try:
             if tt.is_async:
@@ -200,6 +207,8 @@ class TaskExecution:
             self.finish(w, task, TaskStatus.FAILED, error=error, result=result)
 
     def _release(self, w: Worker) -> None:
+        if self._gates.limits and w.task is not None:
+            self._gates.ended(w.task)
         w.task = None
         w.ctx = None
         w.cancel_reason = None
@@ -231,8 +240,12 @@ class TaskExecution:
         if status is _COMPLETED:
             task.progress = 100.0
             self.done += 1
+            if w is not None:
+                w.done += 1
         elif status is TaskStatus.FAILED:
             self.failed += 1
+            if w is not None:
+                w.failed += 1
         self._registry.moved(task, old)
         if w is not None:
             self._release(w)
@@ -315,6 +328,7 @@ class TaskExecution:
 
     def _task_log(self, task: Task, line: str) -> None:
         task.add_log(line)
+        self._engine.log_feed.notify(task.id)
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
         anyio.from_thread.run_sync(fn, *args)

@@ -99,6 +99,9 @@ class Task(msgspec.Struct, gc=False, kw_only=True):
     """Submission order; FIFO among equal priorities, and the registry's age order."""
     logs: deque[str] | None = None
     """The handler's own log lines, created on the first line."""
+    logs_dropped: int = 0
+    """Lines dropped from the front of :attr:`logs` (so line ``i`` of it is line
+    ``logs_dropped + i`` of the task: followers ask for lines since a number)."""
     run_at: float | None = None
     """Not before this (epoch seconds): a retry waiting out its backoff (in the cluster
     store; the local stores keep that wait in memory)."""
@@ -127,6 +130,8 @@ class Task(msgspec.Struct, gc=False, kw_only=True):
     def add_log(self, line: str) -> None:
         if self.logs is None:
             self.logs = deque(maxlen=TASK_LOG_LINES)
+        elif len(self.logs) == TASK_LOG_LINES:
+            self.logs_dropped += 1
         self.logs.append(line)
 
 
@@ -135,7 +140,8 @@ class TaskSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: int = 0
+    priority: int | None = None
+    """``None``: the type's ``priority``, else 0."""
     timeout_s: float | None = None
     """``None``: ``task.default_task_timeout``."""
     max_retries: int | None = None

@@ -10,10 +10,11 @@ other instances, and lists the instances. The engine knows it only through this 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .backlog import Backlog
 from .index import TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal
 from .models import Task
 
@@ -51,6 +52,6 @@ class SharedStore(Protocol):
         """Why the store is not fully working now (``None`` when it is)."""
         ...
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The cluster's instances, this one included."""
         ...

@@ -27,8 +27,9 @@ from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
-from .instances import instance_list
+from .instances import instance_list, worker_list
 from .limits import Limits
+from .ops import OpsHandlers
 from .pages import PageHandlers, default_web_root
 from .request import Request
 from .responses import Response, error_response, json_response
@@ -48,9 +49,9 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
-    TypeInfo,
-    TypeList,
+    TypePatch,
 )
+from .types import patch_type, type_list
 
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _T = TypeVar("_T")
@@ -85,7 +86,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-class Api(PageHandlers):
+class Api(PageHandlers, OpsHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(
@@ -265,6 +266,9 @@ class Api(PageHandlers):
     async def instances(self, request: Request) -> Response:
         return json_response(200, await instance_list(self.engine))
 
+    async def workers(self, request: Request) -> Response:
+        return json_response(200, worker_list(self.engine))
+
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
             return error_response(404, "not_found", "no OpenAPI document")
@@ -342,8 +346,10 @@ class Api(PageHandlers):
         )
 
     async def types(self, request: Request) -> Response:
-        infos = [TypeInfo(t.name, t.description, t.payload_schema()) for t in self.engine.types]
-        return json_response(200, TypeList(infos))
+        return json_response(200, type_list(self.engine))
+
+    async def patch_type(self, request: Request, name: str) -> Response:
+        return json_response(200, patch_type(self.engine, name, self._decode(request, TypePatch)))
 
     async def get_pool(self, request: Request) -> Response:
         return json_response(200, PoolView.of(self.engine.pool_state()))

@@ -17,7 +17,10 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
+    TypeInfo,
     TypeList,
+    TypePatch,
+    WorkerList,
 )
 
 API_PREFIX = "/api/"
@@ -79,6 +82,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
 def _routes() -> tuple[Route, ...]:
     from ..core.engine import EngineStats
+    from ..core.logs import LOGS_WAIT_MAX_S, LogSlice
     from ..core.models import TaskView
 
     task_errors = ("not_found", "ambiguous_id", "store_unavailable")
@@ -203,10 +207,44 @@ def _routes() -> tuple[Route, ...]:
         ),
         Route(
             method="GET",
+            path="/api/v1/tasks/{id}/logs",
+            handler="task_logs",
+            summary="A task's log lines from line `since` on; with `wait`, a long poll: the"
+            " answer comes when a line is logged, the task ends, or `wait` runs out",
+            response=LogSlice,
+            errors=task_errors,
+            query=(
+                QueryParam(
+                    "since",
+                    {"type": "integer", "minimum": 0},
+                    "the number of the first line wanted (the `next` of the previous answer;"
+                    " default 0)",
+                ),
+                QueryParam(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": LOGS_WAIT_MAX_S},
+                    f"how long to wait for a new line, in seconds (a duration such as 10s is"
+                    f" also taken), at"
+                    f" most {LOGS_WAIT_MAX_S:g}s (default 0: answer at once)",
+                ),
+            ),
+        ),
+        Route(
+            method="GET",
             path="/api/v1/types",
             handler="types",
-            summary="Registered task types",
+            summary="Registered task types, their per-type settings and gates",
             response=TypeList,
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/types/{name}",
+            handler="patch_type",
+            summary="Change a type's concurrency, rate_limit or paused (this process, until"
+            " it stops)",
+            request=TypePatch,
+            response=TypeInfo,
+            errors=("invalid_json", "unsupported_media_type", "not_found"),
         ),
         Route(
             method="GET",
@@ -215,6 +253,13 @@ def _routes() -> tuple[Route, ...]:
             summary="The instances of the cluster (this process alone outside cluster mode)",
             response=InstanceList,
             errors=("store_unavailable",),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/workers",
+            handler="workers",
+            summary="The workers of the instance answering: state, current task, counts",
+            response=WorkerList,
         ),
         Route(
             method="GET",

@@ -6,7 +6,7 @@ OpenAPI document from them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,7 +24,8 @@ class SubmitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: Priority = 0
+    priority: Priority | None = None
+    """Left out: the type's ``priority`` (``[task.types.NAME]``), else 0."""
     timeout: float | str | None = None
     max_retries: MaxRetries | None = None
 
@@ -132,10 +133,82 @@ class InstanceList(msgspec.Struct, frozen=True):
     """False outside cluster mode: the list holds only this process."""
 
 
+class WorkerView(msgspec.Struct, frozen=True):
+    """A worker of the instance answering (``GET /api/v1/workers``)."""
+
+    id: int
+    state: str
+    """busy, idle, or retiring (leaving the pool after its current task)."""
+    task_id: str | None
+    """The task it runs now (``null`` when idle)."""
+    task_type: str | None
+    running_since: str | None
+    """When the current task started (RFC 3339)."""
+    running_s: float | None
+    """How long the current task has run, in seconds."""
+    done: int
+    """Tasks it completed."""
+    failed: int
+    """Tasks it ran that failed for good (a retried attempt is not counted)."""
+
+
+class ProcessView(msgspec.Struct, frozen=True):
+    """A worker process of the instance answering (``isolation = "process"`` types)."""
+
+    slot: int
+    pid: int
+    task_id: str | None
+    """The task it runs now (``null`` when idle)."""
+    cpu_pct: float
+    """CPU since the previous read, in % of one core."""
+    rss_bytes: int
+    tasks_done: int
+    """Tasks this process ran (a replacement starts at 0)."""
+    restarts: int
+    """Times the process of this slot died or was killed, and was replaced."""
+
+
+class WorkerList(msgspec.Struct, frozen=True):
+    workers: list[WorkerView]
+    instance: str | None
+    """The instance these workers belong to, in a cluster (pool controls and workers
+    are per instance)."""
+    processes: list[ProcessView] = msgspec.field(default_factory=list)
+    """The worker processes (empty when no type has ``isolation = "process"``)."""
+
+
 class TypeInfo(msgspec.Struct, frozen=True):
+    """A task type, its settings (``[task.types.NAME]``, as changed at run time) and what
+    it does here now. ``timeout``, ``max_retries``, ``priority``: the type's defaults for
+    a submission that leaves them out (``null``: ``[task]``'s)."""
+
     name: str
     description: str
     payload_schema: dict[str, Any] | None
+    isolation: Literal["thread", "process"] = "thread"
+    concurrency: int = 0
+    """At most this many run at once in this process; 0: no cap."""
+    rate_limit: str = ""
+    timeout: float | None = None
+    max_retries: int | None = None
+    priority: int | None = None
+    paused: bool = False
+    running: int = 0
+    """Its tasks running in this process now."""
+    held: int = 0
+    """Its tasks waiting for the type's gate (cap, rate limit, pause); pending."""
+    rate_limited: bool = False
+    """The rate limit is holding tasks back right now."""
+
+
+class TypePatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /api/v1/types/{name}``: any of ``concurrency`` (0: no cap), ``rate_limit``
+    (``"N/s"``, ``"N/m"``, ``"N/h"``, ``""``: none), ``paused``; absent ones (or ``null``)
+    stay as they are. All of it applies, or none (400 ``invalid_request``)."""
+
+    concurrency: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+    rate_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    paused: bool | None = None
 
 
 class TypeList(msgspec.Struct, frozen=True):
@@ -180,6 +253,7 @@ __all__ = [
     "PoolPatch",
     "PoolState",
     "PoolView",
+    "ProcessView",
     "ResyncMessage",
     "SnapshotMessage",
     "StatsMessage",
@@ -189,5 +263,6 @@ __all__ = [
     "TaskMessage",
     "TypeInfo",
     "TypeList",
+    "TypePatch",
     "WsMessage",
 ]

@@ -26,6 +26,7 @@ from ..logging import RecordBuffer
 from . import keys
 from .actions import Actions
 from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
+from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
 from .screens.detail import DetailScreen
@@ -48,7 +49,7 @@ _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-class DashboardApp(Actions, Quitting, App[int]):
+class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"
@@ -124,6 +125,7 @@ class DashboardApp(Actions, Quitting, App[int]):
             self.query_one("#chart-queue", Chart),
             self.query_one("#chart-workers", Chart),
         )
+        self._table.cluster = self.bridge.cluster
         self._apply_keymap()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one("#search").display = False
@@ -131,6 +133,7 @@ class DashboardApp(Actions, Quitting, App[int]):
         self._table.focus()
         self._apply(self.bridge.take(), force=True, sample=True)
         self.set_interval(1 / TICK_HZ, self._tick, name="dashboard-tick")
+        self.watch_engine()
 
     def _apply_keymap(self) -> None:
         if not self._keymap_overrides:
@@ -196,6 +199,8 @@ class DashboardApp(Actions, Quitting, App[int]):
                 screen.show(task, now)
         if ch.logs:
             self._log_panel.add_lines(ch.logs)
+        if sampled:
+            self.check_health()
         if self._quitting:
             self._shutdown_progress()
 
@@ -410,6 +415,10 @@ class DashboardApp(Actions, Quitting, App[int]):
         # view's keys dimmed (they do nothing there).
         if isinstance(self.screen, ModalScreen) and action in keys.DASHBOARD_ACTIONS:
             return False
+        if self.on_a_view_screen() and (
+            action in VIEW_HIDDEN_ACTIONS or action in keys.MAIN_ONLY_ACTIONS
+        ):
+            return False  # the Instances and Workers screens show their own keys
         if action == "submit" and isinstance(self.focused, (Input, TextArea)):
             return False  # n is a letter there (the binding has priority over the field)
         if action in ("pause", "resume"):

@@ -25,9 +25,13 @@ import msgspec
 from ..core import Engine, Task, TaskSpec, TaskStatus
 from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
+from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
+from ..core.registry import Registry
 from ..core.stats import ScalingDecision
+from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
+from .shared_tasks import SharedTasks
 
 BUS_BUFFER = 20_000
 """The bridge's bus buffer; past it the bus drops the buffer and sends RESYNC."""
@@ -155,6 +159,11 @@ class Bridge:
         self._finished_at_sample = engine.stats_data.finished_total
         self.events_seen = 0
         self.resyncs = 0
+        self.shared: SharedTasks | None = SharedTasks() if engine.shared else None
+        """Cluster mode: the view of the cluster's tasks the table reads (see
+        :meth:`refresh_shared`); ``None`` when the registry holds every task."""
+        self.shared_stale = self.shared is not None
+        """The shared view wants a fresh snapshot (at start, after a resync)."""
 
     # ------------------------------------------------------------------ folding
     def pump(self) -> None:
@@ -173,6 +182,7 @@ class Bridge:
             for event in batch:
                 if event is RESYNC:
                     self.resyncs += 1
+                    self.shared_stale = self.shared is not None
                     ch.rebuild = True
                     ch.membership = True
                     ch.pool = True
@@ -184,6 +194,8 @@ class Bridge:
                     # from the bus.
                     self._logs.append((event.level, event.message))
         if task_events:
+            if self.shared is not None:
+                self.shared.put([e.task for e in task_events])
             if not ch.membership:
                 progress = EventKind.PROGRESS
                 ch.membership = any(e.kind is not progress for e in task_events)
@@ -256,7 +268,10 @@ class Bridge:
         return len(self._engine.registry)
 
     def get(self, task_id: str) -> Task | None:
-        return self._engine.get(task_id)
+        task = self._engine.get(task_id)
+        if task is None and self.shared is not None:
+            return self.shared.get(task_id)
+        return task
 
     def types(self) -> list[TypeInfo]:
         return [TypeInfo(t.name, t.description, t.payload_schema()) for t in self._engine.types]
@@ -273,7 +288,9 @@ class Bridge:
         Newest-first without a search walks the registry from its newest end and stops
         after ``limit``; other sorts take the top ``limit`` with a heap, never a full sort.
         """
-        registry = self._engine.registry
+        registry: Registry | SharedTasks = (
+            self._engine.registry if self.shared is None else self.shared
+        )
         needle = q.search.strip().lower()
         if needle:
             pool: Iterable[Task] = (
@@ -295,6 +312,11 @@ class Bridge:
                 rows = heapq.nlargest(q.limit, running, key=_by_seq)
             else:
                 rows = list(islice(registry.newest(statuses=statuses), q.limit))
+            if self.shared is not None:  # the cluster's counts, not the view's
+                c = self._stats_fn().tasks
+                if q.statuses is None:
+                    return rows, c.total
+                return rows, sum(getattr(c, s.value) for s in q.statuses)
             counts = registry.counts
             total = len(registry) if q.statuses is None else sum(counts[s] for s in q.statuses)
             return rows, total
@@ -304,6 +326,44 @@ class Bridge:
         key = _sort_key(q.sort.column)
         pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
         return pick(q.limit, found, key=key), total
+
+    # ------------------------------------------------------------------ cluster and workers
+    @property
+    def cluster(self) -> bool:
+        """Cluster mode: the engine's tasks live in a store shared by several instances."""
+        return self._engine.shared
+
+    def instance_name(self) -> str | None:
+        """This instance's name in the cluster (``None`` outside one)."""
+        store = self._engine.store
+        return None if store is None else store.name
+
+    async def instances(self) -> tuple[list[InstanceInfo], bool]:
+        """``(instances, cluster)``: the cluster's, or this process alone outside one."""
+        return await instance_infos(self._engine)
+
+    def worker_infos(self) -> list[WorkerInfo]:
+        return worker_infos(self._engine.pool)
+
+    def degraded(self) -> str | None:
+        """Why the engine is not fully working now (its store lost PostgreSQL, say)."""
+        return self._engine.degraded()
+
+    async def wait_fatal(self) -> str:
+        """Return the reason once a component of the engine failed for good."""
+        return await self._engine.wait_fatal()
+
+    async def refresh_shared(self) -> None:
+        """Cluster mode: replace the view of the cluster's tasks with a fresh snapshot
+        (the bridge's next :meth:`take` says "rebuild")."""
+        if self.shared is None:
+            return
+        self.shared_stale = False
+        tasks = await self._engine.snapshot()
+        self.shared.replace(tasks)
+        ch = self._changes
+        ch.rebuild = ch.membership = True
+        ch.task_ids.clear()
 
     # ------------------------------------------------------------------ validation
     def check_payload(self, type_name: str, payload: dict[str, Any]) -> str | None:

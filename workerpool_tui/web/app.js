@@ -7,6 +7,7 @@
  */
 import { drawChart } from "./charts.js";
 import { setupSubmitForm } from "./form.js";
+import { setupPanels } from "./panels.js";
 import { FINAL, TaskList } from "./tasklist.js";
 
 const API = "/api/v1";
@@ -383,6 +384,7 @@ function renderStats() {
 const COLUMNS = ["id", "type", "status", "progress", "message", "priority", "created", "duration", "worker"];
 const NUMERIC = new Set(["priority", "duration", "worker"]);
 const rows = new Map(); // task id -> <tr>
+let clusterShown = false;
 
 function makeRow(id) {
   const tr = document.createElement("tr");
@@ -453,7 +455,13 @@ function updateRow(tr, t) {
   put(c.priority, String(t.priority));
   put(c.created, fmtClock(t.created_at));
   put(c.duration, duration);
-  put(c.worker, t.worker == null ? "–" : String(t.worker));
+  const worker = t.worker == null ? "–" : String(t.worker);
+  put(c.worker, t.instance ? `${t.instance}/${worker}` : worker);
+  if (t.instance && !clusterShown) {
+    clusterShown = true; // a cluster: the worker column makes room for the instance
+    $("tasks-table").classList.add("cluster");
+  }
+  if (t.instance && c.worker.title !== c.worker.textContent) c.worker.title = c.worker.textContent;
   tr.classList.toggle("selected", selected);
 }
 
@@ -562,6 +570,7 @@ function renderDetail() {
     ["finished", t.finished_at || "–"],
     ["duration", fmtSeconds(runSeconds(t))],
     ["worker", t.worker == null ? "–" : String(t.worker)],
+    ["instance", t.instance || "–"],
   ];
   if (t.retry_of) fields.push(["retry of", t.retry_of, true]);
   const dl = $("d-fields");
@@ -639,6 +648,7 @@ function showTab(name) {
     tab.tabIndex = on ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !on;
   }
+  panels.shown(name);
 }
 
 async function select(id) {
@@ -880,6 +890,8 @@ setInterval(() => {
   if (list.ids.length) requestRender();
 }, 1000);
 
+const panels = setupPanels({ api, openTask: (id) => select(id) });
+
 const form = setupSubmitForm({
   api,
   onSubmitted: (created) => {
@@ -888,7 +900,7 @@ const form = setupSubmitForm({
   },
 });
 
-window.workerpool = { state, list, maxTasks: MAX_TASKS }; // for the browser tests and curious people
+window.workerpool = { state, list, maxTasks: MAX_TASKS, panels }; // for the browser tests and curious people
 showTab("submit");
 measureTable();
 form.loadTypes();

@@ -134,6 +134,7 @@ class DetailScreen(Screen[None]):
         out.append(f"  priority {v.priority}  attempt {v.attempts}/{v.max_retries + 1}")
         out.append(f"  timeout {duration(v.timeout_s)}")
         out.append(f"  worker {v.worker if v.worker is not None else '-'}")
+        out.append(f"  instance {v.instance or '-'}")
         if v.retry_of:
             out.append(f"  retry of {v.retry_of}", style="dim")
         return out
