@@ -30,6 +30,7 @@ from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
 from ..core.registry import Registry
+from ..core.schedules import Scheduler
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
@@ -371,6 +372,13 @@ class Bridge:
         """The worker processes (``[]`` when no type runs in one)."""
         procs = self._engine.procs
         return procs.infos() if procs is not None else []
+
+    def scheduler(self) -> Scheduler:
+        """The engine's recurring schedules (the Schedules screen calls it in-process)."""
+        return self._engine.scheduler
+
+    def task_types(self) -> list[str]:
+        return self._engine.types.names()
 
     def has_processes(self) -> bool:
         return self._engine.procs is not None

@@ -17,6 +17,7 @@ from textual import work
 
 from .bridge import Bridge
 from .screens.instances import InstancesScreen
+from .screens.schedules import SchedulesScreen
 from .screens.workers import WorkersScreen
 
 if TYPE_CHECKING:
@@ -65,6 +66,12 @@ class ClusterViews(_AppBase):
             )
         )
 
+    def action_schedules(self) -> None:
+        if not self._view_may_open():
+            return
+        bridge = self.bridge
+        self.push_screen(SchedulesScreen(bridge.scheduler(), bridge.now, bridge.task_types))
+
     def _view_may_open(self) -> bool:
         """From the main view, or from the other view screen (which it replaces)."""
         if self.on_a_view_screen():
@@ -73,8 +80,8 @@ class ClusterViews(_AppBase):
         return len(self.screen_stack) == 1
 
     def on_a_view_screen(self) -> bool:
-        """The Instances or the Workers screen is on top."""
-        return isinstance(self.screen, (InstancesScreen, WorkersScreen))
+        """The Instances, Workers or Schedules screen is on top."""
+        return isinstance(self.screen, (InstancesScreen, WorkersScreen, SchedulesScreen))
 
     def on_workers_screen_open_task(self, event: WorkersScreen.OpenTask) -> None:
         self.open_task(event.task_id)

@@ -13,6 +13,8 @@ from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.instances import InstancesScreen
 from .screens.resize import ResizeScreen
+from .screens.schedule_form import ScheduleForm
+from .screens.schedules import SchedulesScreen
 from .screens.shutdown import ShutdownScreen
 from .screens.submit import SubmitScreen
 from .screens.workers import WorkersScreen
@@ -79,6 +81,7 @@ BINDINGS: list[BindingType] = [
         "The cluster's instances (this one alone outside a cluster)",
     ),
     _bind("W", "workers", "Workers", "workers", "This instance's workers and their tasks"),
+    _bind("S", "schedules", "Schedules", "schedules", "Recurring schedules: pause, run, add"),
     _bind("question_mark,f1", "help", "Help", "help", "Every key"),
     _bind("q", "quit", "Quit", "quit", f"Quit: {QUIT_HELP[0].lower()}{QUIT_HELP[1:]}"),
     _bind("ctrl+c", "quit", "Quit", "quit.ctrl_c", "Quit", show=False, priority=True),
@@ -119,6 +122,8 @@ def key_rows(app: DashboardApp, overrides: dict[str, str]) -> list[KeyRow]:
         ("Help", HelpScreen.BINDINGS),
         ("Instances", InstancesScreen.BINDINGS),
         ("Workers", WorkersScreen.BINDINGS),
+        ("Schedules", SchedulesScreen.BINDINGS),
+        ("Schedule form", ScheduleForm.BINDINGS),
         ("Quitting", ShutdownScreen.BINDINGS),
     ]
     for section, bindings in sections:
@@ -152,6 +157,7 @@ def palette_commands(app: DashboardApp) -> list[Command]:
         ("Toggle light / dark theme", "Switch themes", app.action_toggle_theme),
         ("Instances", "The cluster's instances, live", app.action_instances),
         ("Workers", "This instance's workers and their tasks", app.action_workers),
+        ("Schedules", "Recurring schedules: pause, run now, add", app.action_schedules),
         ("Help: keys", "List every key", app.action_help),
         ("Quit", QUIT_HELP, app.request_quit),
     ]
