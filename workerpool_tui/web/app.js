@@ -8,6 +8,7 @@
 import { drawChart } from "./charts.js";
 import { setupSubmitForm } from "./form.js";
 import { setupPanels } from "./panels.js";
+import { setupSchedules } from "./schedules.js";
 import { FINAL, TaskList } from "./tasklist.js";
 
 const API = "/api/v1";
@@ -656,6 +657,7 @@ function showTab(name) {
     $(tab.getAttribute("aria-controls")).hidden = !on;
   }
   panels.shown(name);
+  schedules.shown(name);
 }
 
 async function select(id) {
@@ -898,6 +900,7 @@ setInterval(() => {
 }, 1000);
 
 const panels = setupPanels({ api, openTask: (id) => select(id) });
+const schedules = setupSchedules({ api });
 
 const form = setupSubmitForm({
   api,
@@ -907,7 +910,7 @@ const form = setupSubmitForm({
   },
 });
 
-window.workerpool = { state, list, maxTasks: MAX_TASKS, panels }; // for the browser tests and curious people
+window.workerpool = { state, list, maxTasks: MAX_TASKS, panels, schedules }; // for the browser tests and curious people
 showTab("submit");
 measureTable();
 form.loadTypes();
