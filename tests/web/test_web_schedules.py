@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from live_server import LiveServer
-from web_helpers import open_page
+from web_helpers import api_submit, choose_status, open_page, page_ids, rows_text, wait_foot
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +82,22 @@ def test_schedules_panel_lists_and_acts(page: Any, console: Any, sched_server: L
     assert page.evaluate("window.workerpool.schedules.state.polls") == stopped
     # the browser reports the 409 itself; nothing else may go wrong
     assert [e for e in console.errors if "409 (Conflict)" not in e] == []
+
+
+def test_scheduled_filter_shows_the_tasks_waiting_for_a_time(
+    page: Any, console: Any, sched_server: LiveServer
+) -> None:
+    server = sched_server
+    later = api_submit(server, {"type": "default_task", "delay": "1h"})
+    now = api_submit(server, {"type": "default_task"})
+    open_page(page, server)
+    page.wait_for_selector(f"#tasks-body tr[data-id='{now['id']}']")
+    choose_status(page, "scheduled")
+    wait_foot(page, rows_text(1, 1, 1))
+    assert page_ids(page) == [later["id"]]
+    assert "runs in" in page.locator(f"#tasks-body tr[data-id='{later['id']}']").text_content()
+    # the server filtered it: waiting=time
+    assert page.evaluate("window.workerpool.list.statuses.has('scheduled')")
+    choose_status(page, "")
+    page.wait_for_selector(f"#tasks-body tr[data-id='{now['id']}']")
+    assert console.errors == []

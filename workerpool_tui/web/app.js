@@ -9,7 +9,7 @@ import { drawChart } from "./charts.js";
 import { setupSubmitForm } from "./form.js";
 import { setupPanels } from "./panels.js";
 import { setupSchedules } from "./schedules.js";
-import { FINAL, TaskList } from "./tasklist.js";
+import { FINAL, SCHEDULED, TaskList } from "./tasklist.js";
 
 const API = "/api/v1";
 const TOKEN_KEY = "workerpool.token";
@@ -820,8 +820,9 @@ $("status-filter").addEventListener("click", (ev) => {
   const status = chip.dataset.status;
   let next;
   if (!status) next = new Set();
-  else if (ev.ctrlKey || ev.metaKey || ev.shiftKey) {
-    next = new Set(list.statuses); // several statuses at once
+  else if (status !== SCHEDULED && (ev.ctrlKey || ev.metaKey || ev.shiftKey)) {
+    next = new Set(list.statuses); // several statuses at once (scheduled goes alone)
+    next.delete(SCHEDULED);
     if (next.has(status)) next.delete(status);
     else next.add(status);
   } else next = new Set([status]);

@@ -51,9 +51,15 @@ function previousStatus(event, t) {
   }
 }
 
+/** The "scheduled" chip: not a status, the pending tasks that wait for a time. */
+export const SCHEDULED = "scheduled";
+
 /** The server's `q` (lower case): an id prefix, or part of the type or of the message. */
 export function matchesQuery(t, statuses, needle) {
-  if (statuses.size && !statuses.has(t.status)) return false;
+  if (statuses.has(SCHEDULED)) {
+    // waiting for a time: pending with a run_at still ahead (the server's waiting=time)
+    if (t.status !== "pending" || !t.run_at || new Date(t.run_at) <= Date.now()) return false;
+  } else if (statuses.size && !statuses.has(t.status)) return false;
   if (!needle) return true;
   return (
     String(t.id).startsWith(needle) ||
@@ -328,7 +334,8 @@ export class TaskList {
     }
     const generation = this.generation;
     const params = new URLSearchParams();
-    if (this.statuses.size) params.set("status", [...this.statuses].join(","));
+    if (this.statuses.has(SCHEDULED)) params.set("waiting", "time");
+    else if (this.statuses.size) params.set("status", [...this.statuses].join(","));
     if (this.needle) params.set("q", this.needle);
     params.set("limit", String(this.limit));
     params.set("offset", String(this.offset));
