@@ -178,9 +178,12 @@ class WorkerPool(TaskExecution, PoolSizing):
                     w.interrupt("timeout")
                 elif w.deadline < nearest:
                     nearest = w.deadline
-            self._watch_next = nearest
+            # It wakes by itself within a second: a task started meanwhile needs to wake
+            # it only if its deadline comes sooner (a short timeout), not for every task.
+            wait = min(nearest - now, 1.0)
+            self._watch_next = now + wait
             self._watch_wake = anyio.Event()
-            with anyio.move_on_after(min(nearest - now, 1.0) if nearest < math.inf else 1.0):
+            with anyio.move_on_after(wait):
                 await self._watch_wake.wait()
 
     # ------------------------------------------------------------------ shutdown
