@@ -29,7 +29,18 @@ from .config import Config, ConfigError, StoreConfig, load_config, undecodable
 from .core.handlers import HandlerLoadError
 from .store.sqlite import StoreError, StoreLocked
 
-CLIENT_COMMANDS = ("submit", "list", "get", "cancel", "retry", "logs", "stats", "watch")
+CLIENT_COMMANDS = (
+    "submit",
+    "list",
+    "get",
+    "cancel",
+    "retry",
+    "logs",
+    "stats",
+    "watch",
+    "schedules",
+    "schedule",
+)
 ENGINE_COMMANDS = ("dashboard", "serve")
 ENGINE_OPTIONS = {"no_server": "--no-server", "log_level": "--log-level", "store": "--store"}
 CLIENT_OPTIONS = {"url": "--url", "token": "--token", "json": "--json"}
@@ -151,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload", metavar="JSON", default="{}", help="a JSON object, @FILE, or - for stdin"
     )
     p.add_argument(
-        "--priority", metavar="N", type=int, default=0, help="higher runs first (default 0)"
+        "--priority",
+        metavar="N",
+        type=int,
+        default=None,
+        help="higher runs first (default: the type's [task.types.NAME] priority, else 0)",
     )
     p.add_argument(
         "--timeout",
@@ -211,6 +226,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="follow new lines until the task ends; exit 0 if it completed, else 1",
     )
+    add("schedules", "list the recurring schedules, with next and last runs")
+    p = add("schedule", "add, pause, resume, delete or run a recurring schedule")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=("add", "pause", "resume", "delete", "run"),
+        help="add | pause | resume | delete | run",
+    )
+    p.add_argument("name", metavar="NAME", help="the schedule's name")
+    p.add_argument(
+        "type", metavar="TYPE", nargs="?", default=None, help="add: the task type to submit"
+    )
+    p.add_argument(
+        "--cron",
+        metavar="EXPR",
+        default=None,
+        help='add: a 5-field cron expression such as "*/5 * * * *"',
+    )
+    p.add_argument("--every", metavar="DURATION", default=None, help="add: e.g. 30s, 5m, 1h")
+    p.add_argument("--timezone", metavar="ZONE", default="UTC", help="add: default UTC")
+    p.add_argument(
+        "--payload", metavar="JSON", default="{}", help="add: a JSON object, @FILE, or - for stdin"
+    )
+    p.add_argument("--priority", metavar="N", type=int, default=0, help="add: default 0")
+    p.add_argument("--timeout", metavar="DURATION", default=None, help="add: per run")
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
     return parser

@@ -24,6 +24,7 @@ from .config_sources import (
     undecodable,
 )
 from .config_types import TypeSettings, normalise_types, parse_bytes, type_settings_problem
+from .core.schedules import ScheduleSpec, check_schedule
 
 __all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
 
@@ -135,6 +136,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     logger: LoggerConfig = msgspec.field(default_factory=LoggerConfig)
     keymap: dict[str, str] = msgspec.field(default_factory=dict)
+    schedule: list[ScheduleSpec] = msgspec.field(default_factory=list)
+    """``[[schedule]]`` tables: recurring tasks (``docs/scheduling.md``)."""
     source: str = "defaults"
     """Where the file part came from (a path, or "defaults"); used in messages."""
 
@@ -192,6 +195,17 @@ def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
                 values[key] = parse_duration(values[key])
             except ValueError as exc:
                 raise ConfigError(f"{origin}: {section}.{key}: {exc}") from None
+    schedules = tree.get("schedule")
+    if isinstance(schedules, list):
+        for i, table in enumerate(schedules):
+            if not isinstance(table, dict):
+                continue
+            for key in ("every", "timeout"):
+                if isinstance(table.get(key), str):
+                    try:
+                        table[key] = parse_duration(table[key])
+                    except ValueError as exc:
+                        raise ConfigError(f"{origin}: schedule[{i}].{key}: {exc}") from None
     task = tree.get("task")
     if isinstance(task, dict):
         problem = normalise_types(task.get("types"), parse_duration)
@@ -270,6 +284,15 @@ def _validate(cfg: Config, origin: str) -> None:
             "task.default_task_timeout",
             f"{t.default_task_timeout:g}s exceeds task.max_task_timeout ({t.max_task_timeout:g}s)",
         )
+    names: set[str] = set()
+    for i, sched in enumerate(cfg.schedule):
+        try:
+            check_schedule(sched)
+        except ValueError as exc:
+            fail(f"schedule[{i}]", str(exc))
+        if sched.name in names:
+            fail(f"schedule[{i}].name", f"{sched.name!r} is used twice")
+        names.add(sched.name)
     for name, ts in t.types.items():
         problem = type_settings_problem(
             ts, max_task_timeout=t.max_task_timeout, max_retries_max=MAX_RETRIES_MAX

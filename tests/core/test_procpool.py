@@ -202,3 +202,19 @@ def test_sizes_parse_in_bytes() -> None:
     assert parse_bytes("4096") == 4096
     with pytest.raises(ValueError):
         parse_bytes("-1MB")
+
+
+async def test_a_handler_the_child_cannot_import_fails_its_task_clearly() -> None:
+    types = _types()
+    types.add(
+        task_type("ghost", prochandlers.pid, isolation="process", target="no_such_module_here:pid")
+    )
+    cfg = make_config(worker={"processes": 1, "kill_grace": KILL_GRACE})
+    async with Engine(cfg, types=types) as engine:
+        task = await wait_final(engine, await submit(engine, "ghost"))
+        assert task.status is TaskStatus.FAILED and task.error is not None
+        assert task.error.type == "ModuleNotFoundError"
+        assert "no_such_module_here" in task.error.message
+        ok = await wait_final(engine, await submit(engine, "pid"))  # the child goes on
+        assert ok.status is TaskStatus.COMPLETED and engine.procs is not None
+        assert engine.procs.restarts == 0

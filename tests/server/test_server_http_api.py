@@ -223,6 +223,8 @@ async def test_stats_types_pool() -> None:
             "completed",
             "failed",
             "cancelled",
+            "scheduled",
+            "blocked",
         }
         assert set(stats["queue"]) == {"depth", "capacity"}
         assert {"current", "busy", "idle", "min", "max", "paused"} <= set(stats["workers"])

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, Select, TextArea
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.tui.screens.confirm import ConfirmScreen
@@ -383,3 +383,16 @@ async def test_quit_with_nothing_running_exits_at_once() -> None:
     async with live_app() as (_engine, app, pilot):
         await pilot.press("q")
         await until(pilot, lambda: app.return_code == 0)
+
+
+async def test_submit_form_shows_a_types_limits() -> None:
+    async with live_app() as (engine, app, pilot):
+        engine.gates.update("default_task", concurrency=3, rate_limit="10/s", paused=True)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        await pilot.pause()
+        text = plain(form.query_one("#submit-type-help"))
+        assert form.query_one("#submit-type", Select).value == "default_task"  # the first
+        assert "running 0/3 · rate 10/s · paused" in text

@@ -124,3 +124,36 @@ def test_in_a_cluster_the_panel_lists_the_instances_and_tasks_name_theirs(
         "() => document.getElementById('workers-summary').textContent.includes('of instance web-a')"
     )
     assert console.errors == []
+
+
+def test_workers_panel_names_the_worker_processes(page: Any, console: Any, tmp_path: Path) -> None:
+    settings = {
+        "WORKERPOOL__WORKER__PROCESSES": "1",
+        "WORKERPOOL__TASK__TYPES__DEFAULT_TASK__ISOLATION": '"process"',
+    }
+    with LiveServer(tmp_path, settings=settings) as server:
+        open_page(page, server)
+        page.click("#tab-workers")
+        page.wait_for_function(
+            "() => document.getElementById('workers-summary').textContent"
+            ".includes('1 worker process (pid ')"
+        )
+        summary = page.locator("#workers-summary").text_content()
+        assert "0 busy, 0 restarts" in summary
+        assert console.errors == []
+
+
+def test_submit_form_shows_a_types_gates(page: Any, console: Any, tmp_path: Path) -> None:
+    settings = {
+        "WORKERPOOL__TASK__TYPES__EXAMPLE_TASK__CONCURRENCY": "2",
+        "WORKERPOOL__TASK__TYPES__EXAMPLE_TASK__PAUSED": "true",
+    }
+    with LiveServer(tmp_path, settings=settings) as server:
+        open_page(page, server)
+        page.click("#tab-submit")
+        page.select_option("#f-type", "example_task")
+        page.wait_for_function(
+            "() => document.getElementById('f-type-desc').textContent"
+            ".includes('(running 0/2 · paused)')"
+        )
+        assert console.errors == []

@@ -147,4 +147,7 @@ def new_task(spec: TaskSpec, cfg: TaskConfig, task_id: str, seq: int, now: float
         created_at=now,
         seq=seq,
         retry_of=spec.retry_of,
+        run_at=spec.run_at if spec.run_at is not None and spec.run_at > now else None,
+        unique_key=spec.unique_key,
+        unique_until=None if spec.unique_for is None else now + spec.unique_for,
     )

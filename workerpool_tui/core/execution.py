@@ -258,6 +258,9 @@ class TaskExecution:
         self._publish(TaskEvent(_FINAL_EVENT[status], task))
         if self.finish_waiters:
             self.notify_finished(task)
+        waiting = self._engine.waiting
+        if waiting.children and task.id in waiting.children:
+            waiting.parent_final(task)  # release or cancel its children (core/waiting.py)
 
     def notify_finished(self, task: Task) -> None:
         if self.finish_waiters:
@@ -329,6 +332,9 @@ class TaskExecution:
     def _task_log(self, task: Task, line: str) -> None:
         task.add_log(line)
         self._engine.log_feed.notify(task.id)
+
+    def parent_results(self, task: Task) -> dict[str, Any]:
+        return self._engine.parent_results(task)
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
         anyio.from_thread.run_sync(fn, *args)

@@ -42,6 +42,8 @@ class _ProgressSink(Protocol):
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None: ...
 
+    def parent_results(self, task: Task) -> dict[str, Any]: ...
+
     @property
     def loop_thread(self) -> int: ...
 
@@ -118,6 +120,11 @@ class TaskContext:
         if self._cancelled:
             raise TaskInterrupted(self.task_id)
         self._sink._call_from_thread(self._sink._task_progress, self._task, pct, message)
+
+    @property
+    def parent_results(self) -> dict[str, Any]:
+        """The results of this task's parents (``depends_on``), by id."""
+        return self._sink.parent_results(self._task)
 
     def log(self, line: str) -> None:
         """Keep a line with the task (bounded); shown in the detail view and the API."""

@@ -10,7 +10,7 @@ other instances, and lists the instances. The engine knows it only through this 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .backlog import Backlog
 from .index import TaskIndex
@@ -38,6 +38,14 @@ class SharedStore(Protocol):
     async def cancel(self, task: Task, wait_s: float) -> Task:
         """Cancel a task this instance does not run (see the store's docs for when it
         returns)."""
+        ...
+
+    keys: Any
+    """Unique keys, held by the database (``claim(key, task_id, until)`` -> holder id or
+    ``None``; ``release(key, task_id)``)."""
+
+    async def run_now(self, task: Task) -> Task:
+        """Make a task waiting for a time runnable now (any instance may claim it)."""
         ...
 
     async def retention(self) -> int:

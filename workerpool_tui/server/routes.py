@@ -133,7 +133,8 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=SubmitRequest,
             response=TaskView,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
+            other_answers=((200, TaskView),),
         ),
         Route(
             method="GET",
@@ -161,6 +162,12 @@ def _routes() -> tuple[Route, ...]:
                     f"page size (default {LIST_LIMIT_DEFAULT})",
                 ),
                 QueryParam("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+                QueryParam(
+                    "waiting",
+                    {"type": "string", "enum": ["time", "dependencies", "none", ""]},
+                    "pending tasks waiting for a time, for their parents, or tasks waiting"
+                    " for nothing (empty: no filter)",
+                ),
             ),
         ),
         Route(
@@ -171,7 +178,7 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=BatchRequest,
             response=TaskBatch,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
         ),
         Route(
             method="GET",
@@ -206,6 +213,14 @@ def _routes() -> tuple[Route, ...]:
             errors=(*task_errors, "unknown_task_type", "queue_full"),
         ),
         Route(
+            method="POST",
+            path="/api/v1/tasks/{id}/run",
+            handler="run_task",
+            summary="Run a task waiting for a time now (a runnable or running one as it is)",
+            response=TaskView,
+            errors=(*task_errors, "already_finished", "blocked"),
+        ),
+        Route(
             method="GET",
             path="/api/v1/tasks/{id}/logs",
             handler="task_logs",
@@ -229,6 +244,7 @@ def _routes() -> tuple[Route, ...]:
                 ),
             ),
         ),
+        *_schedule_routes(),
         Route(
             method="GET",
             path="/api/v1/types",
@@ -285,6 +301,65 @@ def _routes() -> tuple[Route, ...]:
             status=101,
             errors=("forbidden_origin",),
             websocket=True,
+        ),
+    )
+
+
+def _schedule_routes() -> tuple[Route, ...]:
+    from ..core.schedules import ScheduleView
+    from .schedules import ScheduleList, SchedulePatch, ScheduleRequest, ScheduleRun
+
+    body_errors = ("invalid_json", "unsupported_media_type")
+    return (
+        Route(
+            method="GET",
+            path="/api/v1/schedules",
+            handler="list_schedules",
+            summary="Recurring schedules, by name",
+            response=ScheduleList,
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules",
+            handler="create_schedule",
+            summary="Add a schedule (cron or every)",
+            status=201,
+            request=ScheduleRequest,
+            response=ScheduleView,
+            errors=(*body_errors, "already_exists", "store_unavailable"),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/schedules/{name}",
+            handler="get_schedule",
+            summary="One schedule, with next_run, last_run, last_task_id, last_status",
+            response=ScheduleView,
+            errors=("not_found",),
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/schedules/{name}",
+            handler="patch_schedule",
+            summary="Change a schedule made through the API (pause, resume, rule, task)",
+            request=SchedulePatch,
+            response=ScheduleView,
+            errors=(*body_errors, "not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="DELETE",
+            path="/api/v1/schedules/{name}",
+            handler="delete_schedule",
+            summary="Delete a schedule made through the API (returns it)",
+            response=ScheduleView,
+            errors=("not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules/{name}/run",
+            handler="run_schedule",
+            summary="Submit one run of a schedule now",
+            response=ScheduleRun,
+            errors=("not_found", "queue_full", "store_unavailable"),
         ),
     )
 

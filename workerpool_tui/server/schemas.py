@@ -6,6 +6,7 @@ OpenAPI document from them, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,6 +14,7 @@ import msgspec
 from ..core.admission import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
 from ..core.engine import EngineStats, PoolState
 from ..core.models import EventKind, TaskView
+from ..core.order import MAX_PARENTS, MAX_UNIQUE_KEY
 
 Priority = Annotated[int, msgspec.Meta(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
 MaxRetries = Annotated[int, msgspec.Meta(ge=0, le=MAX_RETRIES_MAX)]
@@ -28,6 +30,18 @@ class SubmitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """Left out: the type's ``priority`` (``[task.types.NAME]``), else 0."""
     timeout: float | str | None = None
     max_retries: MaxRetries | None = None
+    delay: float | str | None = None
+    """Run no sooner than this long from now (seconds or a duration); not with ``run_at``."""
+    run_at: datetime | None = None
+    """Run no sooner than this time (RFC 3339 with a zone; a past time means now)."""
+    depends_on: Annotated[list[str], msgspec.Meta(max_length=MAX_PARENTS)] = msgspec.field(
+        default_factory=list
+    )
+    """Ids of tasks that must complete first; in a batch ``"$N"`` is its N-th task."""
+    unique_key: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_UNIQUE_KEY)] | None = None
+    unique_for: float | str | None = None
+    """How long the key stays taken from submission (default: until the task is final)."""
+    on_duplicate: Literal["error", "return"] = "error"
 
 
 class BatchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -35,6 +35,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..core.errors import StoreError, StoreLocked, StoreUnavailable
 from ..core.models import Task
 from ..core.supervise import Fatal, one_line, supervised
+from .schedule_file import FileSchedules
 from .sqlite_layout import SCHEMA_VERSION
 from .sqlite_open import APPLICATION_ID, Lock, SyncMode, open_sync
 from .sqlite_writer import HEADER, Ack, decode_ack, encode_batch, frame
@@ -89,6 +90,8 @@ class SqliteJournal:
 
     def __init__(self, path: Path | str, *, sync: SyncMode = "normal") -> None:
         self.path = Path(path)
+        self.schedules = FileSchedules(self.path)
+        """The API's schedules, kept beside the database."""
         self.sync: SyncMode = sync
         self._lock = Lock(self.path)
         self._proc: Process | None = None

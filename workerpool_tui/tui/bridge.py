@@ -15,6 +15,7 @@ engine. Nothing here imports Textual: the bridge is tested on its own.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice
@@ -27,6 +28,7 @@ from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
+from ..core.procpool.pool import ProcessInfo
 from ..core.registry import Registry
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
@@ -55,6 +57,8 @@ class TypeInfo(msgspec.Struct, frozen=True):
     name: str
     description: str
     payload_schema: dict[str, Any] | None
+    limits: str = ""
+    """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -266,7 +270,25 @@ class Bridge:
         return task
 
     def types(self) -> list[TypeInfo]:
-        return [TypeInfo(t.name, t.description, t.payload_schema()) for t in self._engine.types]
+        return [
+            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
+            for t in self._engine.types
+        ]
+
+    def _limits(self, name: str, isolation: str) -> str:
+        parts = ["process"] if isolation == "process" else []
+        limit = self._engine.gates.limits.get(name)
+        if limit is not None:
+            if limit.concurrency:
+                parts.append(f"running {limit.running}/{limit.concurrency}")
+            if limit.rate_limit:
+                holding = " (holding tasks back)" if limit.rate_holding(time.monotonic()) else ""
+                parts.append(f"rate {limit.rate_limit}{holding}")
+            if limit.paused:
+                parts.append("paused")
+            if limit.held_count:
+                parts.append(f"{limit.held_count} waiting")
+        return " · ".join(parts)
 
     def shutdown_timeout(self) -> float:
         return self._engine.config.worker.shutdown_timeout
@@ -336,6 +358,14 @@ class Bridge:
 
     def worker_infos(self) -> list[WorkerInfo]:
         return worker_infos(self._engine.pool)
+
+    def process_infos(self) -> list[ProcessInfo]:
+        """The worker processes (``[]`` when no type runs in one)."""
+        procs = self._engine.procs
+        return procs.infos() if procs is not None else []
+
+    def has_processes(self) -> bool:
+        return self._engine.procs is not None
 
     def degraded(self) -> str | None:
         """Why the engine is not fully working now (its store lost PostgreSQL, say)."""

@@ -57,7 +57,12 @@ class ClusterViews(_AppBase):
             return
         bridge = self.bridge
         self.push_screen(
-            WorkersScreen(bridge.worker_infos, bridge.now, instance=bridge.instance_name())
+            WorkersScreen(
+                bridge.worker_infos,
+                bridge.now,
+                instance=bridge.instance_name(),
+                processes=bridge.process_infos if bridge.has_processes() else None,
+            )
         )
 
     def _view_may_open(self) -> bool:

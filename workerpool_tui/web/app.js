@@ -428,10 +428,17 @@ function put(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/** "runs in 4m 10s" for a pending task due later (docs/scheduling.md), else null. */
+function dueText(t) {
+  if (t.status !== "pending" || !t.run_at) return null;
+  const s = (new Date(t.run_at) - Date.now()) / 1000;
+  return s > 0 ? "runs in " + fmtSeconds(s) : null;
+}
+
 function updateRow(tr, t) {
   const selected = t.id === state.selected;
   const run = runSeconds(t);
-  const duration = run == null ? "–" : fmtSeconds(run);
+  const duration = dueText(t) ?? (run == null ? "–" : fmtSeconds(run));
   if (tr._task === t && tr._selected === selected && tr._duration === duration) return;
   tr._task = t;
   tr._selected = selected;

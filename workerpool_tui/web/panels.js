@@ -83,7 +83,15 @@ export function setupPanels({ api, openTask }) {
     const list = data.workers;
     const busy = list.filter((w) => w.state === "busy").length;
     const where = data.instance ? ` of instance ${data.instance}` : "";
-    $("workers-summary").textContent = `${list.length} worker${list.length === 1 ? "" : "s"}${where}, ${busy} busy · click a busy worker to open its task`;
+    const procs = data.processes || [];
+    let inProcs = "";
+    if (procs.length) {
+      const working = procs.filter((p) => p.task_id).length;
+      const restarts = procs.reduce((n, p) => n + p.restarts, 0);
+      const mib = procs.reduce((n, p) => n + p.rss_bytes, 0) / 1048576;
+      inProcs = ` · ${procs.length} worker process${procs.length === 1 ? "" : "es"} (pid ${procs.map((p) => p.pid).join(", ")}), ${working} busy, ${restarts} restart${restarts === 1 ? "" : "s"}, ${mib.toFixed(1)} MiB`;
+    }
+    $("workers-summary").textContent = `${list.length} worker${list.length === 1 ? "" : "s"}${where}, ${busy} busy${inProcs} · click a busy worker to open its task`;
     syncRows($("workers-body"), list, (w) => w.id, (tr, w) => {
       tr.dataset.state = w.state;
       tr.dataset.task = w.task_id || "";

@@ -153,7 +153,7 @@ SELECT count(*) FROM gone
 
 OVERFLOW = f"""
 WITH total AS (
-    SELECT sum(pending + scheduled + running + completed + failed + cancelled) AS n
+    SELECT sum(pending + scheduled + blocked + running + completed + failed + cancelled) AS n
     FROM {{s}}.counts
 ), gone AS (
     DELETE FROM {{s}}.tasks WHERE seq IN (

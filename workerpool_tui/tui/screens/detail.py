@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import msgspec
@@ -156,6 +157,15 @@ def _timeline(
     out.append(v.started_at or "-")
     out.append("\nfinished ", style="bold")
     out.append(v.finished_at or "-")
+    if v.run_at is not None:  # due later (docs/scheduling.md)
+        out.append("\nruns at  ", style="bold")
+        out.append(f"{v.run_at}  (in {duration(max(0.0, _epoch(v.run_at) - now))})")
+    if v.depends_on:
+        out.append("\nparents  ", style="bold")
+        out.append(", ".join(v.depends_on))
+    if v.unique_key is not None:
+        out.append("\nunique   ", style="bold")
+        out.append(v.unique_key)
     wait_end = started if started is not None else (finished if finished is not None else now)
     out.append("\nqueue wait ", style="bold")
     out.append(duration(wait_end - created))
@@ -167,6 +177,10 @@ def _timeline(
         if finished is None:
             out.append(" (running)", style="dim")
     return out
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def _outcome(v: TaskView) -> RenderableType:

@@ -3,7 +3,9 @@
 Each worker's state, the task it runs and for how long, and how many tasks it completed
 and failed. Enter on a busy worker opens its task's detail (the screen posts
 :class:`WorkersScreen.OpenTask`; the app opens it). Workers belong to the instance, like
-the pool controls: in a cluster each instance shows its own.
+the pool controls: in a cluster each instance shows its own. When task types run in worker
+processes (``isolation = "process"``), a second table shows those: pid, task, CPU %,
+resident memory, tasks done and restarts.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ...core.procpool.pool import ProcessInfo
 from ...core.worker_view import WorkerInfo
 from ..widgets.cells import duration
 
 REFRESH_S = 0.5
 COLUMNS = ("Worker", "State", "Task", "Type", "Running for", "Done", "Failed")
+PROCESS_COLUMNS = ("Slot", "PID", "Task", "CPU %", "RSS", "Tasks done", "Restarts")
 _STATE_STYLE = {"busy": "bold", "idle": "dim", "retiring": "yellow"}
 
 
@@ -36,6 +40,18 @@ def worker_cells(w: WorkerInfo, now: float) -> tuple[str | Text, ...]:
         "-" if w.running_since is None else duration(now - w.running_since),
         f"{w.done:,}",
         Text(f"{w.failed:,}", style="bold red" if w.failed else ""),
+    )
+
+
+def process_cells(p: ProcessInfo) -> tuple[str | Text, ...]:
+    return (
+        str(p.slot),
+        str(p.pid),
+        p.task_id[:8] if p.task_id else "-",
+        f"{p.cpu_pct:.0f}",
+        f"{p.rss / 2**20:.1f} MiB",
+        f"{p.tasks_done:,}",
+        Text(f"{p.restarts:,}", style="bold red" if p.restarts else ""),
     )
 
 
@@ -77,8 +93,10 @@ class WorkersScreen(Screen[None]):
         *,
         instance: str | None = None,
         refresh_s: float = REFRESH_S,
+        processes: Callable[[], list[ProcessInfo]] | None = None,
     ) -> None:
         super().__init__()
+        self._processes = processes
         self._fetch = fetch
         self._now = now
         self._instance = instance
@@ -90,19 +108,38 @@ class WorkersScreen(Screen[None]):
         yield Header()
         yield Static(id="workers-summary")
         yield DataTable(id="workers-table", cursor_type="row", zebra_stripes=True)
+        if self._processes is not None:
+            yield Static(id="processes-summary")
+            yield DataTable(id="processes-table", cursor_type="none", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "Workers"
-        table = self.query_one(DataTable)
+        table = self.query_one("#workers-table", DataTable)
         table.add_columns(*COLUMNS)
         table.focus()
+        if self._processes is not None:
+            self.query_one("#processes-table", DataTable).add_columns(*PROCESS_COLUMNS)
         self.poll()
         if self._refresh_s > 0:
             self.set_interval(self._refresh_s, self.poll, name="workers-poll")
 
     def poll(self) -> None:
         self.show(self._fetch(), self._now())
+        if self._processes is not None:
+            self.show_processes(self._processes())
+
+    def show_processes(self, processes: list[ProcessInfo]) -> None:
+        busy = sum(1 for p in processes if p.task_id is not None)
+        restarts = sum(p.restarts for p in processes)
+        self.query_one("#processes-summary", Static).update(
+            f"{len(processes)} worker process{'es' if len(processes) != 1 else ''},"
+            f" {busy} busy, {restarts} restart{'s' if restarts != 1 else ''}"
+        )
+        table = self.query_one("#processes-table", DataTable)
+        table.clear()
+        for p in processes:
+            table.add_row(*process_cells(p), key=str(p.slot))
 
     def show(self, workers: list[WorkerInfo], now: float) -> None:
         self.rows = workers
@@ -112,7 +149,7 @@ class WorkersScreen(Screen[None]):
             f"{len(workers)} worker{'s' if len(workers) != 1 else ''}{where}, {busy} busy"
             " · Enter: open the worker's task"
         )
-        table = self.query_one(DataTable)
+        table = self.query_one("#workers-table", DataTable)
         row = table.cursor_row
         table.clear()
         for w in workers:
@@ -121,7 +158,7 @@ class WorkersScreen(Screen[None]):
             table.move_cursor(row=min(row, len(workers) - 1))
 
     def highlighted(self) -> WorkerInfo | None:
-        row = self.query_one(DataTable).cursor_row
+        row = self.query_one("#workers-table", DataTable).cursor_row
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def action_open_task(self) -> None:
