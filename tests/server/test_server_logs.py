@@ -109,6 +109,15 @@ async def test_logs_refuse_bad_queries(query: str) -> None:
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("wait", ["0", "1e-3", "2.5E-1", "0.", "250ms"])
+async def test_logs_wait_takes_any_number_notation(wait: str) -> None:
+    # The OpenAPI document says "number": every way JSON Schema writes one is taken.
+    async with running_server() as server, _client(server.port) as c:
+        task = (await c.post("/api/v1/tasks", json={"type": "default_task"})).json()
+        resp = await c.get(f"/api/v1/tasks/{task['id']}/logs?since=99&wait={wait}")
+        assert resp.status_code == 200, resp.text
+
+
 def test_log_numbers_survive_dropped_lines() -> None:
     from workerpool_tui.core.logs import log_slice
     from workerpool_tui.core.models import TASK_LOG_LINES, Task

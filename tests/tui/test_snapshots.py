@@ -15,6 +15,8 @@ from workerpool_tui.tui.screens.workers import WorkersScreen
 from .factory import T0, snapshot_app
 
 SIZE = (160, 48)
+SMALL = (80, 24)
+"""Every screen must be usable at 80x24: the same screens again, small."""
 
 
 def test_main_screen(snap_compare: Any) -> None:
@@ -35,8 +37,7 @@ def test_detail_view_of_running_task(snap_compare: Any) -> None:
 
 def test_submit_form_with_error(snap_compare: Any) -> None:
     async def bad_payload(pilot: Pilot[Any]) -> None:
-        await pilot.press("n")
-        await pilot.pause()
+        await pilot.press("n", "tab")  # focus starts on the type; Tab: the payload
         await pilot.press("right", "backspace", "backspace", *'{"sleep": -1')
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=bad_payload)
@@ -46,10 +47,34 @@ def test_help_screen(snap_compare: Any) -> None:
     assert snap_compare(snapshot_app(), terminal_size=SIZE, press=["question_mark"])
 
 
+def test_main_screen_80x24(snap_compare: Any) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SMALL)
+
+
+def test_main_screen_80x24_with_log(snap_compare: Any) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["l"])
+
+
+def test_submit_form_80x24(snap_compare: Any) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["n"])
+
+
+def test_submit_form_80x24_scrolled_to_the_buttons(snap_compare: Any) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["n", *["tab"] * 6])
+
+
+def test_detail_view_80x24(snap_compare: Any) -> None:
+    async def open_failed(pilot: Pilot[Any]) -> None:
+        pilot.app.open_task("0004beef00000000")  # type: ignore[attr-defined]
+
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, run_before=open_failed)
+
+
+def test_help_screen_80x24(snap_compare: Any) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["question_mark"])
+
+
 # ---------------------------------------------------------------------- the new screens, 80x24
-SMALL = (80, 24)
-
-
 def _instances() -> list[InstanceInfo]:
     def one(name: str, pid: int, state: str, workers: int, busy: int, done: int, age: float) -> Any:
         return InstanceInfo(

@@ -57,11 +57,13 @@ class Actions(_AppBase):
             return
         self.open_task(task_id)
 
-    def action_submit(self) -> None:
+    async def action_submit(self) -> None:
         if not self._main_only() and not isinstance(self.screen, DetailScreen):
             return
         last_type, last_payload = self._last_submit or (None, "{}")
-        self.push_screen(
+        # Awaited: keys typed right after ``n`` wait in the app's queue until the form is
+        # mounted and focused, instead of reaching a screen with no focused field.
+        await self.push_screen(
             SubmitScreen(
                 self.bridge.types(),
                 self.bridge.check_payload,
@@ -144,7 +146,14 @@ class Actions(_AppBase):
             return
         state = self.bridge.toggle_pause()
         self.notify("dispatch paused" if state.paused else "dispatch resumed", title="Pool")
+        self.refresh_bindings()  # the footer says Resume while paused, Pause otherwise
         self._apply_now()
+
+    def action_pause(self) -> None:
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def _resize(self, lo: int | None = None, hi: int | None = None) -> None:
         try:

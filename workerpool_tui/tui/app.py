@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Input, Tabs
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Input, Tabs, TextArea
 
 from ..core import Engine, Task
 from ..logging import RecordBuffer
@@ -54,6 +55,10 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "workerpool-tui"
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    """``-short`` (under 32 lines) makes the charts and the log panel smaller (app.tcss)."""
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    """``-narrow`` (under 120 columns): the stats bar says less (widgets/stats_bar.py)."""
     AUTO_FOCUS = "TaskTable"
     """The table, not the (hidden) search box: typed keys are commands until ``/``."""
 
@@ -83,6 +88,7 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
         self._behind = False
         """Another screen is on top; the main view catches up when it is back."""
         self._stats_line: StatsLine | None = None
+        self._paused_shown = False
         self._last_submit: tuple[str, str] | None = None
         self.tick_times: deque[float] = deque(maxlen=20_000)
         """``perf_counter()`` of every tick (benchmarks read the gaps)."""
@@ -212,6 +218,9 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
             self._update_stats()
         if force or ch.pool:
             self._scaling.decisions = tuple(bridge.scaling())
+            if bridge.paused() != self._paused_shown:  # paused or resumed (say, by the API)
+                self._paused_shown = bridge.paused()
+                self.refresh_bindings()
         self._update_table(ch, now, force=force, refresh_times=sampled)
 
     def _update_stats(self) -> None:
@@ -250,6 +259,16 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
         )
         if requery:
             table.border_title = self._table_title()
+            table.empty_text = self._empty_text()
+
+    def _empty_text(self) -> str:
+        """Why the table is empty, when it is."""
+        if self._window_total:
+            return ""
+        tracked = self.bridge.tracked()
+        if not tracked:
+            return "no tasks yet — press n to submit some"
+        return f"0 of {tracked:,} match"
 
     def _table_title(self) -> str:
         q = self.query_state
@@ -392,14 +411,27 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
 
     # ------------------------------------------------------------------ keys and commands
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Hide main-view keys from the footer while a dialog or the detail view is up.
+        # A form shows only its own keys in its footer; the detail view shows the main
+        # view's keys dimmed (they do nothing there).
+        if isinstance(self.screen, ModalScreen) and action in keys.DASHBOARD_ACTIONS:
+            return False
         if self.on_a_view_screen() and (
             action in VIEW_HIDDEN_ACTIONS or action in keys.MAIN_ONLY_ACTIONS
         ):
             return False  # the Instances and Workers screens show their own keys
+        if action == "submit" and isinstance(self.focused, (Input, TextArea)):
+            return False  # n is a letter there (the binding has priority over the field)
+        if action in ("pause", "resume"):
+            return self.bridge.paused() == (action == "resume")
         if len(self.screen_stack) > 1 and action in keys.MAIN_ONLY_ACTIONS:
             return None
         return True
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Textual's own "Quit" (as soon as possible) would contradict q: ours is in the list.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     def key_rows(self) -> list[KeyRow]:
         return keys.key_rows(self, self._keymap_overrides)

@@ -96,11 +96,15 @@ class SubmitRequest(msgspec.Struct, frozen=True):
     count: int = 1
 
 
+_LIFECYCLE = {status: i for i, status in enumerate(TaskStatus)}
+"""Status sorts in lifecycle order: pending, running, completed, failed, cancelled."""
+
+
 def _sort_key(column: str) -> Callable[[Task], Any]:
     now_free: dict[str, Callable[[Task], Any]] = {
         "id": lambda t: t.id,
         "type": lambda t: (t.type, t.seq),
-        "status": lambda t: (t.status.value, t.seq),
+        "status": lambda t: (_LIFECYCLE[t.status], t.seq),
         "progress": lambda t: (t.progress, t.seq),
         "priority": lambda t: (t.priority, t.seq),
         "worker": lambda t: (t.worker if t.worker is not None else -1, t.seq),
@@ -263,6 +267,10 @@ class Bridge:
     def scaling(self) -> list[ScalingDecision]:
         return list(self._engine.stats_data.scaling)
 
+    def tracked(self) -> int:
+        """Tasks the engine tracks, whatever their status."""
+        return len(self._engine.registry)
+
     def get(self, task_id: str) -> Task | None:
         task = self._engine.get(task_id)
         if task is None and self.shared is not None:
@@ -422,6 +430,9 @@ class Bridge:
     def toggle_pause(self) -> PoolState:
         engine = self._engine
         return engine.resume() if engine.paused else engine.pause()
+
+    def paused(self) -> bool:
+        return self._engine.paused
 
     def pause(self) -> PoolState:
         return self._engine.pause()

@@ -31,7 +31,7 @@ EXIT_FATAL = 1
 SHARED_REFRESH_S = 5.0
 """Cluster mode: a fresh snapshot of the cluster's tasks at least this often (events
 patch it in between)."""
-VIEW_HIDDEN_ACTIONS = frozenset({"submit", "toggle_pause", "toggle_log"})
+VIEW_HIDDEN_ACTIONS = frozenset({"submit", "toggle_pause", "pause", "resume", "toggle_log"})
 """The app's keys that do nothing on the Instances and Workers screens (out of their footer)."""
 _logger = logging.getLogger("workerpool_tui.tui")
 

@@ -34,5 +34,5 @@ class DashboardCommands(Provider):
                 yield Hit(score, matcher.highlight(title), partial(_call, callback), title, help_)
 
 
-def _call(callback: Callable[[], object]) -> None:
-    callback()
+def _call(callback: Callable[[], object]) -> object:
+    return callback()  # the palette awaits what a coroutine action returns

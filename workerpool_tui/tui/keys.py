@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .app import DashboardApp
 
 
+QUIT_HELP = "Let running tasks finish, then stop (q again: cancel them)"
+"""What quitting does, in the same words for ``q``, help and the command palette."""
+
+
 def _bind(
     key: str,
     action: str,
@@ -39,9 +43,14 @@ def _bind(
 
 
 BINDINGS: list[BindingType] = [
-    _bind("n", "submit", "Submit", "submit", "Submit tasks (a form)"),
+    # Priority: checked as the key arrives, so keys typed right after it wait for the form
+    # (the action awaits its mount) instead of reaching the table first.
+    _bind("n", "submit", "Submit", "submit", "Submit tasks (a form)", priority=True),
     _bind("c", "cancel_task", "Cancel", "cancel", "Cancel the highlighted task (asks first)"),
-    _bind("p", "toggle_pause", "Pause", "pause", "Pause or resume dispatching"),
+    # One key, two footer words: check_action shows the one that applies (same id, so a
+    # [keymap] entry rebinds both).
+    _bind("p", "pause", "Pause", "pause", "Pause or resume dispatching"),
+    _bind("p", "resume", "Resume", "pause", "Resume dispatching"),
     _bind("plus", "grow", "+Worker", "grow", "Raise min workers by one (the pool grows)"),
     _bind("minus", "shrink", "-Worker", "shrink", "Lower min workers by one"),
     _bind("w", "resize", "Resize", "resize", "Set min and max workers (a form)"),
@@ -71,10 +80,15 @@ BINDINGS: list[BindingType] = [
     ),
     _bind("W", "workers", "Workers", "workers", "This instance's workers and their tasks"),
     _bind("question_mark,f1", "help", "Help", "help", "Every key"),
-    _bind("q", "quit", "Quit", "quit", "Quit: let running tasks finish, then stop"),
+    _bind("q", "quit", "Quit", "quit", f"Quit: {QUIT_HELP[0].lower()}{QUIT_HELP[1:]}"),
     _bind("ctrl+c", "quit", "Quit", "quit.ctrl_c", "Quit", show=False, priority=True),
 ]
 """The main view's bindings; every one has an id a ``[keymap]`` entry can rebind."""
+
+DASHBOARD_ACTIONS = frozenset(
+    b.action.split("(", 1)[0] for b in BINDINGS if isinstance(b, Binding) and b.action != "quit"
+)
+"""The main view's actions: a form's footer leaves them out (it shows the form's keys)."""
 
 MAIN_ONLY_ACTIONS = frozenset(
     {
@@ -109,7 +123,7 @@ def key_rows(app: DashboardApp, overrides: dict[str, str]) -> list[KeyRow]:
     ]
     for section, bindings in sections:
         for b in bindings:
-            if not isinstance(b, Binding) or b.id is None:
+            if not isinstance(b, Binding) or b.id is None or b.action == "resume":
                 continue
             keys = overrides.get(b.id, b.key)
             shown = ", ".join(
@@ -139,7 +153,7 @@ def palette_commands(app: DashboardApp) -> list[Command]:
         ("Instances", "The cluster's instances, live", app.action_instances),
         ("Workers", "This instance's workers and their tasks", app.action_workers),
         ("Help: keys", "List every key", app.action_help),
-        ("Quit", "Let running tasks finish, then stop", app.request_quit),
+        ("Quit", QUIT_HELP, app.request_quit),
     ]
     for key, label, _ in FILTERS:
         cmds.append((f"Filter: {label}", f"Show {label.lower()} tasks", _filter_command(app, key)))

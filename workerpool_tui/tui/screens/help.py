@@ -31,7 +31,8 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(self._table(), id="help-table")
             yield Label(
-                "Keys can be changed in config.toml under [keymap]: binding id = key.",
+                # Text, not markup: "[keymap]" would be read as a style tag and vanish.
+                Text("Keys can be changed in config.toml under [keymap]: binding id = key."),
                 classes="hint",
             )
 

@@ -6,6 +6,7 @@ only describes the submission (a :class:`SubmitRequest`); the app sends it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -13,9 +14,9 @@ import msgspec
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 from ...config import parse_duration
 from ...core import TaskSpec
@@ -28,8 +29,31 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
     """A modal form; dismisses with the request, or ``None`` when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Close", tooltip="Close without submitting", id="form.cancel"),
-        Binding("ctrl+s", "submit", "Submit", tooltip="Submit when valid", id="form.submit"),
+        # Priority: Esc closes the form even from the payload editor, which keeps Esc.
+        Binding(
+            "escape",
+            "cancel",
+            "Close",
+            tooltip="Close without submitting",
+            id="form.cancel",
+            priority=True,
+        ),
+        # Tab moves on as the key arrives (priority): otherwise it takes effect only after
+        # bubbling up to the app, and keys typed right behind it land in the old field.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+        # The same for deleting: a field's own Backspace binding acts only once the key has
+        # bubbled to the app, after the digits typed behind it were already inserted.
+        Binding("backspace", "edit('delete_left')", show=False, priority=True),
+        Binding("delete", "edit('delete_right')", show=False, priority=True),
+        Binding(
+            "ctrl+s",
+            "submit",
+            "Submit",
+            tooltip="Submit when valid",
+            id="form.submit",
+            priority=True,
+        ),
     ]
 
     def __init__(
@@ -47,11 +71,13 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
         self._max_count = max_count
         self._type_name = type_name if type_name in self._types else next(iter(self._types), None)
         self._payload = payload
+        self._payload_set = payload
+        """The payload text the form last put in the editor (not typed by the user)."""
         self.request: SubmitRequest | None = None
         """The submission as the fields stand, when they are all valid."""
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="submit-dialog", classes="dialog"):
+        with VerticalScroll(id="submit-dialog", classes="dialog"):
             yield Label("Submit tasks", classes="dialog-title")
             yield Label("Task type", classes="field-label")
             yield Select(
@@ -72,7 +98,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
                     yield Input("0", id="submit-priority", type="integer")
                 with Vertical():
                     yield Label("Timeout", classes="field-label")
-                    yield Input("", id="submit-timeout", placeholder="default (e.g. 30s, 5m)")
+                    yield Input("", id="submit-timeout", placeholder="e.g. 30s")
                 with Vertical():
                     yield Label("Max retries", classes="field-label")
                     yield Input("", id="submit-retries", type="integer", placeholder="default")
@@ -83,10 +109,27 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Submit", id="submit-ok", variant="primary")
                 yield Button("Cancel", id="submit-cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#submit-payload", TextArea).focus()
+        # At once (``focus()`` would wait its turn behind keys already typed).
+        self.set_focus(self.query_one("#submit-type", Select))
         self._validate()
+
+    @on(Select.Changed, "#submit-type")
+    def _type_changed(self, event: Select.Changed) -> None:
+        """An untouched payload becomes the new type's defaults; a typed one is kept."""
+        if event.value == self._type_name:  # the value the form opened with
+            return
+        self._type_name = event.value if isinstance(event.value, str) else None
+        editor = self.query_one("#submit-payload", TextArea)
+        info = self._types.get(self._type_name) if self._type_name is not None else None
+        if info is None or editor.text != self._payload_set:
+            return
+        defaults = _schema_defaults(info.payload_schema) if info.payload_schema else {}
+        text = json.dumps(defaults)
+        self._payload_set = text
+        editor.text = text
 
     # ------------------------------------------------------------------ validation
     @on(TextArea.Changed)
@@ -176,6 +219,12 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             return
         self.dismiss(request)
 
+    async def action_edit(self, action: str) -> None:
+        """Backspace and Delete applied in the order typed (see BINDINGS)."""
+        focused = self.focused
+        if isinstance(focused, (Input, TextArea)):
+            await focused.run_action(action)
+
     @on(Button.Pressed, "#submit-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -204,11 +253,25 @@ def _json_kind(value: object) -> str:
     return "a number"
 
 
-def _schema_props(schema: dict[str, Any]) -> str:
-    """``duration: number = 30.0, steps: integer = 100`` from a msgspec JSON Schema."""
+def _schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a msgspec JSON Schema that have a default, with it."""
+    return {
+        name: prop["default"]
+        for name, prop in _schema_body(schema).get("properties", {}).items()
+        if "default" in prop
+    }
+
+
+def _schema_body(schema: dict[str, Any]) -> dict[str, Any]:
     defs = schema.get("$defs", {})
     ref = schema.get("$ref", "")
-    body = defs.get(ref.rsplit("/", 1)[-1], schema) if ref else schema
+    body: dict[str, Any] = defs.get(ref.rsplit("/", 1)[-1], schema) if ref else schema
+    return body
+
+
+def _schema_props(schema: dict[str, Any]) -> str:
+    """``duration: number = 30.0, steps: integer = 100`` from a msgspec JSON Schema."""
+    body = _schema_body(schema)
     parts = []
     for name, prop in body.get("properties", {}).items():
         kind = prop.get("type", "any")

@@ -62,7 +62,10 @@ class Chart(Vertical):
     def watch_data(self, data: tuple[float, ...]) -> None:
         spark = self._spark
         # Left-padded to the full span, so the line fills in from the right as time passes.
-        spark.data = [0.0] * max(0, self._span - len(data)) + list(data[-self._span :])
+        # The sparkline scales from the lowest value to the highest; a leading 0 makes the
+        # scale start at 0 (a steady 8 workers is a full bar, not nothing). Each column
+        # shows the largest value of its bucket, so that 0 stays out of sight.
+        spark.data = [0.0] * (1 + max(0, self._span - len(data))) + list(data[-self._span :])
         label = self._label
         if not data:
             label.text = "no data yet"

@@ -24,6 +24,8 @@ class LogPanel(RichLog):
     DEFAULT_CSS = """
     LogPanel {
         height: 10;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
     }

@@ -134,6 +134,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._subtitle = ""
         self._shown: list[tuple[str, bool]] = []
         """What each row line on screen shows: ``(task id, has the cursor)``."""
+        self._empty_text = ""
         self.lines_refreshed = 0
         """Row lines asked to be redrawn so far (benches read it)."""
         self.cluster = False
@@ -160,6 +161,18 @@ class TaskTable(ScrollView, can_focus=True):
         if cells is None:
             cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now, self.cluster)
         return cells
+
+    @property
+    def empty_text(self) -> str:
+        """What the table says when it has no rows (why it is empty)."""
+        return self._empty_text
+
+    @empty_text.setter
+    def empty_text(self, text: str) -> None:
+        if text != self._empty_text:
+            self._empty_text = text
+            if not self._order:
+                self.refresh()
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
@@ -350,6 +363,9 @@ class TaskTable(ScrollView, can_focus=True):
             return _line(_HEADER_CLUSTER if self.cluster else _HEADER, pen.header, None, width)
         row = self._top + y - 1
         if row >= len(self._order):
+            if y == 2 and not self._order and self._empty_text:
+                text = f"  {self._empty_text}"[:width].ljust(width)
+                return Strip([Segment(text, pen.base + _DIM)], width)
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
