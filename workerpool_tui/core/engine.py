@@ -42,6 +42,7 @@ from .registry import Registry
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
+from .tally import Tally
 from .workers import PoolState, WorkerPool, error_summary
 
 LOOP_PROBE_S = 0.25
@@ -85,6 +86,8 @@ class Engine:
         self._new_id = id_factory or random_id
         self.bus = EventBus()
         self.log_feed = LogFeed()
+        self.tally = Tally()
+        """Totals for ``GET /metrics`` (what this instance admitted, ran and finished)."""
         self.stats_data = Stats()
         self.pool = WorkerPool(self)
         self.backlog: Backlog
@@ -283,6 +286,9 @@ class Engine:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
         with a shared store, in its table already (its claimers were notified)."""
         publish = self.bus.publish_uncoalesced
+        on_submitted = self.tally.on_submitted
+        for task in tasks:
+            on_submitted(task.type)
         if self.store is not None:
             for task in tasks:
                 publish(TaskEvent(EventKind.CREATED, task))
@@ -381,6 +387,7 @@ class Engine:
         task.message = message
         self.registry.moved(task, old)
         self.journal.changed(task)
+        self.tally.on_finished(task.type, "cancelled", None)
         self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
         self.pool.notify_finished(task)
 

@@ -1,5 +1,5 @@
 """Operating endpoints of ``Api`` (issue 14), a mixin like ``pages.py``: a task's log
-lines followed by long poll."""
+lines followed by long poll, and the Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from ..config import parse_duration
 from ..core.admission import INT_MAX
 from ..core.engine import Engine
 from ..core.logs import LOGS_WAIT_MAX_S, read_logs
+from .broadcast import Broadcaster
+from .metrics import CONTENT_TYPE, MetricsExporter
 from .request import Request
 from .responses import Response, error_response, json_response
 
@@ -48,9 +50,17 @@ def query_seconds(query: dict[str, str], name: str, high: float) -> float:
 
 
 class OpsHandlers:
-    """``GET /api/v1/tasks/{id}/logs``."""
+    """``GET /api/v1/tasks/{id}/logs``, ``GET /metrics``."""
 
     engine: Engine
+    broadcaster: Broadcaster
+    _metrics: MetricsExporter | None = None
+
+    async def metrics(self, request: Request) -> Response:
+        exporter = self._metrics
+        if exporter is None:
+            exporter = self._metrics = MetricsExporter(self.engine, self.broadcaster)
+        return Response(200, await exporter.scrape(), content_type=CONTENT_TYPE)
 
     async def task_logs(self, request: Request, id: str) -> Response:
         query = query_values(request)

@@ -21,6 +21,7 @@ from .schemas import (
 )
 
 API_PREFIX = "/api/"
+METRICS_PATH = "/metrics"
 LIST_LIMIT_MAX = 1000
 LIST_LIMIT_DEFAULT = 100
 WS_PATH = "/api/v1/ws/tasks"
@@ -74,7 +75,8 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def auth(self) -> bool:
-        return self.path.startswith(API_PREFIX)
+        """Needs the token when one is set (``/metrics``: unless ``metrics.public``)."""
+        return self.path.startswith(API_PREFIX) or self.path == METRICS_PATH
 
 
 def _routes() -> tuple[Route, ...]:
@@ -105,6 +107,14 @@ def _routes() -> tuple[Route, ...]:
             handler="openapi",
             summary="This OpenAPI document",
             response=("application/json",),
+        ),
+        Route(
+            method="GET",
+            path=METRICS_PATH,
+            handler="metrics",
+            summary="Prometheus metrics (text format 0.0.4); needs the token unless"
+            " metrics.public = true",
+            response=("text/plain",),
         ),
         Route(
             method="GET",
@@ -219,7 +229,7 @@ def _routes() -> tuple[Route, ...]:
                 ),
                 QueryParam(
                     "wait",
-                    {"type": ["number", "string"]},
+                    {"type": "string"},
                     f"how long to wait for a new line: seconds or a duration such as 10s, at"
                     f" most {LOGS_WAIT_MAX_S:g}s (default 0: answer at once)",
                 ),
