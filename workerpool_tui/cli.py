@@ -294,7 +294,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
         setup_logging(cfg.logger)
         return anyio.run(serve, cfg)
-    from .tui.app import run_dashboard
+    from .tui.run import run_dashboard
 
     return run_dashboard(cfg)
 

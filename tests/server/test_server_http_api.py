@@ -457,3 +457,38 @@ async def test_deep_nesting_is_refused_and_every_later_listing_works(depth: int)
         done = await wait_status(c, resp.json()["id"], "completed")
         assert done["result"]["size"] > 0
         assert (await c.get("/api/v1/tasks")).status_code == 200
+
+
+async def test_workers_lists_each_worker_with_its_task_and_counts() -> None:
+    cfg = make_config(worker={"min_workers": 2, "max_workers": 2, "enable_auto_scaling": False})
+    async with running_server(cfg) as server, client(server.port) as c:
+        body = (await c.get("/api/v1/workers")).json()
+        assert body["instance"] is None
+        assert [w["id"] for w in body["workers"]] == [1, 2]
+        assert {w["state"] for w in body["workers"]} == {"idle"}
+        assert all(w["task_id"] is None and w["done"] == 0 for w in body["workers"])
+
+        long = (
+            await c.post(
+                "/api/v1/tasks", json={"type": "long_running_task", "payload": {"duration": 30}}
+            )
+        ).json()
+        await wait_status(c, long["id"], "running")
+        body = (await c.get("/api/v1/workers")).json()
+        (busy,) = [w for w in body["workers"] if w["state"] == "busy"]
+        assert busy["task_id"] == long["id"] and busy["task_type"] == "long_running_task"
+        assert busy["running_since"].endswith("Z") and busy["running_s"] >= 0
+
+        ok = (await c.post("/api/v1/tasks", json={"type": "default_task"})).json()
+        bad = (
+            await c.post(
+                "/api/v1/tasks",
+                json={"type": "default_task", "payload": {"fail": True}, "max_retries": 0},
+            )
+        ).json()
+        await wait_status(c, ok["id"], "completed")
+        await wait_status(c, bad["id"], "failed")
+        workers = (await c.get("/api/v1/workers")).json()["workers"]
+        (idle,) = [w for w in workers if w["state"] == "idle"]
+        assert (idle["done"], idle["failed"]) == (1, 1)
+        assert (await c.delete(f"/api/v1/tasks/{long['id']}")).status_code == 200

@@ -233,8 +233,12 @@ class TaskExecution:
         if status is _COMPLETED:
             task.progress = 100.0
             self.done += 1
+            if w is not None:
+                w.done += 1
         elif status is TaskStatus.FAILED:
             self.failed += 1
+            if w is not None:
+                w.failed += 1
         self._registry.moved(task, old)
         if w is not None:
             self._release(w)

@@ -33,6 +33,8 @@ class Worker:
         "cancel_reason",
         "ctx",
         "deadline",
+        "done",
+        "failed",
         "id",
         "retire",
         "scope",
@@ -55,6 +57,10 @@ class Worker:
         self.cancel_reason: str | None = None
         """Why the current task's scope was cancelled: ``"cancelled"`` or ``"timeout"``."""
         self.retire = False
+        self.done = 0
+        """Tasks it completed."""
+        self.failed = 0
+        """Tasks it ran that failed for good."""
 
     def interrupt(self, reason: str) -> None:
         """Cancel the current task through the worker's cancel scope."""

@@ -27,7 +27,7 @@ from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
-from .instances import instance_list
+from .instances import instance_list, worker_list
 from .limits import Limits
 from .ops import OpsHandlers
 from .pages import PageHandlers, default_web_root
@@ -269,6 +269,9 @@ class Api(PageHandlers, OpsHandlers):
 
     async def instances(self, request: Request) -> Response:
         return json_response(200, await instance_list(self.engine))
+
+    async def workers(self, request: Request) -> Response:
+        return json_response(200, worker_list(self.engine))
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:

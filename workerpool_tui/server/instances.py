@@ -1,4 +1,5 @@
-"""``GET /api/v1/instances``: the cluster's instances, or this process alone outside one."""
+"""``GET /api/v1/instances``: the cluster's instances, or this process alone outside one;
+``GET /api/v1/workers``: the workers of the instance answering."""
 
 from __future__ import annotations
 
@@ -8,7 +9,26 @@ import socket
 from .. import __version__
 from ..core.engine import Engine
 from ..core.models import rfc3339
-from .schemas import InstanceList, InstanceView
+from ..core.worker_view import worker_infos
+from .schemas import InstanceList, InstanceView, WorkerList, WorkerView
+
+
+def worker_list(engine: Engine) -> WorkerList:
+    now = engine.clock.now()
+    views = [
+        WorkerView(
+            id=w.id,
+            state=w.state,
+            task_id=w.task_id,
+            task_type=w.task_type,
+            running_since=rfc3339(w.running_since),
+            running_s=None if w.running_since is None else round(now - w.running_since, 3),
+            done=w.done,
+            failed=w.failed,
+        )
+        for w in worker_infos(engine.pool)
+    ]
+    return WorkerList(views, engine.store.name if engine.store is not None else None)
 
 
 async def instance_list(engine: Engine) -> InstanceList:

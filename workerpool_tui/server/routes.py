@@ -18,6 +18,7 @@ from .schemas import (
     TaskBatch,
     TaskList,
     TypeList,
+    WorkerList,
 )
 
 API_PREFIX = "/api/"
@@ -249,6 +250,13 @@ def _routes() -> tuple[Route, ...]:
             summary="The instances of the cluster (this process alone outside cluster mode)",
             response=InstanceList,
             errors=("store_unavailable",),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/workers",
+            handler="workers",
+            summary="The workers of the instance answering: state, current task, counts",
+            response=WorkerList,
         ),
         Route(
             method="GET",

@@ -132,6 +132,32 @@ class InstanceList(msgspec.Struct, frozen=True):
     """False outside cluster mode: the list holds only this process."""
 
 
+class WorkerView(msgspec.Struct, frozen=True):
+    """A worker of the instance answering (``GET /api/v1/workers``)."""
+
+    id: int
+    state: str
+    """busy, idle, or retiring (leaving the pool after its current task)."""
+    task_id: str | None
+    """The task it runs now (``null`` when idle)."""
+    task_type: str | None
+    running_since: str | None
+    """When the current task started (RFC 3339)."""
+    running_s: float | None
+    """How long the current task has run, in seconds."""
+    done: int
+    """Tasks it completed."""
+    failed: int
+    """Tasks it ran that failed for good (a retried attempt is not counted)."""
+
+
+class WorkerList(msgspec.Struct, frozen=True):
+    workers: list[WorkerView]
+    instance: str | None
+    """The instance these workers belong to, in a cluster (pool controls and workers
+    are per instance)."""
+
+
 class TypeInfo(msgspec.Struct, frozen=True):
     name: str
     description: str

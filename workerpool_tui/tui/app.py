@@ -1,39 +1,35 @@
-"""The dashboard app: layout, keys, and the steady tick that applies what changed.
+"""The dashboard app: layout, the view keys, and the steady tick that applies what changed.
 
 The app never waits on the bus. A timer ticks :data:`TICK_HZ` times a second; each tick
 takes the bridge's folded changes and applies them inside ``batch_update()``, so the
 screen moves at a calm, steady rate however fast the engine runs. A key press applies its
-effect at once (it does not wait for the next tick).
+effect at once (it does not wait for the next tick). The task and pool actions live in
+:mod:`.actions`, quitting in :mod:`.quitting`, the bindings and palette in :mod:`.keys`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import ClassVar
 
-import anyio
-import msgspec
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input, Tabs
 
-from ..config import Config
-from ..core import Engine, EngineError, Task
+from ..core import Engine, Task
 from ..logging import RecordBuffer
-from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec, SubmitRequest
+from . import keys
+from .actions import Actions
+from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
 from .commands import Command, DashboardCommands
-from .screens.confirm import ConfirmScreen
+from .quitting import Quitting
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
-from .screens.resize import ResizeScreen
 from .screens.shutdown import ShutdownScreen
-from .screens.submit import SubmitScreen
 from .widgets.chart import Chart
 from .widgets.filter_tabs import FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
@@ -46,28 +42,12 @@ SLOW_QUERY_S = 0.5
 """A window query that scans every task (search, non-default sort) runs at most this often."""
 WINDOW_ROWS = 100
 """Rows the table holds: the top of the filtered, sorted task list (a screenful is ~35)."""
-CANCEL_ON_QUIT_S = 10.0
 
 _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-def _bind(
-    key: str,
-    action: str,
-    description: str,
-    binding_id: str,
-    tooltip: str,
-    *,
-    show: bool = True,
-    priority: bool = False,
-) -> Binding:
-    return Binding(
-        key, action, description, show=show, tooltip=tooltip, id=binding_id, priority=priority
-    )
-
-
-class DashboardApp(App[int]):
+class DashboardApp(Actions, Quitting, App[int]):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"
@@ -76,36 +56,7 @@ class DashboardApp(App[int]):
     AUTO_FOCUS = "TaskTable"
     """The table, not the (hidden) search box: typed keys are commands until ``/``."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        _bind("n", "submit", "Submit", "submit", "Submit tasks (a form)"),
-        _bind("c", "cancel_task", "Cancel", "cancel", "Cancel the highlighted task (asks first)"),
-        _bind("p", "toggle_pause", "Pause", "pause", "Pause or resume dispatching"),
-        _bind("plus", "grow", "+Worker", "grow", "Raise min workers by one (the pool grows)"),
-        _bind("minus", "shrink", "-Worker", "shrink", "Lower min workers by one"),
-        _bind("w", "resize", "Resize", "resize", "Set min and max workers (a form)"),
-        _bind("slash", "search", "Search", "search", "Search ids, types and messages"),
-        _bind(
-            "escape", "clear_search", "Clear search", "search.clear", "Clear the search", show=False
-        ),
-        _bind("s", "sort_next", "Sort", "sort", "Sort by the next column"),
-        _bind("o", "sort_reverse", "Order", "sort.reverse", "Reverse the sort order"),
-        *(
-            _bind(
-                str(i),
-                f"filter('{key}')",
-                label,
-                f"filter.{key}",
-                f"Show {label.lower()} tasks",
-                show=False,
-            )
-            for i, (key, label, _) in enumerate(FILTERS, 1)
-        ),
-        _bind("l", "toggle_log", "Log", "log", "Show or hide the log panel"),
-        _bind("t", "toggle_theme", "Theme", "theme", "Switch between light and dark"),
-        _bind("question_mark,f1", "help", "Help", "help", "Every key"),
-        _bind("q", "quit", "Quit", "quit", "Quit: let running tasks finish, then stop"),
-        _bind("ctrl+c", "quit", "Quit", "quit.ctrl_c", "Quit", show=False, priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.BINDINGS
 
     def __init__(
         self,
@@ -132,9 +83,6 @@ class DashboardApp(App[int]):
         """Another screen is on top; the main view catches up when it is back."""
         self._stats_line: StatsLine | None = None
         self._last_submit: tuple[str, str] | None = None
-        self._quitting = False
-        self._quit_deadline = 0.0
-        self._forcing = False
         self.tick_times: deque[float] = deque(maxlen=20_000)
         """``perf_counter()`` of every tick (benchmarks read the gaps)."""
         self.last_effect_at = 0.0
@@ -309,10 +257,6 @@ class DashboardApp(App[int]):
         return title
 
     # ------------------------------------------------------------------ actions: view
-    def _main_only(self) -> bool:
-        """Main-view keys do nothing while another screen is on top."""
-        return len(self.screen_stack) == 1
-
     def action_filter(self, key: str) -> None:
         if not self._main_only() or key not in _FILTER_STATUS:
             return
@@ -419,93 +363,10 @@ class DashboardApp(App[int]):
             return
         self.push_screen(HelpScreen(self.key_rows()))
 
-    # ------------------------------------------------------------------ actions: tasks
+    # ------------------------------------------------------------------ messages
     @on(TaskTable.Opened)
     def _row_opened(self, event: TaskTable.Opened) -> None:
         self.open_task(event.task_id)
-
-    def open_task(self, task_id: str) -> None:
-        screen = DetailScreen(task_id)
-        self.push_screen(screen)
-        screen.show(self.bridge.get(task_id), self.bridge.now())
-        self.last_effect_at = time.perf_counter()
-
-    def action_open_task(self) -> None:
-        task_id = self._table.highlighted_id
-        if task_id is None:
-            self.notify("no task highlighted", severity="warning")
-            return
-        self.open_task(task_id)
-
-    def action_submit(self) -> None:
-        if not self._main_only() and not isinstance(self.screen, DetailScreen):
-            return
-        last_type, last_payload = self._last_submit or (None, "{}")
-        self.push_screen(
-            SubmitScreen(
-                self.bridge.types(),
-                self.bridge.check_payload,
-                max_count=max(1, self.bridge.queue_room()),
-                type_name=last_type,
-                payload=last_payload,
-            ),
-            self._submit_chosen,
-        )
-
-    def _submit_chosen(self, request: SubmitRequest | None) -> None:
-        if request is None:
-            return
-        self._last_submit = (request.spec.type, msgspec.json.encode(request.spec.payload).decode())
-        self._submit(request)
-
-    @work(group="engine-calls")
-    async def _submit(self, request: SubmitRequest) -> None:
-        try:
-            tasks = await self.bridge.submit(request)
-        except EngineError as exc:
-            self.notify(str(exc), title="Not submitted", severity="error")
-            return
-        what = f"{len(tasks)} x {request.spec.type}" if len(tasks) > 1 else f"task {tasks[0].id}"
-        self.notify(f"submitted {what}", title="Submitted")
-        self._window_dirty = True
-        self._apply_now()
-
-    def action_cancel_task(self) -> None:
-        if not self._main_only():
-            return
-        task_id = self._table.highlighted_id
-        if task_id is None:
-            self.notify("no task highlighted", severity="warning")
-            return
-        self.ask_cancel(task_id)
-
-    def ask_cancel(self, task_id: str) -> None:
-        task = self.bridge.get(task_id)
-        if task is None:
-            self.notify(f"task {task_id} is no longer tracked", severity="warning")
-            return
-        if task.status.final:
-            self.notify(f"task {task_id} is already {task.status.value}", severity="warning")
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._cancel(task_id)
-
-        self.push_screen(
-            ConfirmScreen(f"Cancel task {task_id} ({task.type}, {task.status.value})?"), answered
-        )
-        self.last_effect_at = time.perf_counter()
-
-    @work(group="engine-calls")
-    async def _cancel(self, task_id: str) -> None:
-        try:
-            task = await self.bridge.cancel(task_id)
-        except EngineError as exc:
-            self.notify(str(exc), title="Not cancelled", severity="warning")
-            return
-        self.notify(f"task {task_id} is {task.status.value}", title="Cancel")
-        self._apply_now()
 
     @on(DetailScreen.CancelTask)
     def _detail_cancel(self, event: DetailScreen.CancelTask) -> None:
@@ -515,242 +376,19 @@ class DashboardApp(App[int]):
     def _detail_retry(self, event: DetailScreen.SubmitAgain) -> None:
         self._retry(event.task_id)
 
-    @work(group="engine-calls")
-    async def _retry(self, task_id: str) -> None:
-        try:
-            task = await self.bridge.retry(task_id)
-        except EngineError as exc:
-            self.notify(str(exc), title="Not submitted", severity="error")
-            return
-        self.notify(f"submitted task {task.id} (again of {task_id})", title="Submitted")
-        self._window_dirty = True
-        self._apply_now()
-
-    # ------------------------------------------------------------------ actions: pool
-    def action_toggle_pause(self) -> None:
-        if not self._main_only() and not isinstance(self.screen, DetailScreen):
-            return
-        state = self.bridge.toggle_pause()
-        self.notify("dispatch paused" if state.paused else "dispatch resumed", title="Pool")
-        self._apply_now()
-
-    def _resize(self, lo: int | None = None, hi: int | None = None) -> None:
-        try:
-            state = self.bridge.resize(lo, hi)
-        except EngineError as exc:
-            self.notify(str(exc), title="Not resized", severity="error")
-            return
-        self.notify(f"min {state.min}, max {state.max} ({state.current} workers)", title="Pool")
-        self._apply_now()
-
-    def action_grow(self) -> None:
-        if not self._main_only():
-            return
-        pool = self.bridge.pool()
-        cap, _ = self.bridge.limits()
-        if pool.min >= cap:
-            self.notify(
-                f"min workers is already task.max_concurrent_tasks ({cap})", severity="warning"
-            )
-            return
-        self._resize(pool.min + 1, max(pool.max, pool.min + 1))
-
-    def action_shrink(self) -> None:
-        if not self._main_only():
-            return
-        pool = self.bridge.pool()
-        if pool.min <= 0:
-            self.notify("min workers is already 0", severity="warning")
-            return
-        self._resize(pool.min - 1, pool.max)
-
-    def action_resize(self) -> None:
-        if not self._main_only():
-            return
-        pool = self.bridge.pool()
-        cap, _ = self.bridge.limits()
-
-        def chosen(bounds: tuple[int, int] | None) -> None:
-            if bounds is not None:
-                self._resize(*bounds)
-
-        self.push_screen(ResizeScreen(pool.min, pool.max, cap), chosen)
-
-    # ------------------------------------------------------------------ quitting
-    async def action_quit(self) -> None:
-        self.request_quit()
-
-    def action_help_quit(self) -> None:
-        self.request_quit()
-
-    def request_quit(self) -> None:
-        """Stop dispatching; let running tasks finish (up to worker.shutdown_timeout)."""
-        if self._quitting:
-            return
-        self._quitting = True
-        self._quit_deadline = time.monotonic() + self.bridge.shutdown_timeout()
-        self.bridge.pause()
-        if not self.bridge.running_ids():
-            self.exit(0)
-            return
-        self.push_screen(ShutdownScreen())
-        self._shutdown_progress()
-
-    def _shutdown_progress(self) -> None:
-        running = self.bridge.running_ids()
-        if not running:
-            self.exit(0)
-            return
-        left = self._quit_deadline - time.monotonic()
-        if left <= 0 and not self._forcing:
-            self._force_quit()
-            return
-        screen = self.screen
-        if not isinstance(screen, ShutdownScreen) or self._forcing:
-            return
-        shown = []
-        for tid in running[:5]:
-            task = self.bridge.get(tid)
-            if task is not None:
-                shown.append(f"  {tid}  {task.type}  {task.progress:.0f}%  {task.message or ''}")
-        more = f"\n  … and {len(running) - 5} more" if len(running) > 5 else ""
-        screen.set_status(
-            f"Dispatch stopped. Waiting for {len(running)} running task(s) to finish "
-            f"({left:.0f}s left of worker.shutdown_timeout):\n"
-            + "\n".join(shown)
-            + more
-            + "\n\nPress q again to cancel them now."
-        )
-
     @on(ShutdownScreen.Force)
     def _force_requested(self) -> None:
         self._force_quit()
 
-    def _force_quit(self) -> None:
-        if self._forcing:
-            return
-        self._forcing = True
-        running = self.bridge.running_ids()
-        if isinstance(self.screen, ShutdownScreen):
-            self.screen.set_status(f"Cancelling {len(running)} running task(s)…")
-        self._cancel_all(running)
-
-    @work(group="shutdown", exclusive=True)
-    async def _cancel_all(self, task_ids: list[str]) -> None:
-        async def cancel_one(tid: str) -> None:
-            with contextlib.suppress(EngineError):  # it finished meanwhile
-                await self.bridge.cancel(tid, wait_s=CANCEL_ON_QUIT_S)
-
-        with anyio.move_on_after(CANCEL_ON_QUIT_S + 1):
-            async with anyio.create_task_group() as tg:
-                for tid in task_ids:
-                    tg.start_soon(cancel_one, tid)
-        self.exit(0)
-
     # ------------------------------------------------------------------ keys and commands
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Hide main-view keys from the footer while a dialog or the detail view is up.
-        if len(self.screen_stack) > 1 and action in _MAIN_ONLY_ACTIONS:
+        if len(self.screen_stack) > 1 and action in keys.MAIN_ONLY_ACTIONS:
             return None
         return True
 
     def key_rows(self) -> list[KeyRow]:
-        """Every binding, section by section, with the keys as currently bound."""
-        rows: list[KeyRow] = []
-        sections: list[tuple[str, Iterable[BindingType]]] = [
-            ("Dashboard", self.BINDINGS),
-            ("Task table", TaskTable.BINDINGS),
-            ("Task detail", DetailScreen.BINDINGS),
-            ("Submit form", SubmitScreen.BINDINGS),
-            ("Resize form", ResizeScreen.BINDINGS),
-            ("Confirm", ConfirmScreen.BINDINGS),
-            ("Help", HelpScreen.BINDINGS),
-            ("Quitting", ShutdownScreen.BINDINGS),
-        ]
-        for section, bindings in sections:
-            for b in bindings:
-                if not isinstance(b, Binding) or b.id is None:
-                    continue
-                keys = self._keymap_overrides.get(b.id, b.key)
-                shown = ", ".join(
-                    self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(",")
-                )
-                rows.append((section, shown, b.tooltip or b.description, b.id))
-        rows.append(
-            ("Everywhere", self.get_key_display(Binding("ctrl+p", "")), "Command palette", "-")
-        )
-        return rows
+        return keys.key_rows(self, self._keymap_overrides)
 
     def palette_commands(self) -> list[Command]:
-        cmds: list[Command] = [
-            ("Submit tasks", "Open the submit form", self.action_submit),
-            ("Open highlighted task", "Show the task's detail view", self.action_open_task),
-            ("Cancel highlighted task", "Cancel it (asks first)", self.action_cancel_task),
-            ("Pause / resume dispatch", "Running tasks go on", self.action_toggle_pause),
-            ("Add a worker", "Raise min workers by one", self.action_grow),
-            ("Remove a worker", "Lower min workers by one", self.action_shrink),
-            ("Resize the pool", "Set min and max workers", self.action_resize),
-            ("Search tasks", "Filter the table by text", self.action_search),
-            ("Clear search", "Show all matching tasks again", self.action_clear_search),
-            ("Sort by next column", "Cycle the sort column", self.action_sort_next),
-            ("Reverse sort order", "Ascending / descending", self.action_sort_reverse),
-            ("Toggle log panel", "Show or hide the log", self.action_toggle_log),
-            ("Toggle light / dark theme", "Switch themes", self.action_toggle_theme),
-            ("Help: keys", "List every key", self.action_help),
-            ("Quit", "Let running tasks finish, then stop", self.request_quit),
-        ]
-        for key, label, _ in FILTERS:
-            cmds.append(
-                (f"Filter: {label}", f"Show {label.lower()} tasks", _partial_filter(self, key))
-            )
-        return cmds
-
-
-_MAIN_ONLY_ACTIONS = frozenset(
-    {
-        "cancel_task",
-        "grow",
-        "shrink",
-        "resize",
-        "search",
-        "clear_search",
-        "sort_next",
-        "sort_reverse",
-        "filter",
-    }
-)
-
-
-def _partial_filter(app: DashboardApp, key: str) -> Callable[[], None]:
-    return lambda: app.action_filter(key)
-
-
-# ---------------------------------------------------------------------- entry point
-def run_dashboard(cfg: Config) -> int:
-    """`workerpool-tui` with no sub-command: the engine, the API side-car, the dashboard."""
-    from ..logging import setup_logging
-    from ..runtime import Runtime
-
-    records = setup_logging(cfg.logger, dashboard=True)
-
-    async def main() -> int:
-        async with Runtime(cfg) as rt:
-
-            def server_status() -> ServerStatus:
-                server = rt.server
-                if server is None:
-                    return ServerStatus(error=rt.server_error or "not running")
-                return ServerStatus(address=str(server.address), ws_clients=int(server.ws_clients))
-
-            app = DashboardApp(
-                rt.engine, records=records, server_status=server_status, keymap=dict(cfg.keymap)
-            )
-            try:
-                await app.run_async()
-            finally:
-                app.bridge.close()
-            if rt.engine.pool_state().busy:
-                print(f"workerpool-tui: stopping {rt.engine.pool_state().busy} running task(s)…")
-            return app.return_code or 0
-
-    return asyncio.run(main())
+        return keys.palette_commands(self)
