@@ -100,7 +100,7 @@ async def _measure(duration: float, rounds: int, types_n: int) -> None:
         scraped: list[float] = []
         # One scraper process for the whole run, idle during the baseline rounds: both
         # kinds of round run beside the same processes and threads.
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; outside the timed rounds
             [sys.executable, "-c", SCRAPER, str(server.port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

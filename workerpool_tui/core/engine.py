@@ -56,6 +56,10 @@ _logger = logging.getLogger("workerpool_tui.engine")
 __all__ = ["Engine", "EngineStats", "PoolState", "error_summary", "random_id"]
 
 
+def _no_event(event: TaskEvent) -> None:
+    return None
+
+
 def random_id() -> str:
     """A URL-safe, 16-hex-digit random id (64 bits)."""
     return f"{random.getrandbits(64):016x}"
@@ -282,10 +286,11 @@ class Engine:
             tasks.append(new_task(spec, self._tcfg, task_id, self._seq if local else 0, now))
         return tasks
 
-    def _enqueue(self, tasks: list[Task]) -> None:
+    def _enqueue(self, tasks: list[Task], announce: bool = True) -> None:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
-        with a shared store, in its table already (its claimers were notified)."""
-        publish = self.bus.publish_uncoalesced
+        with a shared store, in its table already (its claimers were notified).
+        ``announce=False``: no ``created`` events (a bulk retry publishes one summary)."""
+        publish = self.bus.publish_uncoalesced if announce else _no_event
         on_submitted = self.tally.on_submitted
         for task in tasks:
             on_submitted(task.type)
@@ -313,7 +318,7 @@ class Engine:
         self._enqueue(tasks)
         return tasks
 
-    async def submit_many(self, specs: Sequence[TaskSpec]) -> list[Task]:
+    async def submit_many(self, specs: Sequence[TaskSpec], *, announce: bool = True) -> list[Task]:
         """Admit all of ``specs`` or none; returns once they are durable (if stored).
 
         With a store, the tasks are written first and only then tracked, announced and
@@ -337,7 +342,7 @@ class Engine:
                 raise
             finally:
                 self._committing -= len(tasks)
-        self._enqueue(tasks)
+        self._enqueue(tasks, announce)
         return tasks
 
     async def submit(self, spec: TaskSpec) -> Task:
@@ -380,7 +385,11 @@ class Engine:
         await self.journal.commit()
         return task
 
-    def _cancel_pending(self, task: Task, message: str) -> None:
+    def cancel_pending_quietly(self, task: Task) -> None:
+        """Cancel a pending task held here without its event (a bulk cancel)."""
+        self._cancel_pending(task, "cancelled by request", announce=False)
+
+    def _cancel_pending(self, task: Task, message: str, *, announce: bool = True) -> None:
         old = task.transition(TaskStatus.CANCELLED)
         self.backlog.discard(task)
         task.finished_at = self.clock.now()
@@ -388,7 +397,8 @@ class Engine:
         self.registry.moved(task, old)
         self.journal.changed(task)
         self.tally.on_finished(task.type, "cancelled", None)
-        self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
+        if announce:
+            self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
         self.pool.notify_finished(task)
 
     def interrupt_held(self, task_id: str, reason: str) -> bool:

@@ -39,6 +39,10 @@ class SharedStore(Protocol):
         returns)."""
         ...
 
+    async def delete_final(self, ids: list[str]) -> int:
+        """Delete the final ones of these tasks (a bulk delete); how many were deleted."""
+        ...
+
     async def retention(self) -> int:
         """Apply the retention rules to the whole cluster (one instance at a time)."""
         ...

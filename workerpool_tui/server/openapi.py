@@ -28,8 +28,8 @@ from .openapi_values import (
     json_value_schema,
     payload_schema,
     status_filter_pattern,
-    wait_pattern,
     timeout_schema,
+    wait_pattern,
 )
 from .responses import ERROR_CODES, ErrorBody
 from .routes import METRICS_PATH, ROUTES, WS_PATH, Route

@@ -1,21 +1,46 @@
 """Operating endpoints of ``Api`` (issue 14), a mixin like ``pages.py``: a task's log
-lines followed by long poll, and the Prometheus metrics."""
+lines followed by long poll, the Prometheus metrics, and bulk actions."""
 
 from __future__ import annotations
 
 import re
+from typing import Literal, TypeVar
 from urllib.parse import parse_qs
+
+import msgspec
 
 from ..config import parse_duration
 from ..core.admission import INT_MAX
+from ..core.bulk import BulkFilter, run_bulk
 from ..core.engine import Engine
 from ..core.logs import LOGS_WAIT_MAX_S, read_logs
+from ..core.models import TaskStatus
 from .broadcast import Broadcaster
 from .metrics import CONTENT_TYPE, MetricsExporter
 from .request import Request
 from .responses import Response, error_response, json_response
 
 _INTEGER = re.compile(r"[0-9]{1,19}")
+_T = TypeVar("_T")
+
+
+class BulkFilterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Which tasks: every given field must match; ``{}`` matches every task."""
+
+    status: list[TaskStatus] | None = None
+    type: str | None = None
+    q: str | None = None
+    ids: list[str] | None = None
+    older_than: float | str | None = None
+    """Seconds or a duration (``"1h"``): final tasks that finished, others created, longer
+    ago than this."""
+
+
+class BulkRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    action: Literal["cancel", "retry", "delete"]
+    filter: BulkFilterBody = msgspec.field(default_factory=BulkFilterBody)
+    dry_run: bool = False
+    """Count what would change; change nothing."""
 
 
 class QueryError(Exception):
@@ -55,6 +80,22 @@ class OpsHandlers:
     engine: Engine
     broadcaster: Broadcaster
     _metrics: MetricsExporter | None = None
+
+    def _decode(self, request: Request, type_: type[_T]) -> _T:
+        raise NotImplementedError  # Api's
+
+    async def bulk_tasks(self, request: Request) -> Response:
+        body = self._decode(request, BulkRequest)
+        f = body.filter
+        older_than = None
+        if f.older_than is not None:
+            try:
+                older_than = parse_duration(f.older_than)
+            except ValueError as exc:
+                return error_response(400, "invalid_request", f"filter.older_than: {exc}")
+        flt = BulkFilter(status=f.status, type=f.type, q=f.q, ids=f.ids, older_than=older_than)
+        result = await run_bulk(self.engine, body.action, flt, dry_run=body.dry_run)
+        return json_response(200, result)
 
     async def metrics(self, request: Request) -> Response:
         exporter = self._metrics

@@ -81,9 +81,11 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _routes() -> tuple[Route, ...]:
+    from ..core.bulk import BulkResult
     from ..core.engine import EngineStats
     from ..core.logs import LOGS_WAIT_MAX_S, LogSlice
     from ..core.models import TaskView
+    from .ops import BulkRequest
 
     task_errors = ("not_found", "ambiguous_id", "store_unavailable")
     submit_errors = (
@@ -180,6 +182,16 @@ def _routes() -> tuple[Route, ...]:
             request=BatchRequest,
             response=TaskBatch,
             errors=submit_errors,
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks/bulk",
+            handler="bulk_tasks",
+            summary="Cancel, retry or delete every task a filter matches (delete: final"
+            " tasks only); one `bulk` event instead of one per task",
+            request=BulkRequest,
+            response=BulkResult,
+            errors=("invalid_json", "unsupported_media_type", "store_unavailable"),
         ),
         Route(
             method="GET",

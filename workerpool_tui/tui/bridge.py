@@ -23,7 +23,8 @@ from typing import Any
 import msgspec
 
 from ..core import Engine, Task, TaskSpec, TaskStatus
-from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
+from ..core.bulk import bulk_summary
+from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.models import EventKind
 from ..core.stats import ScalingDecision
@@ -175,6 +176,12 @@ class Bridge:
                     ids.clear()
                 elif type(event) is PoolEvent:
                     ch.pool = True
+                elif type(event) is BulkEvent:
+                    # Many tasks changed without their own events: read them afresh.
+                    ch.rebuild = True
+                    ch.membership = True
+                    ids.clear()
+                    self._logs.append(("info", bulk_summary(event)))
                 elif type(event) is LogEvent and self._records is None:
                     # Without a record buffer (tests, embedding) engine log lines come
                     # from the bus.
