@@ -219,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="print a shell completion script: source <(workerpool-tui completion bash)",
+    )
+    p.add_argument(
+        "shell", metavar="SHELL", choices=["bash", "zsh", "fish"], help="bash, zsh or fish"
+    )
+    p.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="config (its task types)"
+    )
     return parser
 
 
@@ -308,6 +319,11 @@ def _run(argv: Sequence[str] | None) -> int:
     command = args.command or "dashboard"
     _check_args(args, command)
     cfg = config_from_args(args)
+    if command == "completion":
+        from .completion import completion_script
+
+        sys.stdout.write(completion_script(args.shell, build_parser(), cfg))
+        return 0
     if command in CLIENT_COMMANDS:
         from .client import run_client
 
