@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ..core import Engine, Task, TaskSpec, TaskStatus
-from ..core.bulk import bulk_summary
+from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
 from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.models import EventKind
@@ -332,6 +332,9 @@ class Bridge:
 
     async def retry(self, task_id: str) -> Task:
         return await self._engine.retry(task_id)
+
+    async def bulk(self, action: Action, flt: BulkFilter, *, dry_run: bool = False) -> BulkResult:
+        return await run_bulk(self._engine, action, flt, dry_run=dry_run)
 
     def resize(self, min_workers: int | None = None, max_workers: int | None = None) -> PoolState:
         return self._engine.resize(min_workers=min_workers, max_workers=max_workers)

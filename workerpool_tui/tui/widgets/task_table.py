@@ -134,6 +134,8 @@ class TaskTable(ScrollView, can_focus=True):
         """What each row line on screen shows: ``(task id, has the cursor)``."""
         self.lines_refreshed = 0
         """Row lines asked to be redrawn so far (benches read it)."""
+        self.marked: frozenset[str] = frozenset()
+        """Tasks marked for a bulk action (``space``): their id shows a ``●``."""
 
     def on_mount(self) -> None:
         self.use_theme()
@@ -156,6 +158,21 @@ class TaskTable(ScrollView, can_focus=True):
         if cells is None:
             cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now)
         return cells
+
+    def _shown_row(self, task_id: str) -> Cells:
+        cells = self.get_row(task_id)
+        if task_id in self.marked:
+            return ("●" + cells[0][:-1], *cells[1:])
+        return cells
+
+    def set_marked(self, marked: frozenset[str]) -> None:
+        """Show these tasks as marked (their lines are drawn again)."""
+        toggled = marked ^ self.marked
+        self.marked = marked
+        for tid in toggled:
+            self._strips.pop(tid, None)
+        self._shown = []  # every line is compared afresh
+        self._repaint(toggled)
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
@@ -349,7 +366,7 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            return _line(self.get_row(tid), pen.cursor, None, width)
+            return _line(self._shown_row(tid), pen.cursor, None, width)
         odd = row % 2
         cached = self._strips.get(tid)
         if cached is None or cached[0] != width:
@@ -358,7 +375,7 @@ class TaskTable(ScrollView, can_focus=True):
         if strip is None:
             # Both parities are kept: when a new task enters at the top every row moves
             # down one line and flips its zebra parity, and must not be rebuilt for it.
-            cells = self.get_row(tid)
+            cells = self._shown_row(tid)
             style = pen.zebra if odd else pen.base
             strip = _line(cells, style, self._status_styles.get(cells[2]), width)
             cached[1][odd] = strip
