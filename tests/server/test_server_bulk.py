@@ -99,7 +99,6 @@ async def test_bulk_by_ids_prefixes_and_age() -> None:
         {"action": "cancel", "filter": {"status": ["sleeping"]}},
         {"action": "cancel", "filter": {"older_than": "soon"}},
         {"action": "cancel", "filter": {"older_than": -1}},
-        {"action": "cancel", "filter": {"ids": ["ffffffffffff"]}},
         {"action": "cancel", "filter": {"colour": "red"}},
         {"action": "delete", "filter": {}, "extra": 1},
     ],
@@ -111,6 +110,16 @@ async def test_bulk_refuses_hostile_bodies_and_changes_nothing(body: dict[str, A
         resp = await c.post("/api/v1/tasks/bulk", json=body)
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"]["code"] == "invalid_request"
+        assert (await _counts(c))["pending"] == 1
+
+
+async def test_bulk_by_an_unknown_id_is_404_and_changes_nothing() -> None:
+    async with running_server() as server, _client(server.port) as c:
+        await c.patch("/api/v1/pool", json={"paused": True})
+        task = (await c.post("/api/v1/tasks", json={"type": "default_task"})).json()
+        body = {"action": "cancel", "filter": {"ids": [task["id"], "ffffffffffff"]}}
+        resp = await c.post("/api/v1/tasks/bulk", json=body)
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
         assert (await _counts(c))["pending"] == 1
 
 

@@ -23,7 +23,7 @@ import anyio.lowlevel
 import msgspec
 
 from .bus import BulkEvent
-from .errors import AmbiguousId, EngineError, InvalidRequest, NotFound
+from .errors import EngineError, InvalidRequest
 from .models import FINAL_STATUSES, Task, TaskSpec, TaskStatus
 from .registry import matches
 
@@ -75,7 +75,8 @@ class BulkFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     q: str | None = None
     """An id prefix, or part of the type or of the message (as the listing's ``q``)."""
     ids: list[str] | None = None
-    """Task ids or unique prefixes (4+ characters)."""
+    """Task ids or unique prefixes (4+ characters); one that matches no task is
+    ``NotFound``, several ``AmbiguousId``, and nothing changes."""
     older_than: float | None = None
     """Seconds: final tasks that finished, other tasks created, longer ago than this."""
 
@@ -155,11 +156,8 @@ async def _match(engine: Engine, flt: BulkFilter) -> list[Task]:
     pacer = _Pacer()
     if flt.ids is not None:
         found: dict[str, Task] = {}
-        for i, one in enumerate(flt.ids):
-            try:
-                task = await engine.lookup(one)
-            except (NotFound, AmbiguousId) as exc:
-                raise InvalidRequest(f"filter.ids[{i}]: {exc}") from None
+        for one in flt.ids:
+            task = await engine.lookup(one)  # NotFound, AmbiguousId: nothing changes
             if keep(task):
                 found[task.id] = task
             await pacer.tick()

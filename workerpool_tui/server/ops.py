@@ -4,7 +4,7 @@ lines followed by long poll, the Prometheus metrics, and bulk actions."""
 from __future__ import annotations
 
 import re
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
@@ -22,6 +22,8 @@ from .responses import Response, error_response, json_response
 
 _INTEGER = re.compile(r"[0-9]{1,19}")
 _T = TypeVar("_T")
+DURATION = r"^[ \t]*[0-9]+(\.[0-9]+)?[ \t]*(ms|s|m|h|d)?[ \t]*$"
+"""A duration string as ``parse_duration`` reads it (seconds without a unit)."""
 
 
 class BulkFilterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -31,7 +33,9 @@ class BulkFilterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     type: str | None = None
     q: str | None = None
     ids: list[str] | None = None
-    older_than: float | str | None = None
+    older_than: (
+        Annotated[float, msgspec.Meta(ge=0)] | Annotated[str, msgspec.Meta(pattern=DURATION)] | None
+    ) = None
     """Seconds or a duration (``"1h"``): final tasks that finished, others created, longer
     ago than this."""
 

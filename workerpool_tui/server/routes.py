@@ -191,7 +191,13 @@ def _routes() -> tuple[Route, ...]:
             " tasks only); one `bulk` event instead of one per task",
             request=BulkRequest,
             response=BulkResult,
-            errors=("invalid_json", "unsupported_media_type", "store_unavailable"),
+            errors=(
+                "invalid_json",
+                "unsupported_media_type",
+                "not_found",
+                "ambiguous_id",
+                "store_unavailable",
+            ),
         ),
         Route(
             method="GET",
