@@ -4,14 +4,18 @@ gauges."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from enginekit import submit
-from pgkit import pg_engine, rows, wait_final_pg
+from pgkit import pg_engine, rows, wait_final_pg, wait_task
 from prometheus_client.parser import text_string_to_metric_families
 
 from workerpool_tui.core import TaskStatus
 from workerpool_tui.core.bulk import BulkFilter, run_bulk
+from workerpool_tui.core.handlers import TaskContext
+from workerpool_tui.core.logs import read_logs
 from workerpool_tui.server.broadcast import Broadcaster
 from workerpool_tui.server.limits import Limits
 from workerpool_tui.server.metrics import MetricsExporter
@@ -72,3 +76,35 @@ async def test_metrics_carry_the_instance_and_one_reporter(pg_url: str, pg_schem
     assert "workerpool_queue_depth" in families["alpha"]
     assert "workerpool_tasks" not in families["beta"]
     assert "workerpool_queue_depth" not in families["beta"]
+
+
+async def test_logs_of_a_task_another_instance_runs(pg_url: str, pg_schema: str) -> None:
+    release = anyio.Event()
+
+    async def chatty(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        ctx.log("first")
+        await release.wait()
+        ctx.log("second")
+
+    runner, _ = pg_engine(pg_url, pg_schema, handlers={"chatty": chatty})
+    reader, _ = pg_engine(pg_url, pg_schema, handlers={"chatty": chatty})
+    async with runner, reader:
+        reader.pause()  # only the runner claims it
+        task = await submit(runner, "chatty")
+        await wait_task(runner, task.id, lambda t: t.logs and list(t.logs) == ["first"])
+        await runner.journal.commit()  # another instance sees what is written down
+        with anyio.fail_after(15):
+            first = await read_logs(reader, task.id, 0, 10)
+        assert reader.get(task.id) is None  # read from the store, not held here
+        assert first.lines == ["first"] and first.next == 1 and not first.final
+        release.set()
+        seen = list(first.lines)
+        since = first.next
+        with anyio.fail_after(15):
+            while True:
+                page = await read_logs(reader, task.id[:8], since, 5)
+                seen += page.lines
+                since = page.next
+                if page.final:
+                    break
+        assert seen == ["first", "second"] and page.status is TaskStatus.COMPLETED
