@@ -23,7 +23,7 @@ import anyio.lowlevel
 import msgspec
 
 from .bus import BulkEvent
-from .errors import EngineError, InvalidRequest
+from .errors import AlreadyFinished, EngineError, InvalidRequest, NotFound
 from .models import FINAL_STATUSES, Task, TaskSpec, TaskStatus
 from .registry import matches
 
@@ -171,16 +171,20 @@ async def _match(engine: Engine, flt: BulkFilter) -> list[Task]:
             await pacer.tick()
         return out
     # A shared store: page through its index (every instance's tasks), filtered there by
-    # status, type and q; the rest here.
-    out, offset = [], 0
+    # status, type and q; the rest here. Tasks submitted meanwhile shift the pages: a task
+    # seen twice counts once.
+    seen: dict[str, Task] = {}
+    offset = 0
     while True:
         page, total = await engine.list_tasks(
             status=statuses, type_=flt.type, q=flt.q, limit=PAGE, offset=offset
         )
-        out.extend(t for t in page if keep(t))
+        for task in page:
+            if keep(task):
+                seen.setdefault(task.id, task)
         offset += len(page)
         if not page or offset >= total:
-            return out
+            return list(seen.values())
 
 
 async def _cancel(engine: Engine, tasks: Iterable[Task], skip: _Skip, pacer: _Pacer) -> int:
@@ -193,7 +197,11 @@ async def _cancel(engine: Engine, tasks: Iterable[Task], skip: _Skip, pacer: _Pa
             skip("already_final")
             continue
         if held is None:  # another cluster instance's: its owner stops it
-            await engine.cancel(task.id, wait_s=0)
+            try:
+                await engine.cancel(task.id, wait_s=0)
+            except (AlreadyFinished, NotFound) as exc:  # it ended, or went, meanwhile
+                skip(exc.code)
+                continue
         elif live.status is TaskStatus.PENDING:
             engine.cancel_pending_quietly(live)
         elif not engine.interrupt_held(live.id, "cancelled"):
