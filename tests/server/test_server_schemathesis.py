@@ -67,13 +67,21 @@ def api_schema(served: LiveServer) -> schemathesis.BaseSchema:
 
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path=WS_PATH)
 
+# One test runs every operation as a sub-test, so its time grows with the API (50 examples
+# each): the suite's 60 s per test is too short on a loaded 2-core machine, and a timeout
+# that fires in the middle of Hypothesis' data generation is reported as "inconsistent data
+# generation", which hides the cause.
+RUN_TIMEOUT_S = 600
 
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
 @schema.parametrize()
 @SETTINGS
 def test_every_operation(case: schemathesis.Case) -> None:
     case.call_and_validate()
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_stateful_links(served: LiveServer) -> None:
     machine = _load(served).as_state_machine()
     machine.run(

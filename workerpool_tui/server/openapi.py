@@ -22,14 +22,12 @@ import msgspec
 from .. import __version__
 from ..core.admission import INT_MAX
 from ..core.handlers import TaskType
-from ..core.logs import LOGS_WAIT_MAX_S
 from .openapi_values import (
     JSON_VALUE,
     json_value_schema,
     payload_schema,
     status_filter_pattern,
     timeout_schema,
-    wait_pattern,
 )
 from .responses import ERROR_CODES, ErrorBody
 from .routes import METRICS_PATH, ROUTES, WS_PATH, Route
@@ -203,8 +201,6 @@ def _parameters(route: Route, settings: DocumentSettings) -> list[dict[str, Any]
             schema["pattern"] = status_filter_pattern()
         elif q.name in ("offset", "since"):
             schema["maximum"] = INT_MAX
-        elif q.name == "wait":
-            schema = {"type": "string", "pattern": wait_pattern(LOGS_WAIT_MAX_S)}
         params.append(
             {
                 "name": q.name,

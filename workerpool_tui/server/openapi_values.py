@@ -65,12 +65,6 @@ def duration_pattern(maximum_s: float) -> str:
     return f"^{SPACE}(?:{'|'.join(forms)}){SPACE}$"
 
 
-def wait_pattern(maximum_s: float) -> str:
-    """A ``pattern`` for a long poll's ``wait``: a duration within [0, maximum_s]."""
-    zero = f"{SPACE}0+(?:\\.0+)?{SPACE}(?:ms|s|m|h|d)?"
-    return f"^(?:{duration_pattern(maximum_s)[1:-1]}|{zero}){SPACE}$"
-
-
 def timeout_schema(maximum_s: float) -> dict[str, Any]:
     return {
         "anyOf": [

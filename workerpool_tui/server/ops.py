@@ -65,12 +65,17 @@ def query_int(query: dict[str, str], name: str, default: int, high: int = INT_MA
     return int(raw)
 
 
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
+
+
 def query_seconds(query: dict[str, str], name: str, high: float) -> float:
     raw = query.get(name)
     if raw is None or raw == "":
         return 0.0
     try:
-        value = parse_duration(raw)
+        # A plain number in any notation JSON Schema's "number" allows (1e-3, 2.5E1), or a
+        # duration such as 10s.
+        value = float(raw) if _NUMBER.fullmatch(raw) else parse_duration(raw)
     except ValueError as exc:
         raise QueryError(f"{name}: {exc}") from None
     if not 0 <= value <= high:

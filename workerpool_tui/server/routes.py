@@ -248,8 +248,9 @@ def _routes() -> tuple[Route, ...]:
                 ),
                 QueryParam(
                     "wait",
-                    {"type": "string"},
-                    f"how long to wait for a new line: seconds or a duration such as 10s, at"
+                    {"type": "number", "minimum": 0, "maximum": LOGS_WAIT_MAX_S},
+                    f"how long to wait for a new line, in seconds (a duration such as 10s is"
+                    f" also taken), at"
                     f" most {LOGS_WAIT_MAX_S:g}s (default 0: answer at once)",
                 ),
             ),
