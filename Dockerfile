@@ -11,14 +11,14 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY workerpool_tui ./workerpool_tui
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,fast]"
 
 # ---- runtime: installed from those wheels only, run as a user without privileges
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/workerpool workerpool \
     && mkdir /data && chown workerpool:workerpool /data
 COPY --from=build /wheels /tmp/wheels
-RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels "workerpool-tui[postgres]" \
+RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels "workerpool-tui[postgres,fast]" \
     && rm -rf /tmp/wheels
 
 # Settings as environment variables: WORKERPOOL__SECTION__KEY is `section.key` of config.toml.

@@ -1,24 +1,31 @@
 """HTTP and WebSocket benchmark: our server against baselines measured in the same run.
 
-    .venv/bin/python bench/http.py [--duration 10] [--tasks 2000] [--clients 100]
+    .venv/bin/python bench/http.py [--duration 3] [--rounds 3] [--tasks 2000] [--clients 100]
     .venv/bin/python bench/http.py --only callgrind [--requests 1000]
     .venv/bin/python bench/http.py --only metrics [--duration 5] [--rounds 3] [--types 5]
 
-HTTP: the same trivial JSON endpoints on loopback, ours (``workerpool-tui serve``) and
-``uvicorn --http h11`` with a minimal ASGI app (``bench/uvicorn_app.py``), each in its own
-process, loaded by ``wrk -t2 -c50`` from another process (a Python keep-alive load
-generator when ``wrk`` is absent). Prints req/s of ``GET /health`` and ``POST /api/v1/tasks``
-(ours runs ``default_task``; uvicorn's app answers the same JSON without work) and ratios.
+With the defaults a run takes under two minutes (HTTP about 60 s, the fan-out the rest).
+
+HTTP: the same trivial JSON endpoints on loopback, ours (``workerpool-tui serve``, on
+uvloop when installed: ``[server] loop = "auto"``) and two uvicorn baselines with a minimal
+ASGI app (``bench/baselines/uvicorn_app.py``): ``--http h11 --loop asyncio`` (pure Python,
+as ours was before httptools) and ``--http httptools --loop uvloop`` (what
+``uvicorn[standard]`` deploys), each in its own process, loaded in turn by ``wrk -t2 -c50``
+from another process (a Python keep-alive load generator when ``wrk`` is absent). Prints
+req/s of ``GET /health`` and ``POST /api/v1/tasks`` (ours runs ``default_task``; uvicorn's
+app answers the same JSON without work), ratios against both, and the load average before
+and after (the machine may be shared).
 
 WebSocket fan-out: ``--clients`` clients in a separate process receive every task event
 while our engine runs ``--tasks`` short tasks; then a ``websockets`` ``broadcast()`` server
 (``bench/ws_baseline.py``) sends the same number of messages of the same average size to
 the same clients. Prints delivered messages per second and the ratio.
 
-Callgrind (``--only callgrind``, needs valgrind): our server runs under
-``valgrind --tool=callgrind``; after a warm-up the counters are zeroed, a fixed number of
-requests is sent over 10 keep-alive connections, and the instructions the server process
-executed per request are printed: a figure that does not depend on the machine's load.
+Callgrind (``--only callgrind``, needs valgrind): each server (ours and both baselines) runs
+under ``valgrind --tool=callgrind`` in turn; after a warm-up the counters are zeroed, a
+fixed number of requests is sent over 10 keep-alive connections, and the instructions the
+server process executed per request are printed: a figure that does not depend on the
+machine's load.
 
 Metrics (``--only metrics``, also part of a full run): what scraping ``GET /metrics`` once a
 second costs the engine's throughput (``bench/scrape.py``).
@@ -92,15 +99,23 @@ def our_server(port: int, wrapper: list[str] | None = None) -> subprocess.Popen[
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())
 
 
-def uvicorn_server(port: int) -> subprocess.Popen[bytes]:
+BASELINE_SERVERS = {"uvicorn-h11": ("h11", "asyncio"), "uvicorn-std": ("httptools", "uvloop")}
+"""uvicorn's pure-Python configuration and uvicorn[standard]'s (the one users deploy)."""
+
+
+def uvicorn_server(
+    port: int, name: str, wrapper: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    http, loop = BASELINE_SERVERS[name]
     cmd = [
+        *(wrapper or []),
         PY,
         "-m",
         "uvicorn",
         "--http",
-        "h11",
+        http,
         "--loop",
-        "asyncio",
+        loop,
         "--no-access-log",
         "--log-level",
         "warning",
@@ -142,8 +157,8 @@ def wrk(port: int, path: str, post: bool, duration: int) -> tuple[float, int]:
 def request_bytes(path: str, post: bool) -> bytes:
     """One keep-alive request as the load generators send it."""
     if not post:
-        return f"GET {path} HTTP/1.1\r\nHost: b\r\n\r\n".encode()
-    head = f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     return f"{head}Content-Length: {len(POST_BODY)}\r\n\r\n".encode() + POST_BODY
 
 
@@ -174,14 +189,22 @@ asyncio.run(main())
     return float(rps), int(bad)
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def http_bench(duration: int, rounds: int) -> dict[str, float]:
-    """Both servers run side by side, loaded in turn (ours, uvicorn, ours, ...); the
-    machine is shared and noisy, so each figure is the median of ``rounds`` runs."""
+    """The three servers run side by side, loaded in turn (ours, uvicorn-h11, uvicorn-std,
+    ours, ...); the machine is shared and noisy, so each figure is the median of ``rounds``
+    runs."""
     load = wrk if shutil.which("wrk") else python_load
     tool = "wrk -t2 -c50" if load is wrk else "python load generator (50 connections)"
     print(f"HTTP: {tool}, {duration}s per run, median of {rounds} interleaved runs, loopback")
-    ports = {"ours": free_port(), "uvicorn-h11": free_port()}
-    procs = {"ours": our_server(ports["ours"]), "uvicorn-h11": uvicorn_server(ports["uvicorn-h11"])}
+    print(f"  load average before: {load_average()}")
+    ports = {"ours": free_port(), **{name: free_port() for name in BASELINE_SERVERS}}
+    procs = {"ours": our_server(ports["ours"])}
+    for name in BASELINE_SERVERS:
+        procs[name] = uvicorn_server(ports[name], name)
     runs: dict[str, list[float]] = {}
     cases = (("GET /health", "/health", False), ("POST /api/v1/tasks", "/api/v1/tasks", True))
     try:
@@ -198,14 +221,16 @@ def http_bench(duration: int, rounds: int) -> dict[str, float]:
     finally:
         for proc in procs.values():
             stop(proc)
+    print(f"  load average after:  {load_average()}")
     results = {key: statistics.median(values) for key, values in runs.items()}
     for key, value in results.items():
         name, label = key.split(" ", 1)
         each = ", ".join(f"{v:,.0f}" for v in runs[key])
         print(f"  {name:12} {label:20} {value:10,.0f} req/s   (runs: {each})")
-    for label, _, _ in cases:
-        ratio = results[f"ours {label}"] / results[f"uvicorn-h11 {label}"]
-        print(f"  ratio ours/uvicorn-h11 {label:20} {ratio:5.2f}x")
+    for name in BASELINE_SERVERS:
+        for label, _, _ in cases:
+            ratio = results[f"ours {label}"] / results[f"{name} {label}"]
+            print(f"  ratio ours/{name} {label:20} {ratio:5.2f}x")
     return results
 
 
@@ -234,15 +259,19 @@ asyncio.run(main())
 def callgrind_bench(requests: int) -> None:
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("callgrind needs valgrind (apt-get install valgrind)")
-    print(f"callgrind: instructions of our server process per request, {requests} requests")
+    print(f"callgrind: instructions of each server process per request, {requests} requests")
+    for name in ("ours", *BASELINE_SERVERS):
+        callgrind_one(name, requests)
+
+
+def callgrind_one(name: str, requests: int) -> None:
     port = free_port()
     out_dir = tempfile.mkdtemp(prefix="httpbench-callgrind-")
-    proc = our_server(
-        port, ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p"]
-    )
+    wrapper = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p"]
+    proc = our_server(port, wrapper) if name == "ours" else uvicorn_server(port, name, wrapper)
     totals: dict[str, int] = {}
     try:
-        wait_port(port, deadline_s=120)
+        wait_port(port, deadline_s=400)
         for label, path, post in (("get", "/health", False), ("post", "/api/v1/tasks", True)):
             fixed_load(port, path, post, 200)  # warm-up
             ctl = ["callgrind_control"]
@@ -263,7 +292,7 @@ def callgrind_bench(requests: int) -> None:
     os.rmdir(out_dir)
     names = {"get": "GET /health", "post": "POST /api/v1/tasks"}
     for label, total in sorted(totals.items()):
-        print(f"  ours {names[label]:20} {total // requests:10,} instructions per request")
+        print(f"  {name:12} {names[label]:20} {total // requests:10,} instructions per request")
 
 
 # ---------------------------------------------------------------- WebSocket fan-out
@@ -402,8 +431,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per load run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved runs per figure")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per load run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per figure")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks in the fan-out run")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--only", choices=["http", "ws", "callgrind", "metrics"], default=None)

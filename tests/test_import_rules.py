@@ -9,6 +9,8 @@ FORBIDDEN = (
     "textual",
     "rich",
     "h11",
+    "httptools",
+    "uvloop",
     "wsproto",
     "workerpool_tui.tui",
     "workerpool_tui.server",

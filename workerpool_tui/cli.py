@@ -31,6 +31,7 @@ from .store.sqlite import StoreError, StoreLocked
 
 CLIENT_COMMANDS = (
     "submit", "list", "get", "cancel", "retry", "clean", "logs", "stats", "watch",
+    "schedules", "schedule",
 )  # fmt: skip
 ENGINE_COMMANDS = ("dashboard", "serve")
 ENGINE_OPTIONS = {"no_server": "--no-server", "log_level": "--log-level", "store": "--store"}
@@ -153,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload", metavar="JSON", default="{}", help="a JSON object, @FILE, or - for stdin"
     )
     p.add_argument(
-        "--priority", metavar="N", type=int, default=0, help="higher runs first (default 0)"
+        "--priority",
+        metavar="N",
+        type=int,
+        default=None,
+        help="higher runs first (default: the type's [task.types.NAME] priority, else 0)",
     )
     p.add_argument(
         "--timeout",
@@ -217,6 +222,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="follow new lines until the task ends; exit 0 if it completed, else 1",
     )
+    add("schedules", "list the recurring schedules, with next and last runs")
+    p = add("schedule", "add, pause, resume, delete or run a recurring schedule")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        choices=("add", "pause", "resume", "delete", "run"),
+        help="add | pause | resume | delete | run",
+    )
+    p.add_argument("name", metavar="NAME", help="the schedule's name")
+    p.add_argument(
+        "type", metavar="TYPE", nargs="?", default=None, help="add: the task type to submit"
+    )
+    p.add_argument(
+        "--cron",
+        metavar="EXPR",
+        default=None,
+        help='add: a 5-field cron expression such as "*/5 * * * *"',
+    )
+    p.add_argument("--every", metavar="DURATION", default=None, help="add: e.g. 30s, 5m, 1h")
+    p.add_argument("--timezone", metavar="ZONE", default="UTC", help="add: default UTC")
+    p.add_argument(
+        "--payload", metavar="JSON", default="{}", help="add: a JSON object, @FILE, or - for stdin"
+    )
+    p.add_argument("--priority", metavar="N", type=int, default=0, help="add: default 0")
+    p.add_argument("--timeout", metavar="DURATION", default=None, help="add: per run")
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
     p = sub.add_parser(
@@ -331,11 +361,13 @@ def _run(argv: Sequence[str] | None) -> int:
     if command == "serve":
         import anyio
 
+        from .eventloop import backend_options
         from .logging import setup_logging
         from .runtime import serve
 
+        options = backend_options(cfg.server.loop)  # ConfigError: uvloop asked, missing
         setup_logging(cfg.logger)
-        return anyio.run(serve, cfg)
+        return anyio.run(serve, cfg, backend_options=options)
     from .tui.run import run_dashboard
 
     return run_dashboard(cfg)

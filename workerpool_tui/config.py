@@ -23,6 +23,8 @@ from .config_sources import (
     read_file,
     undecodable,
 )
+from .config_types import TypeSettings, normalise_types, parse_bytes, type_settings_problem
+from .core.schedules import ScheduleSpec, check_schedule
 
 __all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
 
@@ -71,6 +73,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_connections: int = 1000
     header_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    """The event loop of ``serve`` (see ``workerpool_tui/eventloop.py``)."""
 
 
 class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -81,6 +85,12 @@ class WorkerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     scale_down_threshold: float = 0.3
     scale_check_interval: float = 30.0
     shutdown_timeout: float = 30.0
+    processes: int = 0
+    """Worker processes for ``isolation = "process"`` types; 0: the CPU count."""
+    max_tasks_per_process: int = 1000
+    process_memory_limit: str = ""
+    """``"512MB"``: a process past it after a task is replaced; past twice it, killed."""
+    kill_grace: float = 2.0
 
 
 class TaskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -96,6 +106,8 @@ class TaskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     retry_backoff: float = 1.0
     allow_shell: bool = False
     handlers: dict[str, str] = msgspec.field(default_factory=dict)
+    types: dict[str, TypeSettings] = msgspec.field(default_factory=dict)
+    """``[task.types.NAME]``: per-type isolation, limits and defaults (``config_types.py``)."""
 
 
 class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -130,13 +142,15 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     logger: LoggerConfig = msgspec.field(default_factory=LoggerConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     keymap: dict[str, str] = msgspec.field(default_factory=dict)
+    schedule: list[ScheduleSpec] = msgspec.field(default_factory=list)
+    """``[[schedule]]`` tables: recurring tasks (``docs/scheduling.md``)."""
     source: str = "defaults"
     """Where the file part came from (a path, or "defaults"); used in messages."""
 
 
 _DURATION_KEYS: dict[str, frozenset[str]] = {
     "server": frozenset({"header_timeout", "keep_alive_timeout"}),
-    "worker": frozenset({"scale_check_interval", "shutdown_timeout"}),
+    "worker": frozenset({"scale_check_interval", "shutdown_timeout", "kill_grace"}),
     "store": frozenset({"lease", "heartbeat"}),
     "task": frozenset(
         {
@@ -150,12 +164,12 @@ _DURATION_KEYS: dict[str, frozenset[str]] = {
 }
 _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "server": ("port", "max_body_bytes", "max_connections"),
-    "worker": ("min_workers", "max_workers"),
+    "worker": ("min_workers", "max_workers", "processes"),
     "task": ("queue_capacity", "max_concurrent_tasks", "max_tracked_tasks", "default_max_retries"),
 }
 _POSITIVE: dict[str, tuple[str, ...]] = {
     "server": ("max_body_bytes", "max_connections", "header_timeout", "keep_alive_timeout"),
-    "worker": ("max_workers", "scale_check_interval"),
+    "worker": ("max_workers", "scale_check_interval", "max_tasks_per_process"),
     "task": (
         "queue_capacity",
         "max_concurrent_tasks",
@@ -187,6 +201,22 @@ def _normalise(tree: dict[str, Any], origin: str) -> dict[str, Any]:
                 values[key] = parse_duration(values[key])
             except ValueError as exc:
                 raise ConfigError(f"{origin}: {section}.{key}: {exc}") from None
+    schedules = tree.get("schedule")
+    if isinstance(schedules, list):
+        for i, table in enumerate(schedules):
+            if not isinstance(table, dict):
+                continue
+            for key in ("every", "timeout"):
+                if isinstance(table.get(key), str):
+                    try:
+                        table[key] = parse_duration(table[key])
+                    except ValueError as exc:
+                        raise ConfigError(f"{origin}: schedule[{i}].{key}: {exc}") from None
+    task = tree.get("task")
+    if isinstance(task, dict):
+        problem = normalise_types(task.get("types"), parse_duration)
+        if problem is not None:
+            raise ConfigError(f"{origin}: task.types.{problem}")
     return tree
 
 
@@ -239,6 +269,10 @@ def _validate(cfg: Config, origin: str) -> None:
             f"{w.scale_down_threshold} must be below"
             f" worker.scale_up_threshold ({w.scale_up_threshold})",
         )
+    try:
+        parse_bytes(w.process_memory_limit)
+    except ValueError as exc:
+        fail("worker.process_memory_limit", str(exc))
     t = cfg.task
     if t.default_max_retries > MAX_RETRIES_MAX:
         fail(
@@ -256,6 +290,21 @@ def _validate(cfg: Config, origin: str) -> None:
             "task.default_task_timeout",
             f"{t.default_task_timeout:g}s exceeds task.max_task_timeout ({t.max_task_timeout:g}s)",
         )
+    names: set[str] = set()
+    for i, sched in enumerate(cfg.schedule):
+        try:
+            check_schedule(sched)
+        except ValueError as exc:
+            fail(f"schedule[{i}]", str(exc))
+        if sched.name in names:
+            fail(f"schedule[{i}].name", f"{sched.name!r} is used twice")
+        names.add(sched.name)
+    for name, ts in t.types.items():
+        problem = type_settings_problem(
+            ts, max_task_timeout=t.max_task_timeout, max_retries_max=MAX_RETRIES_MAX
+        )
+        if problem is not None:
+            fail(f"task.types.{name}.{problem[0]}", problem[1])
     for name, target in t.handlers.items():
         if ":" not in target:
             fail(f"task.handlers.{name}", f"expected 'package.module:function', got {target!r}")

@@ -86,6 +86,8 @@ async def test_engine_stats_is_the_wire_stats_object() -> None:
         "completed": 4,
         "failed": 1,
         "cancelled": 0,
+        "scheduled": 0,
+        "blocked": 0,
     }
     assert wire["queue"] == {"depth": 1, "capacity": 100}
     workers = wire["workers"]

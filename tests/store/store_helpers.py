@@ -16,7 +16,7 @@ from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.clock import Clock
 from workerpool_tui.core.handlers import TaskContext, TypeRegistry, task_type
 from workerpool_tui.store.sqlite import SqliteJournal, StoreError, SyncMode
-from workerpool_tui.store.sqlite_layout import SPEC_FIELDS, STATE_FIELDS
+from workerpool_tui.store.sqlite_layout import EXTRA_FIELDS, SPEC_FIELDS, STATE_FIELDS
 
 
 def store_config(
@@ -93,6 +93,9 @@ def db_rows(db: Path) -> dict[str, dict[str, Any]]:
         fields = dict(r)
         fields |= zip(SPEC_FIELDS, msgspec.msgpack.decode(fields.pop("spec")), strict=True)
         fields |= zip(STATE_FIELDS, msgspec.msgpack.decode(fields.pop("state")), strict=True)
+        extra = fields.pop("extra", None)
+        if extra is not None:
+            fields |= zip(EXTRA_FIELDS, msgspec.msgpack.decode(extra), strict=True)
         out[r["id"]] = fields
     return out
 

@@ -43,7 +43,7 @@ async def live_app(
             yield engine, app, pilot
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], limit_s: float = 5.0) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], limit_s: float = 10.0) -> None:
     """Let the app run until ``condition()`` holds; fail after ``limit_s`` seconds."""
     with anyio.fail_after(limit_s):
         while not _holds(condition):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, Select, TextArea
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.tui.screens.confirm import ConfirmScreen
@@ -227,6 +229,31 @@ async def test_detail_shows_error_and_traceback() -> None:
         assert '"fail": true' in plain(app.screen.query_one("#detail-payload"))
 
 
+async def test_a_tick_during_shutdown_leaves_the_detail_screen_alone() -> None:
+    """The tick timer runs its callback in a task of its own, so it can fire while the app
+    closes its screens (widgets of the open detail screen already gone): it must draw nothing.
+    The race is made certain here by ticking between every step of that closing."""
+    ticks_during_close: list[None] = []
+    async with live_app() as (engine, app, pilot):
+        [task] = await engine.submit_many([TaskSpec(type="default_task", payload={"fail": True})])
+        await until(pilot, lambda: status_of(engine, task.id) is TaskStatus.FAILED)
+        app.open_task(task.id)
+        await until(pilot, lambda: "DemoFailure" in plain(app.screen.query_one("#detail-outcome")))
+        close_all = app._close_all
+
+        async def close_all_while_ticking() -> None:
+            closing = asyncio.ensure_future(close_all())
+            while not closing.done():
+                app._tick()
+                app._apply_now()
+                ticks_during_close.append(None)
+                await asyncio.sleep(0)
+            await closing
+
+        app._close_all = close_all_while_ticking  # type: ignore[method-assign]
+    assert ticks_during_close  # the ticks did run while the screens closed
+
+
 async def test_pause_and_resume() -> None:
     async with live_app() as (engine, app, pilot):
         await pilot.press("p")
@@ -356,3 +383,16 @@ async def test_quit_with_nothing_running_exits_at_once() -> None:
     async with live_app() as (_engine, app, pilot):
         await pilot.press("q")
         await until(pilot, lambda: app.return_code == 0)
+
+
+async def test_submit_form_shows_a_types_limits() -> None:
+    async with live_app() as (engine, app, pilot):
+        engine.gates.update("default_task", concurrency=3, rate_limit="10/s", paused=True)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        await pilot.pause()
+        text = plain(form.query_one("#submit-type-help"))
+        assert form.query_one("#submit-type", Select).value == "default_task"  # the first
+        assert "running 0/3 · rate 10/s · paused" in text

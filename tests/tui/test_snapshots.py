@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from textual.pilot import Pilot
 
-from .factory import snapshot_app
+from workerpool_tui.core.instance_view import InstanceInfo
+from workerpool_tui.core.worker_view import WorkerInfo
+from workerpool_tui.tui.screens.instances import InstancesScreen
+from workerpool_tui.tui.screens.workers import WorkersScreen
+
+from .factory import T0, snapshot_app
 
 SIZE = (160, 48)
 
@@ -52,3 +58,76 @@ def test_bulk_menu_over_marked_rows(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=mark_two_then_bulk)
+
+
+# ---------------------------------------------------------------------- the new screens, 80x24
+SMALL = (80, 24)
+
+
+def _instances() -> list[InstanceInfo]:
+    def one(name: str, pid: int, state: str, workers: int, busy: int, done: int, age: float) -> Any:
+        return InstanceInfo(
+            id=f"{pid:016x}",
+            name=name,
+            host=name.split(":")[0],
+            pid=pid,
+            version="0.1.0",
+            state=state,
+            workers=workers,
+            busy=busy,
+            min_workers=2,
+            max_workers=8,
+            paused=False,
+            done=done,
+            failed=0,
+            started_at=T0 - 600,
+            heartbeat_at=T0 - age,
+            heartbeat_age_s=age,
+            this=name == "dash",
+        )
+
+    return [
+        one("alpha", 4101, "running", 8, 8, 12_345, 0.4),
+        one("beta", 4102, "running", 4, 1, 9_876, 1.2),
+        one("gamma", 4103, "dead", 0, 0, 310, 95.0),
+        one("dash", 4104, "running", 2, 0, 0, 0.0),
+    ]
+
+
+def test_instances_screen_of_a_cluster(snap_compare: Any) -> None:
+    async def fetch() -> tuple[list[InstanceInfo], bool]:
+        return _instances(), True
+
+    async def open_instances(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(InstancesScreen(fetch, refresh_s=0))
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, run_before=open_instances)
+
+
+def test_instances_screen_outside_a_cluster(snap_compare: Any) -> None:
+    async def fetch() -> tuple[list[InstanceInfo], bool]:
+        return [msgspec.structs.replace(_instances()[3], name="laptop", host="laptop")], False
+
+    async def open_instances(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(InstancesScreen(fetch, refresh_s=0))
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, run_before=open_instances)
+
+
+def test_workers_screen(snap_compare: Any) -> None:
+    workers = [
+        WorkerInfo(1, "busy", "0006beef00000000", "long_running_task", T0 - 12, 41, 2),
+        WorkerInfo(2, "idle", None, None, None, 38, 0),
+        WorkerInfo(3, "busy", "0007beef00000000", "long_running_task", T0 - 3.5, 40, 1),
+        WorkerInfo(4, "retiring", "0008beef00000000", "default_task", T0 - 0.25, 7, 0),
+    ]
+
+    async def open_workers(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(
+            WorkersScreen(lambda: workers, lambda: T0, instance="alpha", refresh_s=0)
+        )
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SMALL, run_before=open_workers)

@@ -63,3 +63,23 @@ async def test_one_changed_task_redraws_one_line() -> None:
         app._apply_now()  # nothing changed: nothing redrawn
         assert table.lines_refreshed == before + 1
         await pilot.pause()
+
+
+@pytest.mark.anyio
+async def test_in_cluster_mode_a_changed_row_keeps_its_instance() -> None:
+    engine, _ = seeded_engine()
+    bridge = Bridge(engine, stats_fn=frozen_stats(engine))
+    app = DashboardApp(engine, bridge=bridge, freeze_timing=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(TaskTable)
+        table.cluster = True  # as on_mount sets it over a shared store
+        running = next(t for t in engine.registry.newest() if t.status is TaskStatus.RUNNING)
+        running.instance = "alpha"
+        app._window_dirty = True
+        app._apply_now()
+        await pilot.pause()
+        assert table.get_row(running.id)[-1].startswith("alpha ")  # drawn fresh
+        running.progress, running.message = 90.0, "step 90/100"
+        engine.bus.publish(TaskEvent(EventKind.PROGRESS, running))
+        app._apply_now()
+        assert table.get_row(running.id)[-1].split() == ["alpha", "step", "90/100"]  # patched

@@ -32,6 +32,7 @@ from .context import (
 )
 from .logs import cmd_logs
 from .render import stats_view, task_detail, task_table
+from .schedules import cmd_schedule, cmd_schedules
 from .submit import cmd_retry_one, cmd_submit
 from .watch import cmd_watch
 
@@ -198,4 +199,6 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "logs": cmd_logs,
     "stats": cmd_stats,
     "watch": cmd_watch,
+    "schedules": cmd_schedules,
+    "schedule": cmd_schedule,
 }

@@ -154,14 +154,12 @@ def stats_view(stats: dict[str, Any]) -> RenderableType:
     latency = stats.get("latency", {})
 
     counts = Table(title="tasks", title_justify="left", header_style="bold")
-    for name in ("total", "pending", "running", "completed", "failed", "cancelled"):
+    names = ["total", "pending", "running", "completed", "failed", "cancelled"]
+    if tasks.get("scheduled") or tasks.get("blocked"):  # pending ones waiting (issue 12)
+        names[2:2] = ["scheduled", "blocked"]
+    for name in names:
         counts.add_column(name.upper(), justify="right", style=STATUS_STYLE.get(name, ""))
-    counts.add_row(
-        *(
-            str(tasks.get(n, 0))
-            for n in ("total", "pending", "running", "completed", "failed", "cancelled")
-        )
-    )
+    counts.add_row(*(str(tasks.get(n, 0)) for n in names))
 
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")

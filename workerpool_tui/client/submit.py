@@ -80,8 +80,9 @@ def submission(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": args.type,
         "payload": _read_payload(args.payload),
-        "priority": args.priority,
     }
+    if args.priority is not None:  # left out: the server applies the type's default
+        body["priority"] = args.priority
     if args.timeout is not None:
         try:
             body["timeout"] = parse_duration(args.timeout)

@@ -1,6 +1,7 @@
 """The engine: worker pool, queue, registry, event bus and stats.
 
-Imports nothing from the adapters (``tui``, ``server``) nor textual, rich, h11 or wsproto.
+Imports nothing from the adapters (``tui``, ``server``) nor textual, rich, httptools, uvloop
+or wsproto.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ def check_spec(spec: TaskSpec, types: TypeRegistry, max_task_timeout: float) -> 
             )
         known = ", ".join(types.names())
         raise UnknownTaskType(f"unknown task type {spec.type!r} (known: {known})")
-    check_int("priority", spec.priority, PRIORITY_MIN, PRIORITY_MAX)
+    if spec.priority is not None:
+        check_int("priority", spec.priority, PRIORITY_MIN, PRIORITY_MAX)
     if spec.timeout_s is not None:
         check_timeout(spec.timeout_s, max_task_timeout)
     if spec.max_retries is not None:
@@ -116,15 +117,25 @@ def check_spec(spec: TaskSpec, types: TypeRegistry, max_task_timeout: float) -> 
 
 
 def new_task(spec: TaskSpec, cfg: TaskConfig, task_id: str, seq: int, now: float) -> Task:
-    """The task an admitted ``spec`` becomes (``[task]`` fills in what it leaves out)."""
+    """The task an admitted ``spec`` becomes: what it leaves out comes from its type's
+    ``[task.types.NAME]``, then from ``[task]``."""
+    ts = cfg.types.get(spec.type)
+    priority, max_retries, timeout_s = spec.priority, spec.max_retries, spec.timeout_s
+    if ts is not None:
+        priority = ts.priority if priority is None else priority
+        max_retries = ts.max_retries if max_retries is None else max_retries
+        timeout_s = ts.timeout if timeout_s is None else timeout_s
     return Task(
         id=task_id,
         type=spec.type,
         payload=spec.payload,
-        priority=spec.priority,
-        max_retries=cfg.default_max_retries if spec.max_retries is None else spec.max_retries,
-        timeout_s=cfg.default_task_timeout if spec.timeout_s is None else spec.timeout_s,
+        priority=0 if priority is None else priority,
+        max_retries=cfg.default_max_retries if max_retries is None else max_retries,
+        timeout_s=cfg.default_task_timeout if timeout_s is None else timeout_s,
         created_at=now,
         seq=seq,
         retry_of=spec.retry_of,
+        run_at=spec.run_at if spec.run_at is not None and spec.run_at > now else None,
+        unique_key=spec.unique_key,
+        unique_until=None if spec.unique_for is None else now + spec.unique_for,
     )

@@ -127,6 +127,7 @@ def recover(
     changed: Callable[[Task], None],
     now: float,
     requeue_running: bool,
+    hold: Callable[[list[Task]], list[Task]] | None = None,
 ) -> int:
     """Tasks a local store loaded at start: history stays history, pending ones go back in
     line (past the capacity: they were admitted once), and those that were running when
@@ -148,6 +149,8 @@ def recover(
         if task.status is TaskStatus.PENDING:
             requeue.append(task)
     registry.order_finished()
+    if hold is not None:  # those due later or waiting for parents wait apart
+        requeue = hold(requeue)
     if requeue:
         backlog.push_many(requeue, force=True)
     return len(requeue)

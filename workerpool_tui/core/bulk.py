@@ -228,6 +228,7 @@ async def _delete(engine: Engine, tasks: Iterable[Task], skip: _Skip, pacer: _Pa
         if deleted < len(gone):
             skip("gone", len(gone) - deleted)
         return deleted
+    engine.unique.forget(gone)  # a later duplicate must not be answered with a deleted task
     engine.journal.forget(gone)
     return len(gone)
 
@@ -247,6 +248,8 @@ async def _retry(engine: Engine, tasks: Iterable[Task], skip: _Skip) -> int:
                 timeout_s=live.timeout_s,
                 max_retries=live.max_retries,
                 retry_of=live.id,
+                # As Engine.retry: not its unique_key, but its parents.
+                depends_on=live.depends_on or (),
             )
         )
     if not specs:

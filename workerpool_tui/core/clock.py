@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -21,9 +22,16 @@ class FakeClock:
 
     def __init__(self, start: float = 1_790_000_000.0) -> None:
         self._now = start
+        self._watchers: list[Callable[[], None]] = []
 
     def now(self) -> float:
         return self._now
 
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever the clock moves (timers look again)."""
+        self._watchers.append(callback)
+
     def advance(self, seconds: float) -> None:
         self._now += seconds
+        for callback in self._watchers:
+            callback()

@@ -27,22 +27,37 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..config import Config
+from ..config import Config, ConfigError
 from .admission import check_spec, new_task
 from .backlog import Backlog, LocalBacklog, recover
 from .bus import EventBus, LogEvent, TaskEvent
 from .clock import Clock, SystemClock
-from .errors import AlreadyFinished, NotFound, QueueFull, ShuttingDown, StoreUnavailable
+from .errors import (
+    AlreadyFinished,
+    Duplicate,
+    EngineError,
+    NotFound,
+    QueueFull,
+    ShuttingDown,
+    StoreUnavailable,
+)
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal, MemoryJournal
 from .logs import LogFeed
-from .models import FINAL_STATUSES, EventKind, Task, TaskSpec, TaskStatus
+from .models import FINAL_STATUSES, EventKind, Task, TaskError, TaskSpec, TaskStatus
+from .order import parents, plan
+from .procpool import process_pool
 from .registry import Registry
+from .schedules import MemorySchedules, Scheduler
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
 from .tally import Tally
+from .typelimits import TypeGates
+from .unique import UniqueKeys
+from .waiting import Waiting
 from .workers import PoolState, WorkerPool, error_summary
 
 LOOP_PROBE_S = 0.25
@@ -82,6 +97,14 @@ class Engine:
         self.types = types or build_registry(
             handlers=cfg.task.handlers, allow_shell=cfg.task.allow_shell
         )
+        unknown = sorted(set(cfg.task.types) - set(self.types.names()))
+        if unknown:
+            raise ConfigError(
+                f"{cfg.source}: task.types.{unknown[0]}: no such task type"
+                f" (known: {', '.join(self.types.names())})"
+            )
+        self.procs = process_pool(self.types, cfg, self.log)
+        """The worker processes of ``isolation = "process"`` types (``None``: no such type)."""
         self.clock: Clock = clock or SystemClock()
         self.store = store
         self.journal: Journal = store.journal if store else (journal or MemoryJournal())
@@ -93,17 +116,41 @@ class Engine:
         self.tally = Tally()
         """Totals for ``GET /metrics`` (what this instance admitted, ran and finished)."""
         self.stats_data = Stats()
+        self.waiting = Waiting(self.clock, self._release, self._cancel_waiting)
+        """Pending tasks waiting for a time or for parents (local stores)."""
+        self.unique = UniqueKeys()
+        """Unique keys held (local stores; the cluster's database holds its own)."""
         self.pool = WorkerPool(self)
+        self.scheduler = Scheduler(
+            self,
+            list(cfg.schedule),
+            getattr(store or self.journal, "schedules", None) or MemorySchedules(),
+        )
+        """Recurring schedules (their API-made ones kept by the store, if it can)."""
         self.backlog: Backlog
         self.index: TaskIndex
         if store is None:
             self.registry = Registry(cfg.task.max_tracked_tasks)
             self.backlog = LocalBacklog(cfg.task.queue_capacity, self.pool.wake)
-            self.index = LocalIndex(self.registry)
+            self.index = LocalIndex(self.registry, self.waiting)
         else:
             # Only the tasks this instance runs, and a few it ran last.
             self.registry = Registry(cfg.task.max_concurrent_tasks + SHARED_KEEP_FINISHED)
             self.backlog, self.index = store.bind(self)
+        self.gates = TypeGates(
+            self.backlog,
+            cfg.task.types,
+            wake=self.pool.wake,
+            owned=lambda task: self.registry.get(task.id) is task,
+            running_of=self.pool.running_count,
+            changed=self.journal.changed,
+        )
+        """Per-type concurrency, rate limit and pause in front of the backlog."""
+        if self.procs is not None:  # process tasks never wait for a process on a worker
+            self.gates.share_slots(
+                [t.name for t in self.types if t.isolation == "process"], self.procs.size
+            )
+        self.backlog = self.gates
         self.queue = self.backlog
         """The backlog, by its old name (its length is the queue depth)."""
         self._seq = 0
@@ -154,6 +201,8 @@ class Engine:
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg = tg
         self.pool.start(tg)
+        if self.procs is not None:
+            self.procs.start()
         # Each keeps no state of its own between two turns: restarted after a failure.
         jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("timeout watchdog", self.pool.watchdog),
@@ -164,6 +213,9 @@ class Engine:
         ]
         if self.store is not None:
             jobs.append(("cluster store", self.store.run))
+        else:
+            jobs.append(("waiting timer", self.waiting.run))
+        jobs.append(("scheduler", self.scheduler.run))
         for name, job in jobs:
             tg.start_soon(self._supervised, f"engine {name}", job, name=name)
         self.accepting = True
@@ -212,7 +264,8 @@ class Engine:
         with anyio.CancelScope(shield=True):
             if not self.journal.durable:
                 for task in [t for t in self.registry.active() if t.status is TaskStatus.PENDING]:
-                    self._cancel_pending(task, "cancelled: shutting down")
+                    if task.status is TaskStatus.PENDING:  # a parent's cancel took it
+                        self._cancel_pending(task, "cancelled: shutting down")
             await self.pool.drain(timeout)
         # The task group must be left from the scope it was entered in, so not shielded;
         # its own exit waits for every worker to unwind.
@@ -222,6 +275,8 @@ class Engine:
         finally:
             try:
                 with anyio.CancelScope(shield=True):
+                    if self.procs is not None:
+                        await self.procs.close()
                     # Workers marked their interrupted tasks final as they unwound; write it.
                     try:
                         await self.journal.commit()
@@ -248,14 +303,25 @@ class Engine:
             changed=self.journal.changed,
             now=self.clock.now(),
             requeue_running=self.config.store.recover_running == "requeue",
+            hold=self._hold_recovered,
         )
         if requeued:
             self.log("info", f"recovered {requeued} pending task(s) from the store")
 
+    def _hold_recovered(self, tasks: list[Task]) -> list[Task]:
+        """Recovered pending tasks: those runnable now (the others wait)."""
+        self.unique.take(t for t in self.registry.newest() if t.unique_key is not None)
+        return self.waiting.admit(tasks, self.registry.get)
+
     # ------------------------------------------------------------------ submission
-    def _admit(self, specs: Sequence[TaskSpec]) -> list[Task]:
+    def _admit(
+        self, specs: Sequence[TaskSpec], known: frozenset[str] = frozenset()
+    ) -> tuple[list[Task], list[Task]]:
         """Check all of ``specs`` and make their tasks, or refuse them all (``QueueFull``,
-        ``UnknownTaskType``, ...). The tasks are not tracked, queued nor announced yet."""
+        ``UnknownTaskType``, ``Duplicate``...). Returns the new tasks (not tracked, queued
+        nor announced yet), and the answer for each spec: its new task, or the existing
+        one (a duplicate with ``on_duplicate="return"``). ``known``: parent ids found in a
+        shared store."""
         if not self.accepting:
             raise ShuttingDown(
                 "the engine is shutting down"
@@ -264,27 +330,54 @@ class Engine:
             )
         for spec in specs:
             check_spec(spec, self.types, self._tcfg.max_task_timeout)
+        now = self.clock.now()
+        local = self.store is None
+
+        def where(i: int) -> str:
+            return f"tasks[{i}]." if len(specs) > 1 else ""
+
+        unique = self.unique
+        the_plan = plan(
+            specs, holder=lambda key: unique.holder(key, now) if local else None, where=where
+        )
+        # Tasks due later or waiting for parents take no room in the queue until then.
+        runnable = sum(
+            1
+            for i, spec in enumerate(specs)
+            if the_plan.new(i) and not spec.depends_on and (spec.run_at or 0.0) <= now
+        )
         backlog = self.backlog
         free = backlog.free - self._committing
-        if len(specs) > free:
+        if runnable > free:
             raise QueueFull(
                 f"queue full: {len(backlog)}/{backlog.capacity} queued, "
-                f"{len(specs)} submitted, room for {max(0, free)}",
+                f"{runnable} submitted, room for {max(0, free)}",
                 depth=len(backlog),
                 capacity=backlog.capacity,
                 retry_after_s=1.0,
             )
-        now = self.clock.now()
-        local = self.store is None
-        tasks = []
-        for spec in specs:
+        registry = self.registry
+
+        def exists(task_id: str) -> bool:
+            return task_id in registry or task_id in known
+
+        tasks: list[Task] = []
+        answers: list[Task] = []
+        for i, spec in enumerate(specs):
+            if not the_plan.new(i):
+                answers.append(the_plan.existing[i] or answers[the_plan.same_as[i]])
+                continue
             if local:  # a shared store numbers tasks for the whole cluster
                 self._seq += 1
             task_id = self._new_id()
-            while task_id in self.registry:  # 64-bit ids: practically never
+            while task_id in registry:  # 64-bit ids: practically never
                 task_id = self._new_id()
-            tasks.append(new_task(spec, self._tcfg, task_id, self._seq if local else 0, now))
-        return tasks
+            task = new_task(spec, self._tcfg, task_id, self._seq if local else 0, now)
+            if spec.depends_on:
+                task.depends_on = parents(spec, answers, where(i), exists)
+            tasks.append(task)
+            answers.append(task)
+        return tasks, answers
 
     def _enqueue(self, tasks: list[Task], announce: bool = True) -> None:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
@@ -302,8 +395,12 @@ class Engine:
         self.registry.add_pending(tasks)
         for task in tasks:
             publish(TaskEvent(EventKind.CREATED, task))
-        self.backlog.push_many(tasks)
-        self.pool.wake(len(tasks))
+        self.unique.take(tasks)
+        runnable = self.waiting.admit(tasks, self.registry.get)
+        # Past the capacity only for children whose parents had completed already.
+        self.backlog.push_many(runnable, force=True)
+        self.pool.wake(len(runnable))
+        self.waiting.settle()
         registry = self.registry
         if len(registry) > registry.max_tracked:
             self.journal.forget(registry.evict_overflow())
@@ -314,19 +411,34 @@ class Engine:
         :meth:`submit_many`)."""
         if self.journaling:
             raise RuntimeError("a stored engine admits tasks through submit_many")
-        tasks = self._admit(specs)
+        tasks, answers = self._admit(specs)
         self._enqueue(tasks)
-        return tasks
+        return answers
 
-    async def submit_many(self, specs: Sequence[TaskSpec], *, announce: bool = True) -> list[Task]:
+    async def submit_many(
+        self,
+        specs: Sequence[TaskSpec],
+        *,
+        created: list[bool] | None = None,
+        announce: bool = True,
+    ) -> list[Task]:
         """Admit all of ``specs`` or none; returns once they are durable (if stored).
 
         With a store, the tasks are written first and only then tracked, announced and
         queued: a submission the store cannot commit leaves no trace (nothing listed,
         announced, run or kept) and raises ``StoreUnavailable``, so that the client may
-        safely send it again.
+        safely send it again. ``created``, if given, is filled with whether each answer
+        is a new task (False: an existing one, ``on_duplicate="return"``).
         """
-        tasks = self._admit(specs)
+        known = await self._shared_parents(specs)
+        tasks, answers = self._admit(specs, known)
+        if self.store is not None and any(t.unique_key for t in tasks):
+            tasks = await self._claim_shared_keys(specs, tasks, answers)
+        if created is not None:  # which answers are new tasks (not duplicates returned)
+            new = {id(t) for t in tasks}
+            created.extend(id(a) in new for a in answers)
+        if not tasks:
+            return answers
         if self.journaling:
             changed = self.journal.changed
             for task in tasks:
@@ -343,7 +455,67 @@ class Engine:
             finally:
                 self._committing -= len(tasks)
         self._enqueue(tasks, announce)
-        return tasks
+        return answers
+
+    async def _claim_shared_keys(
+        self, specs: Sequence[TaskSpec], tasks: list[Task], answers: list[Task]
+    ) -> list[Task]:
+        """Take the unique keys of new tasks in the shared store's database (atomically,
+        whoever else tries); a key held elsewhere makes its task a duplicate."""
+        assert self.store is not None
+        keys = self.store.keys
+        taken: list[Task] = []
+        new = {id(t) for t in tasks}
+        try:
+            for i, (spec, task) in enumerate(zip(specs, answers, strict=True)):
+                if task.unique_key is None or id(task) not in new:
+                    continue
+                holder_id = await keys.claim(task.unique_key, task.id, task.unique_until)
+                if holder_id is None:
+                    taken.append(task)
+                    continue
+                holder = await self._await_holder(holder_id)
+                if spec.on_duplicate == "error" or holder is None:
+                    raise Duplicate(
+                        f"unique_key {task.unique_key!r} is held by task {holder_id}",
+                        existing=holder,
+                        existing_id=holder_id,
+                        index=i,
+                    )
+                answers[i] = holder
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for task in taken:
+                    await keys.release(task.unique_key, task.id)
+            raise
+        kept = {id(a) for a in answers}
+        return [t for t in tasks if id(t) in kept]
+
+    async def _await_holder(self, task_id: str) -> Task | None:
+        """The task holding a key (its submission may still be committing: a moment)."""
+        with anyio.move_on_after(1.0):
+            while True:
+                try:
+                    return await self.lookup(task_id)
+                except NotFound:
+                    await anyio.sleep(0.05)
+        return None
+
+    async def _shared_parents(self, specs: Sequence[TaskSpec]) -> frozenset[str]:
+        """The parents named by id that a shared store holds (a local store's are all in
+        the registry)."""
+        if self.store is None:
+            return frozenset()
+        found: set[str] = set()
+        for spec in specs:
+            for ref in spec.depends_on:
+                if not ref.startswith("$") and ref not in self.registry and ref not in found:
+                    try:
+                        if (await self.index.lookup(ref)).id == ref:
+                            found.add(ref)
+                    except EngineError:
+                        pass  # refused at admission, naming the id
+        return frozenset(found)
 
     async def submit(self, spec: TaskSpec) -> Task:
         return (await self.submit_many([spec]))[0]
@@ -359,6 +531,9 @@ class Engine:
                 timeout_s=old.timeout_s,
                 max_retries=old.max_retries,
                 retry_of=old.id,
+                # Not its unique_key: a retry is asked for on purpose, often while the
+                # old task still holds the key.
+                depends_on=old.depends_on or (),
             )
         )
 
@@ -389,17 +564,61 @@ class Engine:
         """Cancel a pending task held here without its event (a bulk cancel)."""
         self._cancel_pending(task, "cancelled by request", announce=False)
 
-    def _cancel_pending(self, task: Task, message: str, *, announce: bool = True) -> None:
+    def _cancel_pending(
+        self,
+        task: Task,
+        message: str,
+        error: TaskError | None = None,
+        *,
+        announce: bool = True,
+    ) -> None:
         old = task.transition(TaskStatus.CANCELLED)
-        self.backlog.discard(task)
+        if self.store is not None or not self.waiting.discard(task):
+            self.backlog.discard(task)
         task.finished_at = self.clock.now()
         task.message = message
+        task.error = error
         self.registry.moved(task, old)
         self.journal.changed(task)
         self.tally.on_finished(task.type, "cancelled", None)
         if announce:
             self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
         self.pool.notify_finished(task)
+        if task.id in self.waiting.children:
+            self.waiting.parent_final(task)
+
+    def _cancel_waiting(self, task: Task, error: TaskError) -> None:
+        """A child whose parent failed or was cancelled (see :mod:`.waiting`)."""
+        self._cancel_pending(task, f"cancelled: {error.type}: {error.message}", error)
+
+    def _release(self, tasks: list[Task]) -> None:
+        """Waiting tasks that became runnable: in the queue, past its capacity (they were
+        admitted once)."""
+        self.backlog.push_many(tasks, force=True)
+        self.pool.wake(len(tasks))
+
+    async def run_now(self, task_id: str) -> Task:
+        """Start a task waiting for a time now (``POST /tasks/{id}/run``): it joins the
+        queue; a runnable or running one is returned as it is. ``Blocked`` for one
+        waiting for its parents, ``AlreadyFinished`` for a final one."""
+        task = await self.lookup(task_id)
+        if task.status in FINAL_STATUSES:
+            raise AlreadyFinished(f"task {task.id} is already {task.status.value}")
+        if self.store is not None and self.registry.get(task.id) is None:
+            return await self.store.run_now(task)
+        if self.waiting.run_now(task):
+            self.journal.changed(task)
+            await self.journal.commit()
+        return task
+
+    def parent_results(self, task: Task) -> dict[str, Any]:
+        """The results of ``task``'s parents, by id (those still held in memory)."""
+        out: dict[str, Any] = {}
+        for parent_id in task.depends_on or ():
+            parent = self.registry.get(parent_id)
+            if parent is not None:
+                out[parent_id] = parent.result
+        return out
 
     def interrupt_held(self, task_id: str, reason: str) -> bool:
         """Interrupt a task this instance runs (a shared store's cancel from another
@@ -437,6 +656,7 @@ class Engine:
         """Drop final tasks past their retention; returns how many (of this instance)."""
         if self.store is not None:  # keep only the newest few: history is in the store
             return len(self.registry.evict_overflow())
+        self.unique.sweep(self.clock.now())
         dropped = self.registry.cleanup(
             self.clock.now(), self._tcfg.cleanup_completed_tasks_after, self._tcfg.keep_failed_for
         )
@@ -517,13 +737,16 @@ class Engine:
         status: Iterable[TaskStatus] | None = None,
         type_: str | None = None,
         q: str | None = None,
+        waiting: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
-        """Newest first; ``q`` matches an id prefix, the type or the message."""
+        """Newest first; ``q`` matches an id prefix, the type or the message; ``waiting``
+        is ``time``, ``dependencies`` or ``none`` (pending tasks waiting for that, or
+        tasks waiting for nothing)."""
         statuses = frozenset(status) if status is not None else None
         return await self.index.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset
+            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
         )
 
     async def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> list[Task]:
@@ -544,7 +767,7 @@ class Engine:
         database, say); ``None`` when it is."""
         return None if self.store is None else self.store.degraded()
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The instances of the cluster (``[]`` without a shared store)."""
         return [] if self.store is None else await self.store.instances()
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Task
+
 
 class EngineError(Exception):
     code = "engine_error"
@@ -69,3 +74,27 @@ class StoreError(Exception):
 
 class StoreLocked(StoreError):
     """Another process holds the store."""
+
+
+class Duplicate(EngineError):
+    """A task with the same ``unique_key`` is unfinished (or within its window):
+    ``existing`` is that task (``existing_id`` its id); nothing of the submission was
+    kept."""
+
+    code = "duplicate"
+
+    def __init__(
+        self, message: str, *, existing: Task | None, existing_id: str = "", index: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.existing = existing
+        """``None`` when the holder could not be read yet (cluster: still committing)."""
+        self.existing_id = existing.id if existing is not None else existing_id
+        self.index = index
+        """Which task of the submission (0 outside a batch)."""
+
+
+class Blocked(EngineError):
+    """``run`` on a task that waits for its parents (only a time can be skipped)."""
+
+    code = "blocked"

@@ -21,6 +21,7 @@ from .bus import TaskEvent
 from .handlers import TaskContext, TaskInterrupted
 from .models import EventKind, Task, TaskError, TaskStatus
 from .pool import Worker
+from .procpool import run_in_process
 
 if TYPE_CHECKING:
     from .backlog import Backlog
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .handlers import TaskType
     from .registry import Registry
     from .stats import Stats
+    from .typelimits import TypeGates
 
 MAX_RETRY_DELAY_S = 3600.0
 """The retry backoff doubles per attempt up to this (an hour), like Celery's
@@ -80,6 +82,7 @@ class TaskExecution:
     _type_of: Callable[[str], TaskType | None]
     _registry: Registry
     _backlog: Backlog
+    _gates: TypeGates
     _changed: Callable[[Task], None]
     _journaling: bool
     _publish: Callable[[TaskEvent], None]
@@ -126,6 +129,10 @@ class TaskExecution:
                 task,
                 TaskError("unknown_task_type", f"task type {task.type!r} is not registered"),
             )
+            return
+        procs = self._engine.procs
+        if procs is not None and tt.isolation == "process":
+            await run_in_process(self, procs, w, task, tt)
             return
         try:
             if tt.is_async:
@@ -202,6 +209,8 @@ class TaskExecution:
             self.finish(w, task, TaskStatus.FAILED, error=error, result=result)
 
     def _release(self, w: Worker) -> None:
+        if self._gates.limits and w.task is not None:
+            self._gates.ended(w.task)
         w.task = None
         w.ctx = None
         w.cancel_reason = None
@@ -254,6 +263,9 @@ class TaskExecution:
         self._publish(TaskEvent(_FINAL_EVENT[status], task))
         if self.finish_waiters:
             self.notify_finished(task)
+        waiting = self._engine.waiting
+        if waiting.children and task.id in waiting.children:
+            waiting.parent_final(task)  # release or cancel its children (core/waiting.py)
 
     def notify_finished(self, task: Task) -> None:
         if self.finish_waiters:
@@ -327,6 +339,9 @@ class TaskExecution:
     def _task_log(self, task: Task, line: str) -> None:
         task.add_log(line)
         self._engine.log_feed.notify(task.id)
+
+    def parent_results(self, task: Task) -> dict[str, Any]:
+        return self._engine.parent_results(task)
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None:
         anyio.from_thread.run_sync(fn, *args)

@@ -42,6 +42,8 @@ class _ProgressSink(Protocol):
 
     def _call_from_thread(self, fn: Callable[..., object], *args: object) -> None: ...
 
+    def parent_results(self, task: Task) -> dict[str, Any]: ...
+
     @property
     def loop_thread(self) -> int: ...
 
@@ -119,6 +121,11 @@ class TaskContext:
             raise TaskInterrupted(self.task_id)
         self._sink._call_from_thread(self._sink._task_progress, self._task, pct, message)
 
+    @property
+    def parent_results(self) -> dict[str, Any]:
+        """The results of this task's parents (``depends_on``), by id."""
+        return self._sink.parent_results(self._task)
+
     def log(self, line: str) -> None:
         """Keep a line with the task (bounded); shown in the detail view and the API."""
         if threading.get_ident() == self._sink.loop_thread:
@@ -139,6 +146,12 @@ class TaskType(msgspec.Struct, frozen=True):
     payload_type: type[Any] | None = None
     """A ``msgspec.Struct`` the payload must convert to; checked at submission."""
     is_async: bool = True
+    isolation: str = "thread"
+    """``"thread"`` (the event loop, or a worker thread for a plain function) or
+    ``"process"`` (a worker process: ``core/procpool``)."""
+    target: str | None = None
+    """``package.module:function`` when the handler can be imported by name (a worker
+    process imports it so); ``None`` otherwise."""
 
     def payload_schema(self) -> dict[str, Any] | None:
         if self.payload_type is None:
@@ -161,8 +174,13 @@ def task_type(
     *,
     description: str | None = None,
     payload_type: type[Any] | None = None,
+    isolation: str | None = None,
+    target: str | None = None,
 ) -> TaskType:
-    """Build a :class:`TaskType`, reading the description from the docstring if not given."""
+    """Build a :class:`TaskType`, reading the description from the docstring if not given.
+    ``isolation="process"`` (or a handler attribute ``isolation``) runs it in a worker
+    process; its handler must then be importable (``target``, found from the function's
+    module and name when not given)."""
     doc = description if description is not None else inspect.getdoc(handler) or ""
     is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004 - async callables
@@ -173,7 +191,17 @@ def task_type(
         description=doc.split("\n\n", 1)[0].replace("\n", " "),
         payload_type=payload_type or getattr(handler, "payload_type", None),
         is_async=is_async,
+        isolation=isolation or str(getattr(handler, "isolation", None) or "thread"),
+        target=target or _target_of(handler),
     )
+
+
+def _target_of(handler: object) -> str | None:
+    module = getattr(handler, "__module__", None)
+    qualname = getattr(handler, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or module == "__main__":
+        return None
+    return f"{module}:{qualname}"
 
 
 class TypeRegistry:
@@ -197,11 +225,11 @@ class TypeRegistry:
         return sorted(self._types)
 
 
-def _as_task_type(name: str, obj: object, where: str) -> TaskType:
+def _as_task_type(name: str, obj: object, where: str, target: str | None = None) -> TaskType:
     if isinstance(obj, TaskType):
-        return msgspec.structs.replace(obj, name=name)
+        return msgspec.structs.replace(obj, name=name, target=target or obj.target)
     if callable(obj):
-        return task_type(name, obj)
+        return task_type(name, obj, target=target)
     raise HandlerLoadError(f"{where}: {obj!r} is not callable")
 
 
@@ -221,7 +249,7 @@ def load_handler(name: str, target: str) -> TaskType:
             obj = getattr(obj, part)
         except AttributeError:
             raise HandlerLoadError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
-    return _as_task_type(name, obj, where)
+    return _as_task_type(name, obj, where, target)
 
 
 def load_entry_points() -> list[TaskType]:
@@ -232,7 +260,7 @@ def load_entry_points() -> list[TaskType]:
             obj = ep.load()
         except Exception as exc:
             raise HandlerLoadError(f"{where}: cannot load: {exc}") from None
-        found.append(_as_task_type(ep.name, obj, where))
+        found.append(_as_task_type(ep.name, obj, where, ep.value))
     return found
 
 

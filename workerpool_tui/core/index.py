@@ -8,13 +8,19 @@ tasks they run), so the reads are ``async`` for everyone.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from .errors import AmbiguousId, NotFound
+from .errors import AmbiguousId, InvalidRequest, NotFound
 from .models import FINAL_STATUSES, Task, TaskStatus
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .waiting import Waiting
+
+_PENDING = TaskStatus.PENDING
 
 MIN_ID_PREFIX = 4
 """The shortest id prefix a lookup accepts."""
@@ -22,12 +28,18 @@ AMBIGUOUS_CANDIDATES = 10
 
 
 class TaskCounts(msgspec.Struct, frozen=True):
+    """Tasks by status; ``pending`` counts the runnable ones only, ``scheduled`` (waiting
+    for a time, a retry's backoff included in the cluster) and ``blocked`` (waiting for
+    parents) the other pending ones."""
+
     total: int
     pending: int
     running: int
     completed: int
     failed: int
     cancelled: int
+    scheduled: int = 0
+    blocked: int = 0
 
 
 class TaskIndex(Protocol):
@@ -45,8 +57,10 @@ class TaskIndex(Protocol):
         q: str | None,
         limit: int,
         offset: int,
+        waiting: str | None = None,
     ) -> tuple[list[Task], int]:
-        """Newest first, filtered; and the number of matches."""
+        """Newest first, filtered; and the number of matches. ``waiting``: ``time``,
+        ``dependencies`` or ``none`` (see :func:`waiting_filter`)."""
         ...
 
     async def snapshot(self, limit: int) -> list[Task]:
@@ -73,11 +87,26 @@ def pick_by_prefix(id_or_prefix: str, found: list[Task]) -> Task:
     raise NotFound(f"no task with id {id_or_prefix!r}")
 
 
+def waiting_filter(waiting: str | None) -> Callable[[Task], bool] | None:
+    """``time``: pending tasks due later; ``dependencies``: pending tasks whose parents
+    have not all completed; ``none``: every other task."""
+    if waiting is None:
+        return None
+    if waiting == "time":
+        return lambda t: t.status is _PENDING and t.blocked == 0 and t.run_at is not None
+    if waiting == "dependencies":
+        return lambda t: t.status is _PENDING and t.blocked > 0
+    if waiting == "none":
+        return lambda t: t.status is not _PENDING or (t.blocked == 0 and t.run_at is None)
+    raise InvalidRequest(f"waiting: one of time, dependencies, none; got {waiting!r}")
+
+
 class LocalIndex:
     """Reads from the registry (every task of this instance)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, waiting: Waiting | None = None) -> None:
         self.registry = registry
+        self.waiting = waiting
 
     def lookup_now(self, id_or_prefix: str) -> Task:
         task = self.registry.get(id_or_prefix)
@@ -99,8 +128,16 @@ class LocalIndex:
         q: str | None,
         limit: int,
         offset: int,
+        waiting: str | None = None,
     ) -> tuple[list[Task], int]:
-        return self.registry.page(statuses=statuses, type_=type_, q=q, limit=limit, offset=offset)
+        return self.registry.page(
+            statuses=statuses,
+            type_=type_,
+            q=q,
+            limit=limit,
+            offset=offset,
+            pred=waiting_filter(waiting),
+        )
 
     async def snapshot(self, limit: int) -> list[Task]:
         return self.snapshot_now(limit)
@@ -119,9 +156,13 @@ class LocalIndex:
 
     def counts(self) -> TaskCounts:
         counts = self.registry.counts
+        w = self.waiting
+        scheduled, blocked = (w.scheduled, w.blocked) if w is not None else (0, 0)
         return TaskCounts(
             total=len(self.registry),
-            pending=counts[TaskStatus.PENDING],
+            pending=counts[TaskStatus.PENDING] - scheduled - blocked,
+            scheduled=scheduled,
+            blocked=blocked,
             running=counts[TaskStatus.RUNNING],
             completed=counts[TaskStatus.COMPLETED],
             failed=counts[TaskStatus.FAILED],

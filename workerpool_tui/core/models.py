@@ -107,6 +107,13 @@ class Task(msgspec.Struct, gc=False, kw_only=True):
     store; the local stores keep that wait in memory)."""
     instance: str | None = None
     """The name of the cluster instance that ran it last (``None`` outside a cluster)."""
+    depends_on: tuple[str, ...] | None = None
+    """The ids of the tasks it waits for (each must complete before it runs)."""
+    unique_key: str | None = None
+    unique_until: float | None = None
+    """With :attr:`unique_key`: the end of the uniqueness window (``None``: until final)."""
+    blocked: int = 0
+    """How many of :attr:`depends_on` have not completed yet (recomputed at start)."""
 
     @property
     def result(self) -> Any:
@@ -140,12 +147,22 @@ class TaskSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: int = 0
+    priority: int | None = None
+    """``None``: the type's ``priority``, else 0."""
     timeout_s: float | None = None
     """``None``: ``task.default_task_timeout``."""
     max_retries: int | None = None
     """``None``: ``task.default_max_retries``."""
     retry_of: str | None = None
+    run_at: float | None = None
+    """Not before this (epoch seconds; ``None`` or a past time: now)."""
+    depends_on: tuple[str, ...] = ()
+    """Ids of tasks that must complete first; in a batch, ``"$N"`` is its N-th task."""
+    unique_key: str | None = None
+    unique_for: float | None = None
+    """Seconds the key stays taken after submission (``None``: until the task is final)."""
+    on_duplicate: str = "error"
+    """``"error"`` (refuse, ``Duplicate``) or ``"return"`` (answer the existing task)."""
 
 
 _SECONDS: dict[float, str] = {}
@@ -194,6 +211,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     retry_of: str | None
     run_at: str | None = None
     instance: str | None = None
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    unique_key: str | None = None
     logs: list[str] = msgspec.field(default_factory=list)
 
 
@@ -218,5 +237,7 @@ def task_view(task: Task, *, with_logs: bool = True) -> TaskView:
         retry_of=task.retry_of,
         run_at=rfc3339(task.run_at),
         instance=task.instance,
+        depends_on=list(task.depends_on) if task.depends_on else [],
+        unique_key=task.unique_key,
         logs=list(task.logs) if (with_logs and task.logs) else [],
     )

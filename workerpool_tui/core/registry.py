@@ -129,6 +129,7 @@ class Registry:
         statuses: frozenset[TaskStatus] | None = None,
         type_: str | None = None,
         q: str | None = None,
+        pred: Callable[[Task], bool] | None = None,
     ) -> Iterator[Task]:
         """Tracked tasks newest first (by submission), filtered (see :func:`matches`)."""
         if statuses is not None and statuses <= {TaskStatus.PENDING, TaskStatus.RUNNING}:
@@ -143,6 +144,8 @@ class Registry:
         if q:
             needle = q.lower()
             preds.append(lambda t: matches(t, needle))
+        if pred is not None:
+            preds.append(pred)
         if not preds:
             return iter(pool)
         if len(preds) == 1:
@@ -157,13 +160,14 @@ class Registry:
         q: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        pred: Callable[[Task], bool] | None = None,
     ) -> tuple[list[Task], int]:
         """One page of :meth:`newest` and the total number of matches."""
-        if type_ is None and not q:
+        if type_ is None and not q and pred is None:
             total = len(self._tasks) if statuses is None else sum(self.counts[s] for s in statuses)
             items = list(islice(self.newest(statuses=statuses), offset, offset + limit))
             return items, total
-        found = list(self.newest(statuses=statuses, type_=type_, q=q))
+        found = list(self.newest(statuses=statuses, type_=type_, q=q, pred=pred))
         return found[offset : offset + limit], len(found)
 
     def by_prefix(self, prefix: str, limit: int) -> list[Task]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .backlog import Backlog
 from .index import TaskIndex
+from .instance_view import InstanceInfo
 from .journal import Journal
 from .models import Task
 
@@ -43,6 +44,14 @@ class SharedStore(Protocol):
         """Delete the final ones of these tasks (a bulk delete); how many were deleted."""
         ...
 
+    keys: Any
+    """Unique keys, held by the database (``claim(key, task_id, until)`` -> holder id or
+    ``None``; ``release(key, task_id)``)."""
+
+    async def run_now(self, task: Task) -> Task:
+        """Make a task waiting for a time runnable now (any instance may claim it)."""
+        ...
+
     async def retention(self) -> int:
         """Apply the retention rules to the whole cluster (one instance at a time)."""
         ...
@@ -55,6 +64,6 @@ class SharedStore(Protocol):
         """Why the store is not fully working now (``None`` when it is)."""
         ...
 
-    async def instances(self) -> list[Any]:
+    async def instances(self) -> list[InstanceInfo]:
         """The cluster's instances, this one included."""
         ...

@@ -79,6 +79,7 @@ class WorkerPool(TaskExecution, PoolSizing):
         self._type_of = engine.types.get
         self._registry = engine.registry
         self._backlog = engine.backlog
+        self._gates = engine.gates
         self._changed: Callable[[Task], None] = engine.journal.changed
         self._journaling = engine.journaling
         self._publish = engine.bus.publish_uncoalesced  # never used for progress
@@ -115,6 +116,10 @@ class WorkerPool(TaskExecution, PoolSizing):
                 w.waiter.set()
                 w.waiter = None
             n -= 1
+
+    def running_count(self, type_name: str) -> int:
+        """Tasks of ``type_name`` running here now."""
+        return sum(1 for w in self.live.values() if w.task is not None and w.task.type == type_name)
 
     def sample_busy(self) -> None:
         """One sample of the busy count for the scaler's average (taken 4x a second)."""

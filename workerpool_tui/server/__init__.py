@@ -1,4 +1,5 @@
-"""The side-car API: HTTP/1.1 (h11) and WebSocket (wsproto) on raw anyio sockets.
+"""The side-car API: HTTP/1.1 (llhttp, through httptools) and WebSocket (wsproto) on raw anyio
+sockets.
 
 An adapter over the engine: it reads the engine through its bus and calls its plain
 methods; the engine knows nothing of it.

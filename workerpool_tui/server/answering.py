@@ -1,6 +1,7 @@
-"""The writing half of an HTTP/1.1 connection: framing an answer with h11 and sending it
-under the write deadline, error answers only where h11 allows one, closing with a linger,
-and the peer's and our own address for the log and the Host rule."""
+"""The writing half of an HTTP/1.1 connection: framing an answer (always ``Content-Length``)
+and sending it under the write deadline, error answers only while no answer to the current
+request has begun, closing with a linger, and the peer's and our own address for the log
+and the Host rule."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from email.utils import formatdate
 from http import HTTPStatus
 
 import anyio
-import h11
 from anyio.abc import ByteStream, SocketAttribute
 
 from .limits import Limits
+from .reading import ProtocolError
 from .request import Phase
 from .responses import Headers, Response, Upgrade, error_response
 
 access_log = logging.getLogger("workerpool_tui.access")
+log = logging.getLogger("workerpool_tui.server")
 
 LINGER_S = 1.0
 """After an error we half-close and read (and discard) for at most this long, so the
@@ -44,21 +46,42 @@ class _DateCache:
 
 
 _date = _DateCache()
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
 _HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_END = h11.EndOfMessage()
 
 
 def _checked(headers: Headers) -> bool:
-    """Whether a handler's extra headers are well formed. Ours are, and then h11 is told to
-    skip its own (slower) validation of the whole head; a bad one still reaches h11's."""
+    """Whether a handler's extra headers are well formed (a bad one becomes a 500)."""
     for name, value in headers:
         if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
             return False
     return True
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+def frame(response: Response, head_only: bool = False) -> bytes:
+    """The bytes of a complete answer: status line, headers, body (not for ``HEAD``)."""
+    parts = [
+        _status_line(response.status),
+        b"content-type: %s\r\ncontent-length: %d\r\ndate: %s\r\n"
+        % (response.content_type, len(response.body), _date.get()),
+    ]
+    for name, value in response.headers:
+        parts.append(b"%s: %s\r\n" % (name, value))
+    parts.append(b"connection: close\r\n\r\n" if response.close else b"\r\n")
+    if not head_only and response.body:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
@@ -86,83 +109,53 @@ class Answering:
     """The connection state the writing side needs, and the writing side itself
     (:class:`~.http.HttpConnection` adds the loop and the reading)."""
 
-    def __init__(self, stream: ByteStream, limits: Limits, conn: h11.Connection) -> None:
+    def __init__(self, stream: ByteStream, limits: Limits) -> None:
         self.stream = stream
         self.limits = limits
-        self.conn = conn
         self.deadline = math.inf
         self.phase = Phase.WAIT
+        self.answering = False
+        """An answer to the current request has begun: no error answer may follow."""
         self._peer: str | None = None
         self._local_ip: str | None = None
 
     async def _write(self, response: Response, head_only: bool = False) -> None:
-        conn = self.conn
+        self.answering = True
         if isinstance(response, Upgrade):
-            await self._send(
-                conn.send(
-                    h11.InformationalResponse(
-                        status_code=101, headers=response.headers, reason=b"Switching Protocols"
-                    )
-                )
-            )
+            parts = [_status_line(101)]
+            parts.extend(b"%s: %s\r\n" % header for header in response.headers)
+            parts.append(b"\r\n")
+            await self._send(b"".join(parts))
             return
-        headers: Headers = [
-            (b"content-type", response.content_type),
-            (b"content-length", b"%d" % len(response.body)),
-            (b"date", _date.get()),
-            *response.headers,
-        ]
-        if response.close:
-            headers.append((b"connection", b"close"))
-        head = conn.send(
-            h11.Response(
-                status_code=response.status,
-                headers=headers,
-                reason=_REASONS.get(response.status, b""),
-                # Our own headers are well formed by construction (see _checked).
-                _parsed=not response.headers or _checked(response.headers),
-            )
-        )
-        if head_only or not response.body:
-            end = conn.send(_END)
-            await self._send(head + end if end else head)
-            return
-        data = conn.send(h11.Data(data=response.body))
-        end = conn.send(_END)
-        await self._send(b"".join((head, data, end)))
+        if response.headers and not _checked(response.headers):
+            log.error("malformed response header from the handler: %r", response.headers)
+            response = error_response(500, "internal_error", "internal server error", close=True)
+        await self._send(frame(response, head_only))
 
-    async def _send(self, data: bytes | None) -> None:
-        if not data:
-            return
+    async def _send(self, data: bytes) -> None:
         self.phase = Phase.WRITE
         self.deadline = time.monotonic() + self.limits.write_timeout_s
         try:
             await self.stream.send(data)
         except STREAM_GONE:
-            self.conn.send_failed()
             raise Closed from None
         self.phase = Phase.BUSY
         self.deadline = math.inf
 
     async def _send_error(self, response: Response, method: str = "-", target: str = "-") -> None:
-        """An error answer, only where h11 allows one; then the connection is closed."""
-        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        """An error answer, only while no answer has begun; then the connection is closed."""
+        if self.answering:
             return
-        try:
-            await self._write(response)
-        except h11.LocalProtocolError:
-            return
+        await self._write(response)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info('%s "%s %s" %d', self.peer, method, target, response.status)
         await self._close(linger=True)
 
-    async def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
-        if exc.error_status_hint == 431:
+    async def _protocol_error(self, exc: ProtocolError) -> None:
+        if exc.status == 431:
             response = headers_too_large(self.limits)
         else:
-            response = error_response(
-                exc.error_status_hint, "invalid_request", f"malformed HTTP: {exc}", close=True
-            )
+            response = error_response(exc.status, "invalid_request", str(exc), close=True)
         await self._send_error(response)
 
     async def _close(self, *, linger: bool) -> None:
@@ -202,7 +195,7 @@ class Answering:
 
 async def refuse_connection(stream: ByteStream, response: Response, limits: Limits) -> None:
     """Answer a connection we will not serve (``too_many_connections``) and close it."""
-    answering = Answering(stream, limits, h11.Connection(h11.SERVER))
+    answering = Answering(stream, limits)
     try:
         with anyio.move_on_after(limits.write_timeout_s):
             await answering._send_error(response)

@@ -23,7 +23,7 @@ from ..config import ServerConfig, parse_duration
 from ..core import wholenum
 from ..core.admission import INT_MAX, PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
-from ..core.errors import AmbiguousId, EngineError, QueueFull, StoreUnavailable
+from ..core.errors import AmbiguousId, Duplicate, EngineError, QueueFull, StoreUnavailable
 from ..core.models import TaskSpec, TaskStatus, task_view
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
@@ -42,6 +42,7 @@ from .routes import (
     WS_PATH,
     Route,
 )
+from .schedules import ScheduleHandlers
 from .schemas import (
     BatchRequest,
     Health,
@@ -50,9 +51,10 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
-    TypeInfo,
-    TypeList,
+    TypePatch,
 )
+from .timing import submitted_run_at
+from .types import patch_type, type_list
 
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _T = TypeVar("_T")
@@ -68,6 +70,10 @@ def engine_error(exc: EngineError) -> Response:
         "not_found": 404,
         "already_finished": 409,
         "ambiguous_id": 409,
+        "duplicate": 409,
+        "read_only": 409,
+        "already_exists": 409,
+        "blocked": 409,
         "shutting_down": 503,
         "store_unavailable": 503,
     }.get(code, 400)
@@ -75,7 +81,10 @@ def engine_error(exc: EngineError) -> Response:
     if isinstance(exc, (QueueFull, StoreUnavailable)):
         headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
     candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
-    return error_response(status, code, str(exc), headers=headers, candidates=candidates)
+    existing = exc.existing_id if isinstance(exc, Duplicate) else None
+    return error_response(
+        status, code, str(exc), headers=headers, candidates=candidates, existing_id=existing
+    )
 
 
 class _Refused(Exception):
@@ -87,7 +96,7 @@ def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
 
 
-class Api(PageHandlers, OpsHandlers):
+class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
     """The application: turns a :class:`Request` into a :class:`Response`."""
 
     def __init__(
@@ -240,20 +249,30 @@ class Api(PageHandlers, OpsHandlers):
                 f"the body is nested too deeply (payloads: at most {PAYLOAD_MAX_DEPTH} levels)"
             ) from None
 
-    @staticmethod
-    def _spec(req: SubmitRequest, where: str = "") -> TaskSpec:
-        timeout_s: float | None = None
-        if req.timeout is not None:
+    def _spec(self, req: SubmitRequest, where: str = "") -> TaskSpec:
+        def duration(name: str, value: float | str | None) -> float | None:
+            if value is None:
+                return None
             try:
-                timeout_s = parse_duration(req.timeout)
+                return parse_duration(value)
             except ValueError as exc:
-                raise _invalid(f"{where}timeout: {exc}") from None
+                raise _invalid(f"{where}{name}: {exc}") from None
+
+        try:
+            run_at = submitted_run_at(req, self.engine.clock.now())
+        except ValueError as exc:
+            raise _invalid(f"{where}{exc}") from None
         return TaskSpec(
             type=req.type,
             payload=req.payload,
             priority=req.priority,
-            timeout_s=timeout_s,
+            timeout_s=duration("timeout", req.timeout),
             max_retries=req.max_retries,
+            run_at=run_at,
+            depends_on=tuple(req.depends_on),
+            unique_key=req.unique_key,
+            unique_for=duration("unique_for", req.unique_for),
+            on_duplicate=req.on_duplicate,
         )
 
     # ------------------------------------------------------------------ handlers
@@ -280,9 +299,12 @@ class Api(PageHandlers, OpsHandlers):
 
     async def submit(self, request: Request) -> Response:
         spec = self._spec(self._decode(request, SubmitRequest))
-        task = (await self.engine.submit_many([spec]))[0]
+        created: list[bool] = []
+        task = (await self.engine.submit_many([spec], created=created))[0]
+        # A duplicate answered with the existing task (on_duplicate="return") is 200.
+        status = 201 if created[0] else 200
         return json_response(
-            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+            status, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
         )
 
     async def submit_batch(self, request: Request) -> Response:
@@ -329,6 +351,7 @@ class Api(PageHandlers, OpsHandlers):
             status=statuses,
             type_=one("type") or None,
             q=one("q") or None,
+            waiting=one("waiting") or None,
             limit=limit,
             offset=offset,
         )
@@ -343,6 +366,9 @@ class Api(PageHandlers, OpsHandlers):
     async def cancel_task(self, request: Request, id: str) -> Response:
         return json_response(200, task_view(await self.engine.cancel(id)))
 
+    async def run_task(self, request: Request, id: str) -> Response:
+        return json_response(200, task_view(await self.engine.run_now(id)))
+
     async def retry_task(self, request: Request, id: str) -> Response:
         task = await self.engine.retry(id)
         return json_response(
@@ -350,8 +376,10 @@ class Api(PageHandlers, OpsHandlers):
         )
 
     async def types(self, request: Request) -> Response:
-        infos = [TypeInfo(t.name, t.description, t.payload_schema()) for t in self.engine.types]
-        return json_response(200, TypeList(infos))
+        return json_response(200, type_list(self.engine))
+
+    async def patch_type(self, request: Request, name: str) -> Response:
+        return json_response(200, patch_type(self.engine, name, self._decode(request, TypePatch)))
 
     async def get_pool(self, request: Request) -> Response:
         return json_response(200, PoolView.of(self.engine.pool_state()))

@@ -24,6 +24,7 @@ from wsproto.frame_protocol import CloseReason
 from ..config import ServerConfig
 from ..core.engine import Engine
 from ..core.supervise import supervised
+from ..eventloop import running_loop_name
 from .access import is_loopback
 from .api import Api
 from .broadcast import Broadcaster
@@ -127,7 +128,7 @@ class ApiServer:
                 partial(self._accept, listener, tg),
                 fatal,
             )
-            log.info("API listening on %s", self.address)
+            log.info("API listening on %s (%s loop)", self.address, running_loop_name())
             task_status.started(self)
             await self._stopped.wait()
             tg.cancel_scope.cancel()

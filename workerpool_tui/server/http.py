@@ -1,5 +1,5 @@
-"""The HTTP/1.1 connection driver: h11's receive_data / next_event / send loop on an anyio
-stream, with every limit of :class:`~.limits.Limits` enforced.
+"""The HTTP/1.1 connection driver: llhttp (httptools, :mod:`.reading`) on an anyio stream,
+with every limit of :class:`~.limits.Limits` enforced.
 
 One :class:`HttpConnection` per accepted socket. It reads a request head under a deadline
 (``keep_alive_timeout`` while idle, then ``header_timeout`` from the first byte), refuses an
@@ -8,39 +8,42 @@ application refuse the request on its head alone (:meth:`Application.refuse_head
 token, route; the body is then never read and the connection closes if one was coming),
 reads the body under one total deadline (``body_timeout`` plus what ``body_min_rate``
 allows for the bytes received, at most ``body_max_time``), hands a :class:`Request` to the
-application and writes the answer in one send. A request framed by both ``Content-Length``
-and ``Transfer-Encoding`` is read by the latter and its connection closed after the answer
-(RFC 9112 §6.1). Error responses are only sent while h11 allows one (our state ``IDLE`` or
-``SEND_RESPONSE``); anything else just closes. Handler errors become a logged 500, never a
-crashed server; cancellation is always re-raised.
+application and writes the answer in one send. Pipelined requests are answered in order.
+A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is read by the latter
+and its connection closed after the answer (RFC 9112 §6.1); so is one after which llhttp
+switched protocols (``Connection: upgrade``) unless it became a WebSocket. Error responses
+are only sent while no answer to the current request has begun; anything else just closes.
+Handler errors become a logged 500, never a crashed server; cancellation is always
+re-raised.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
 
 import anyio
-import h11
 from anyio.abc import ByteStream
 
 from .answering import (
+    CONTINUE,
     STREAM_GONE,
     Answering,
     Closed,
     access_log,
-    headers_too_large,
     redact,
     refuse_connection,
 )
 from .limits import Limits
+from .reading import Message, ProtocolError, RequestReader, head_error, origin_form
 from .request import WAITING_ON_CLIENT, Application, Phase, Request
-from .responses import Headers, Response, Upgrade, error_response
+from .responses import Response, Upgrade, error_response
 
 log = logging.getLogger("workerpool_tui.server")
+
+CLOSED_MID_REQUEST = "malformed HTTP: the client closed mid-request"
 
 __all__ = [
     "WAITING_ON_CLIENT",
@@ -66,11 +69,11 @@ class HttpConnection(Answering):
         *,
         is_draining: Callable[[], bool],
     ) -> None:
-        super().__init__(
-            stream,
-            limits,
-            h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes),
-        )
+        super().__init__(stream, limits)
+        self.reader = RequestReader(limits.max_header_bytes, limits.max_body_bytes)
+        self.message: Message | None = None
+        """The request being served."""
+        self._eof = False
         self.handler = handler
         self.is_draining = is_draining
         self.requests = 0
@@ -83,7 +86,6 @@ class HttpConnection(Answering):
         self._scope: anyio.CancelScope | None = None
         self._expired = False
         self._evicted = False
-        self._must_close = False
 
     def expire(self) -> None:
         """The deadline passed: interrupt whatever the connection waits for."""
@@ -120,15 +122,16 @@ class HttpConnection(Answering):
             request = await self._read_request()
             if request is None:
                 return
-            response = await self._respond(request)
+            message = self.message
+            assert message is not None
+            response = await self._respond(request, message)
             if isinstance(response, Upgrade):
-                data, _ = self.conn.trailing_data
-                await response.run(self.stream, data)
+                await response.run(self.stream, message.trailing)
                 return
-            if self.conn.our_state is h11.MUST_CLOSE or response.close:
-                await self._close(linger=self.conn.their_state is not h11.DONE)
+            if response.close:
+                await self._close(linger=not message.complete)
                 return
-            self.conn.start_next_cycle()
+            self.answering = False
             self.waiting_since = time.monotonic()
 
     async def _cut_for_room(self) -> None:
@@ -141,9 +144,8 @@ class HttpConnection(Answering):
                 close=True,
             )
             with anyio.move_on_after(self.limits.write_timeout_s):
-                if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    with contextlib.suppress(h11.LocalProtocolError):
-                        await self._write(response)
+                if not self.answering:
+                    await self._write(response)
 
     async def _timed_out(self) -> None:
         phase = self.phase
@@ -152,77 +154,58 @@ class HttpConnection(Answering):
                 await self._send_error(
                     error_response(408, "request_timeout", f"timed out {phase.value}", close=True)
                 )
-        elif phase is Phase.WRITE:
-            self.conn.send_failed()
 
     async def _receive(self) -> bytes:
+        """The next bytes from the client, ``b""`` at its end of stream."""
+        if self._eof:
+            return b""
         try:
             return await self.stream.receive(self.limits.read_chunk_bytes)
         except anyio.EndOfStream:
+            self._eof = True
             return b""
         except STREAM_GONE:
             raise Closed from None
 
     async def _read_request(self) -> Request | None:
-        """The next complete request (head and body), or ``None`` when the connection ends."""
-        limits, conn = self.limits, self.conn
-        try:
-            pending, closed = conn.trailing_data
-            if pending or closed:
-                # A pipelined request may be complete already: no deadline to set up then.
-                event = conn.next_event()
-                if event is not h11.NEED_DATA:
-                    await anyio.lowlevel.checkpoint()  # other connections go first
-            else:
-                event = h11.NEED_DATA  # nothing buffered: h11 could only say so
-            if event is h11.NEED_DATA:
-                if pending:
+        """The next request (head, and body unless it was refused on its head), or ``None``
+        when the connection ends."""
+        limits, reader = self.limits, self.reader
+        if reader.ready:
+            await anyio.lowlevel.checkpoint()  # pipelined: other connections go first
+        elif reader.error is None and not reader.upgraded:
+            if reader.in_head:
+                self.phase = Phase.HEAD
+                self.deadline = time.monotonic() + limits.header_timeout_s
+            elif self.requests:
+                self.phase = Phase.WAIT
+                self.deadline = time.monotonic() + limits.keep_alive_timeout_s
+            # else: a fresh connection keeps its header deadline from the accept
+            while not reader.ready and reader.error is None:
+                data = await self._receive()
+                if not data:
+                    if reader.current is not None:
+                        reader.error = ProtocolError(400, CLOSED_MID_REQUEST)
+                    break
+                if self.phase is Phase.WAIT:
+                    # The head has header_timeout from its first byte.
                     self.phase = Phase.HEAD
                     self.deadline = time.monotonic() + limits.header_timeout_s
-                elif self.requests:
-                    self.phase = Phase.WAIT
-                    self.deadline = time.monotonic() + limits.keep_alive_timeout_s
-                # else: a fresh connection keeps its header deadline from the accept
-                while event is h11.NEED_DATA:
-                    data = await self._receive()
-                    if data and self.phase is Phase.WAIT:
-                        # The head has header_timeout from its first byte.
-                        self.phase = Phase.HEAD
-                        self.deadline = time.monotonic() + limits.header_timeout_s
-                    conn.receive_data(data)
-                    event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            await self._protocol_error(exc)
-            return None
+                reader.feed(data)
         self.phase = Phase.BUSY
         self.deadline = math.inf
-        if not isinstance(event, h11.Request):
-            return None  # ConnectionClosed, or PAUSED after a refused upgrade
-        self.requests += 1
-        method = event.method.decode("ascii", "replace")
-        target = event.target.decode("ascii", "replace")
-        # One pass: copy the headers, measure the head (h11 caps a head that arrives in
-        # pieces; one that arrived whole is measured here) and find the body's framing.
-        headers: Headers = []
-        head_size = len(event.target)
-        content_length = -1
-        chunked = False
-        for raw_name, value in event.headers.raw_items():  # a plain list, unlike iterating
-            name = raw_name.lower()
-            headers.append((name, value))
-            head_size += len(name) + len(value) + 4
-            if name == b"content-length":
-                content_length = int(value)  # h11 has validated it
-            elif name == b"transfer-encoding":
-                chunked = True  # h11 accepts only "chunked"
-        if chunked:
-            # Framed by Transfer-Encoding alone; with a Content-Length too the connection
-            # closes after the answer (RFC 9112 §6.1: request smuggling).
-            self._must_close = content_length >= 0
-            content_length = -1
-        if head_size > limits.max_header_bytes:
-            await self._send_error(headers_too_large(limits), method, target)
+        if not reader.ready:
+            if reader.error is not None:
+                await self._protocol_error(reader.error)
             return None
+        message = self.message = reader.ready.popleft()
+        self.requests += 1
+        error = head_error(message)
+        if error is not None:
+            await self._protocol_error(error)
+            return None
+        method = message.method.decode("ascii", "replace")
+        target = origin_form(message).decode("ascii", "replace")
         if self.is_draining():
             await self._send_error(
                 error_response(503, "shutting_down", "the server is shutting down", close=True),
@@ -230,88 +213,81 @@ class HttpConnection(Answering):
                 target,
             )
             return None
-        request = Request(method, target, headers, b"", local_ip=self.local_ip)
+        request = Request(method, target, message.headers, b"", local_ip=self.local_ip)
         refusal = self.handler.refuse_head(request)
+        if refusal is None and message.upgrade and message.has_body:
+            # llhttp hands what follows an upgrade request over unread: its body too.
+            refusal = error_response(
+                400, "invalid_request", "a request that switches protocols has no body"
+            )
         if refusal is not None:
-            if chunked or content_length > 0:
+            if not message.complete:
                 refusal.close = True  # its body is never read
-            elif not isinstance(conn.next_event(), h11.EndOfMessage):
-                refusal.close = True  # pragma: no cover - h11 ends a bodiless request at once
             request.refusal = refusal
             return request
-        body = await self._read_body(method, target, content_length)
+        body = await self._read_body(message, method, target)
         if body is None:
             return None
         request.body = body
         return request
 
-    async def _read_body(self, method: str, target: str, content_length: int) -> bytes | None:
-        limits, conn = self.limits, self.conn
+    async def _read_body(self, message: Message, method: str, target: str) -> bytes | None:
+        limits, reader = self.limits, self.reader
         cap = limits.max_body_bytes
-        if content_length > cap:
+        if message.content_length > cap:
             await self._send_error(
                 error_response(
                     413,
                     "body_too_large",
-                    f"request body of {content_length} bytes exceeds the limit of {cap}",
+                    f"request body of {message.content_length} bytes exceeds the limit of {cap}",
                     close=True,
                 ),
                 method,
                 target,
             )
             return None
-        if conn.they_are_waiting_for_100_continue:
-            await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks: list[bytes] = []
-        size = 0
-        start = 0.0
-        received = 0
-        latest = math.inf
-        try:
-            while True:
-                event = conn.next_event()  # a body that came with the head needs no wait
-                if event is h11.NEED_DATA:
-                    if not start:
-                        start = time.monotonic()
-                        latest = start + limits.body_max_time_s
-                    self.phase = Phase.BODY
-                    while event is h11.NEED_DATA:
-                        # One deadline for the whole body, extended only by what arrives
-                        # (a byte now and then earns next to nothing), never past latest.
-                        self.deadline = min(
-                            start + limits.body_timeout_s + received / limits.body_min_rate, latest
-                        )
-                        data = await self._receive()
-                        received += len(data)
-                        conn.receive_data(data)
-                        event = conn.next_event()
-                    self.phase = Phase.BUSY
-                    self.deadline = math.inf
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > cap:
-                        await self._send_error(
-                            error_response(
-                                413,
-                                "body_too_large",
-                                f"request body exceeds the limit of {cap} bytes",
-                                close=True,
-                            ),
-                            method,
-                            target,
-                        )
-                        return None
-                    chunks.append(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks) if chunks else b""
-                else:
-                    return None  # ConnectionClosed mid-body
-        except h11.RemoteProtocolError as exc:
-            await self._protocol_error(exc)
+        if not message.complete and not message.too_large:  # else it came with the head
+            if message.waits_for_continue and not message.body_size:
+                await self._send(CONTINUE)
+            start = time.monotonic()
+            latest = start + limits.body_max_time_s
+            received = 0
+            self.phase = Phase.BODY
+            while not message.complete and not message.too_large and reader.error is None:
+                # One deadline for the whole body, extended only by what arrives (a byte
+                # now and then earns next to nothing), never past latest.
+                self.deadline = min(
+                    start + limits.body_timeout_s + received / limits.body_min_rate, latest
+                )
+                data = await self._receive()
+                if not data:
+                    reader.error = ProtocolError(400, CLOSED_MID_REQUEST)
+                    break
+                received += len(data)
+                reader.feed(data)
+            self.phase = Phase.BUSY
+            self.deadline = math.inf
+        if message.too_large:
+            await self._send_error(
+                error_response(
+                    413,
+                    "body_too_large",
+                    f"request body exceeds the limit of {cap} bytes",
+                    close=True,
+                ),
+                method,
+                target,
+            )
             return None
+        if not message.complete:
+            assert reader.error is not None
+            await self._protocol_error(reader.error)
+            return None
+        body = message.body
+        return body[0] if len(body) == 1 else b"".join(body)
 
     # ------------------------------------------------------------------ answering
-    async def _respond(self, request: Request) -> Response:
+    async def _respond(self, request: Request, message: Message) -> Response:
         logging_on = access_log.isEnabledFor(logging.INFO)
         start = time.perf_counter() if logging_on else 0.0
         response = request.refusal
@@ -323,8 +299,15 @@ class HttpConnection(Answering):
                 response = error_response(
                     500, "internal_error", "internal server error", close=True
                 )
-        if (
-            self._must_close
+        if isinstance(response, Upgrade):
+            if not message.upgrade:  # the application saw an upgrade that llhttp did not
+                response = error_response(
+                    400, "invalid_request", "expected a WebSocket upgrade request", close=True
+                )
+        elif (
+            not message.keep_alive
+            or message.framed_twice
+            or message.upgrade  # what followed it is not HTTP
             or self.requests >= self.limits.max_requests_per_connection
             or self.is_draining()
         ):

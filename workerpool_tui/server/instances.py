@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
-from .. import __version__
 from ..core.engine import Engine
+from ..core.instance_view import instance_infos
 from ..core.models import rfc3339
 from ..core.worker_view import worker_infos
-from .schemas import InstanceList, InstanceView, WorkerList, WorkerView
+from .schemas import InstanceList, InstanceView, ProcessView, WorkerList, WorkerView
 
 
 def worker_list(engine: Engine) -> WorkerList:
@@ -28,32 +25,23 @@ def worker_list(engine: Engine) -> WorkerList:
         )
         for w in worker_infos(engine.pool)
     ]
-    return WorkerList(views, engine.store.name if engine.store is not None else None)
+    processes = [
+        ProcessView(
+            slot=p.slot,
+            pid=p.pid,
+            task_id=p.task_id,
+            cpu_pct=p.cpu_pct,
+            rss_bytes=p.rss,
+            tasks_done=p.tasks_done,
+            restarts=p.restarts,
+        )
+        for p in (engine.procs.infos() if engine.procs is not None else [])
+    ]
+    return WorkerList(views, engine.store.name if engine.store is not None else None, processes)
 
 
 async def instance_list(engine: Engine) -> InstanceList:
-    if engine.store is None:
-        state = engine.pool_state()
-        here = InstanceView(
-            id="local",
-            name=socket.gethostname(),
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            version=__version__,
-            state="running" if engine.accepting else "stopping",
-            workers=state.current,
-            busy=state.busy,
-            min_workers=state.min,
-            max_workers=state.max,
-            paused=state.paused,
-            done=engine.pool.done,
-            failed=engine.pool.failed,
-            started_at=rfc3339(engine.started_at),
-            heartbeat_at=rfc3339(engine.clock.now()),
-            heartbeat_age_s=0.0,
-            this=True,
-        )
-        return InstanceList([here], cluster=False)
+    infos, cluster = await instance_infos(engine)
     views = [
         InstanceView(
             id=i.id,
@@ -74,6 +62,6 @@ async def instance_list(engine: Engine) -> InstanceList:
             heartbeat_age_s=i.heartbeat_age_s,
             this=i.this,
         )
-        for i in await engine.instances()
+        for i in infos
     ]
-    return InstanceList(views, cluster=True)
+    return InstanceList(views, cluster=cluster)

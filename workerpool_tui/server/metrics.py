@@ -164,8 +164,10 @@ class EngineCollector:
             "Tracked tasks by status (the whole cluster's, from one instance)",
             labels=[*base, "status"],
         )
-        for status in TaskStatus:
-            fam.add_metric([*inst, status.value], getattr(counts, status.value))
+        # ``pending`` is the runnable ones; those waiting for a time or for parents are
+        # ``scheduled`` and ``blocked`` (still status pending in the task model).
+        for status in (*(s.value for s in TaskStatus), "scheduled", "blocked"):
+            fam.add_metric([*inst, status], getattr(counts, status))
         yield fam
         backlog = engine.backlog
         for name, doc, value in (

@@ -24,10 +24,12 @@ from ..core.admission import INT_MAX
 from ..core.handlers import TaskType
 from .openapi_values import (
     JSON_VALUE,
+    delay_schema,
     json_value_schema,
     payload_schema,
     status_filter_pattern,
     timeout_schema,
+    unique_for_schema,
 )
 from .responses import ERROR_CODES, ErrorBody
 from .routes import METRICS_PATH, ROUTES, WS_PATH, Route
@@ -101,6 +103,8 @@ def _submit_variants(
         properties["type"] = {"const": task_type.name, "description": task_type.description}
         properties["payload"] = payload
         properties["timeout"] = timeout_schema(settings.max_task_timeout)
+        properties["delay"] = delay_schema()
+        properties["unique_for"] = unique_for_schema()
         variants.append(
             {
                 "title": task_type.name,

@@ -78,6 +78,37 @@ def timeout_schema(maximum_s: float) -> dict[str, Any]:
     }
 
 
+_DURATION = f"^{SPACE}[0-9]{{1,6}}(?:\\.[0-9]{{1,3}})?{SPACE}(?:ms|s|m|h|d)?{SPACE}$"
+"""A duration string (the bound is checked by the engine; a pattern spelling out ten
+years digit by digit would be thousands of characters)."""
+MAX_DELAY_S = 10 * 366 * 86400.0
+"""The longest ``delay`` or ``unique_for`` the document describes (about ten years)."""
+
+
+def delay_schema() -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": MAX_DELAY_S},
+            {"type": "string", "pattern": _DURATION},
+            {"type": "null"},
+        ],
+        "description": "run no sooner than this long from now: seconds, or a duration"
+        ' string such as "10m"; not together with run_at (docs/scheduling.md)',
+    }
+
+
+def unique_for_schema() -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DELAY_S},
+            {"type": "string", "pattern": _DURATION},
+            {"type": "null"},
+        ],
+        "description": "with unique_key: how long the key stays taken from submission;"
+        " null or absent: until the task is final",
+    }
+
+
 JSON_VALUE = "JsonValue"
 
 

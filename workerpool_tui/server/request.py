@@ -15,7 +15,7 @@ def _no_address() -> str | None:
 
 
 class Request:
-    """One parsed request. Header names are lower case (h11 normalises them)."""
+    """One parsed request. Header names are lower case (the reader normalises them)."""
 
     __slots__ = (
         "body",

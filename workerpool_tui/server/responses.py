@@ -26,7 +26,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request_timeout": (408, "the request head or body did not arrive in time"),
     "already_finished": (409, "the task is final already"),
     "ambiguous_id": (409, "an id prefix matching several tasks (see candidates)"),
+    "duplicate": (409, "a task with this unique_key is unfinished or in its window (existing_id)"),
+    "blocked": (409, "the task waits for its parents (only a time can be skipped)"),
     "pool_conflict": (409, "min_workers would exceed max_workers"),
+    "read_only": (409, "a schedule from the configuration file (change it there)"),
+    "already_exists": (409, "a schedule with this name exists"),
     "body_too_large": (413, "the body exceeds server.max_body_bytes"),
     "unsupported_media_type": (415, "the body is not sent as application/json"),
     "queue_full": (429, "the queue holds task.queue_capacity tasks (see Retry-After)"),
@@ -45,6 +49,8 @@ class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str
     candidates: list[str] | None = None
     """``ambiguous_id`` only: ids the prefix matches (at most ten)."""
+    existing_id: str | None = None
+    """``duplicate`` only: the id of the task holding the unique key."""
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -103,6 +109,7 @@ def error_response(
     headers: Headers | None = None,
     close: bool = False,
     candidates: list[str] | None = None,
+    existing_id: str | None = None,
 ) -> Response:
-    body = _encode(ErrorBody(ErrorDetail(code, message, candidates)))
+    body = _encode(ErrorBody(ErrorDetail(code, message, candidates, existing_id)))
     return Response(status, body, headers=headers, close=close)

@@ -17,7 +17,9 @@ from .schemas import (
     SubmitRequest,
     TaskBatch,
     TaskList,
+    TypeInfo,
     TypeList,
+    TypePatch,
     WorkerList,
 )
 
@@ -143,7 +145,8 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=SubmitRequest,
             response=TaskView,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
+            other_answers=((200, TaskView),),
         ),
         Route(
             method="GET",
@@ -171,6 +174,12 @@ def _routes() -> tuple[Route, ...]:
                     f"page size (default {LIST_LIMIT_DEFAULT})",
                 ),
                 QueryParam("offset", {"type": "integer", "minimum": 0}, "tasks to skip"),
+                QueryParam(
+                    "waiting",
+                    {"type": "string", "enum": ["time", "dependencies", "none", ""]},
+                    "pending tasks waiting for a time, for their parents, or tasks waiting"
+                    " for nothing (empty: no filter)",
+                ),
             ),
         ),
         Route(
@@ -181,7 +190,7 @@ def _routes() -> tuple[Route, ...]:
             status=201,
             request=BatchRequest,
             response=TaskBatch,
-            errors=submit_errors,
+            errors=(*submit_errors, "duplicate"),
         ),
         Route(
             method="POST",
@@ -232,6 +241,14 @@ def _routes() -> tuple[Route, ...]:
             errors=(*task_errors, "unknown_task_type", "queue_full"),
         ),
         Route(
+            method="POST",
+            path="/api/v1/tasks/{id}/run",
+            handler="run_task",
+            summary="Run a task waiting for a time now (a runnable or running one as it is)",
+            response=TaskView,
+            errors=(*task_errors, "already_finished", "blocked"),
+        ),
+        Route(
             method="GET",
             path="/api/v1/tasks/{id}/logs",
             handler="task_logs",
@@ -255,12 +272,23 @@ def _routes() -> tuple[Route, ...]:
                 ),
             ),
         ),
+        *_schedule_routes(),
         Route(
             method="GET",
             path="/api/v1/types",
             handler="types",
-            summary="Registered task types",
+            summary="Registered task types, their per-type settings and gates",
             response=TypeList,
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/types/{name}",
+            handler="patch_type",
+            summary="Change a type's concurrency, rate_limit or paused (this process, until"
+            " it stops)",
+            request=TypePatch,
+            response=TypeInfo,
+            errors=("invalid_json", "unsupported_media_type", "not_found"),
         ),
         Route(
             method="GET",
@@ -301,6 +329,65 @@ def _routes() -> tuple[Route, ...]:
             status=101,
             errors=("forbidden_origin",),
             websocket=True,
+        ),
+    )
+
+
+def _schedule_routes() -> tuple[Route, ...]:
+    from ..core.schedules import ScheduleView
+    from .schedules import ScheduleList, SchedulePatch, ScheduleRequest, ScheduleRun
+
+    body_errors = ("invalid_json", "unsupported_media_type")
+    return (
+        Route(
+            method="GET",
+            path="/api/v1/schedules",
+            handler="list_schedules",
+            summary="Recurring schedules, by name",
+            response=ScheduleList,
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules",
+            handler="create_schedule",
+            summary="Add a schedule (cron or every)",
+            status=201,
+            request=ScheduleRequest,
+            response=ScheduleView,
+            errors=(*body_errors, "already_exists", "store_unavailable"),
+        ),
+        Route(
+            method="GET",
+            path="/api/v1/schedules/{name}",
+            handler="get_schedule",
+            summary="One schedule, with next_run, last_run, last_task_id, last_status",
+            response=ScheduleView,
+            errors=("not_found",),
+        ),
+        Route(
+            method="PATCH",
+            path="/api/v1/schedules/{name}",
+            handler="patch_schedule",
+            summary="Change a schedule made through the API (pause, resume, rule, task)",
+            request=SchedulePatch,
+            response=ScheduleView,
+            errors=(*body_errors, "not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="DELETE",
+            path="/api/v1/schedules/{name}",
+            handler="delete_schedule",
+            summary="Delete a schedule made through the API (returns it)",
+            response=ScheduleView,
+            errors=("not_found", "read_only", "store_unavailable"),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/schedules/{name}/run",
+            handler="run_schedule",
+            summary="Submit one run of a schedule now",
+            response=ScheduleRun,
+            errors=("not_found", "queue_full", "store_unavailable"),
         ),
     )
 

@@ -6,13 +6,15 @@ OpenAPI document from them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from ..core.admission import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
 from ..core.engine import EngineStats, PoolState
 from ..core.models import EventKind, TaskView
+from ..core.order import MAX_PARENTS, MAX_UNIQUE_KEY
 
 Priority = Annotated[int, msgspec.Meta(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
 MaxRetries = Annotated[int, msgspec.Meta(ge=0, le=MAX_RETRIES_MAX)]
@@ -24,9 +26,22 @@ class SubmitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     type: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: Priority = 0
+    priority: Priority | None = None
+    """Left out: the type's ``priority`` (``[task.types.NAME]``), else 0."""
     timeout: float | str | None = None
     max_retries: MaxRetries | None = None
+    delay: float | str | None = None
+    """Run no sooner than this long from now (seconds or a duration); not with ``run_at``."""
+    run_at: datetime | None = None
+    """Run no sooner than this time (RFC 3339 with a zone; a past time means now)."""
+    depends_on: Annotated[list[str], msgspec.Meta(max_length=MAX_PARENTS)] = msgspec.field(
+        default_factory=list
+    )
+    """Ids of tasks that must complete first; in a batch ``"$N"`` is its N-th task."""
+    unique_key: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_UNIQUE_KEY)] | None = None
+    unique_for: float | str | None = None
+    """How long the key stays taken from submission (default: until the task is final)."""
+    on_duplicate: Literal["error", "return"] = "error"
 
 
 class BatchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -151,17 +166,63 @@ class WorkerView(msgspec.Struct, frozen=True):
     """Tasks it ran that failed for good (a retried attempt is not counted)."""
 
 
+class ProcessView(msgspec.Struct, frozen=True):
+    """A worker process of the instance answering (``isolation = "process"`` types)."""
+
+    slot: int
+    pid: int
+    task_id: str | None
+    """The task it runs now (``null`` when idle)."""
+    cpu_pct: float
+    """CPU since the previous read, in % of one core."""
+    rss_bytes: int
+    tasks_done: int
+    """Tasks this process ran (a replacement starts at 0)."""
+    restarts: int
+    """Times the process of this slot died or was killed, and was replaced."""
+
+
 class WorkerList(msgspec.Struct, frozen=True):
     workers: list[WorkerView]
     instance: str | None
     """The instance these workers belong to, in a cluster (pool controls and workers
     are per instance)."""
+    processes: list[ProcessView] = msgspec.field(default_factory=list)
+    """The worker processes (empty when no type has ``isolation = "process"``)."""
 
 
 class TypeInfo(msgspec.Struct, frozen=True):
+    """A task type, its settings (``[task.types.NAME]``, as changed at run time) and what
+    it does here now. ``timeout``, ``max_retries``, ``priority``: the type's defaults for
+    a submission that leaves them out (``null``: ``[task]``'s)."""
+
     name: str
     description: str
     payload_schema: dict[str, Any] | None
+    isolation: Literal["thread", "process"] = "thread"
+    concurrency: int = 0
+    """At most this many run at once in this process; 0: no cap."""
+    rate_limit: str = ""
+    timeout: float | None = None
+    max_retries: int | None = None
+    priority: int | None = None
+    paused: bool = False
+    running: int = 0
+    """Its tasks running in this process now."""
+    held: int = 0
+    """Its tasks waiting for the type's gate (cap, rate limit, pause); pending."""
+    rate_limited: bool = False
+    """The rate limit is holding tasks back right now."""
+
+
+class TypePatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /api/v1/types/{name}``: any of ``concurrency`` (0: no cap), ``rate_limit``
+    (``"N/s"``, ``"N/m"``, ``"N/h"``, ``""``: none), ``paused``; absent ones (or ``null``)
+    stay as they are. All of it applies, or none (400 ``invalid_request``)."""
+
+    concurrency: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+    rate_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    paused: bool | None = None
 
 
 class TypeList(msgspec.Struct, frozen=True):
@@ -216,6 +277,7 @@ __all__ = [
     "PoolPatch",
     "PoolState",
     "PoolView",
+    "ProcessView",
     "ResyncMessage",
     "SnapshotMessage",
     "StatsMessage",
@@ -225,5 +287,6 @@ __all__ = [
     "TaskMessage",
     "TypeInfo",
     "TypeList",
+    "TypePatch",
     "WsMessage",
 ]

@@ -9,7 +9,8 @@ enabled while it buffers at most about ``READ_AHEAD_BYTES``; ``send`` waits only
 kernel does not take the bytes (write buffer limit 0, as anyio does).
 
 :func:`serve_tcp` accepts on every socket of an anyio listener and hands each connection to
-``handler`` in ``task_group``; on another backend it falls back to ``listener.serve``.
+``handler`` in ``task_group``; on another backend it falls back to ``listener.serve``. The
+same code runs on the standard loop and on uvloop (``[server] loop``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import contextlib
 import socket
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import ByteStream, Listener, SocketAttribute, SocketStream, TaskGroup
@@ -42,9 +43,9 @@ class _StreamProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(0)
+        # uvloop's TCPTransport has every method of asyncio.Transport but is no subclass.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(0)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)

@@ -1,4 +1,4 @@
-"""One WebSocket client after the upgrade: wsproto on the socket h11 handed over.
+"""One WebSocket client after the upgrade: wsproto on the socket the HTTP connection handed over.
 
 Outgoing bytes go through a bounded per-client buffer that :meth:`WebSocketClient.push`
 fills without ever waiting, so the broadcaster (and everyone else) never waits for a slow

@@ -37,6 +37,7 @@ from ..core.errors import StoreError, StoreLocked, StoreUnavailable
 from ..core.models import Task
 from ..core.supervise import Fatal, one_line, supervised
 from ..core.tally import CommitTally
+from .schedule_file import FileSchedules
 from .sqlite_layout import SCHEMA_VERSION
 from .sqlite_open import APPLICATION_ID, Lock, SyncMode, open_sync
 from .sqlite_writer import HEADER, Ack, decode_ack, encode_batch, frame
@@ -93,6 +94,8 @@ class SqliteJournal:
 
     def __init__(self, path: Path | str, *, sync: SyncMode = "normal") -> None:
         self.path = Path(path)
+        self.schedules = FileSchedules(self.path)
+        """The API's schedules, kept beside the database."""
         self.sync: SyncMode = sync
         self._lock = Lock(self.path)
         self._proc: Process | None = None
@@ -125,9 +128,9 @@ class SqliteJournal:
         """Why the writer process cannot be used any more."""
         self._on_fatal: Fatal | None = None
         self.commits = 0
+        """Batches committed (for benchmarks and tests)."""
         self.commit_tally = CommitTally()
         """Each commit's latency (sent to answered) and rows, for ``GET /metrics``."""
-        """Batches committed (for benchmarks and tests)."""
         self.rows_written = 0
         self.writer_cpu_s = 0.0
         """CPU seconds the writer process used, known once it has ended (for benchmarks)."""

@@ -1,6 +1,6 @@
 """How the task store lays tasks out in SQLite: the schema, rows, and migrations.
 
-Schema 3, one row per task::
+Schema 4, one row per task::
 
     seq    INTEGER PRIMARY KEY  submission order (new rows append to the b-tree)
     id     TEXT                 the task id
@@ -11,6 +11,8 @@ Schema 3, one row per task::
     state  BLOB                 what changes, MessagePack: [progress, message, result,
                                 error, attempts, started_at, finished_at, worker, logs],
                                 the result as its JSON text (binary)
+    extra  BLOB                 NULL, or what few tasks have, MessagePack: [run_at,
+                                depends_on, unique_key, unique_until] (issue 12)
 
 ``id``, ``type`` and ``status`` stay plain columns, so ``sqlite3 tasks.db`` can still
 answer "how many failed?". The rest is two MessagePack arrays: the event loop encodes
@@ -36,15 +38,16 @@ import msgspec
 
 from ..core.models import TASK_LOG_LINES, Task, TaskError, TaskStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first layout, keyed by task id, without log lines or retry links.
 2: keyed by ``seq`` (appends instead of inserts at random places of an id index: 1.6x the
 rows per second), with ``logs`` and ``retry_of``; one column per field, JSON values.
-3: the layout above."""
+3: two MessagePack arrays (``spec``, ``state``).
+4: the layout above: ``extra`` added (NULL for every older row)."""
 
 _logger = logging.getLogger("workerpool_tui.store")
 
-SCHEMA = """
+_V3_SCHEMA = """
 CREATE TABLE tasks (
     seq     INTEGER PRIMARY KEY,  -- submission order; unique per task, never reused
     id      TEXT NOT NULL,
@@ -57,9 +60,14 @@ CREATE TABLE tasks (
                             --   started_at, finished_at, worker, logs]
 )
 """
+SCHEMA = _V3_SCHEMA.replace("state   BLOB NOT NULL   --", "state   BLOB NOT NULL,  --").replace(
+    "\n)\n",
+    "\n    extra   BLOB            -- NULL, or MessagePack [run_at, depends_on, unique_key,"
+    "\n                            --   unique_until]\n)\n",
+)
 
-COLUMNS = ("seq", "id", "type", "status", "spec", "state")
-MUTABLE = ("status", "state")
+COLUMNS = ("seq", "id", "type", "status", "spec", "state", "extra")
+MUTABLE = ("status", "state", "extra")
 """The columns a task's later changes rewrite."""
 SPEC_FIELDS = ("payload", "priority", "max_retries", "timeout_s", "created_at", "retry_of")
 STATE_FIELDS = (
@@ -126,6 +134,8 @@ pack = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
 _FIELD_INDEX = {name: i for i, name in enumerate(Task.__struct_fields__)}
 _pick_spec = operator.itemgetter(*(_FIELD_INDEX[c] for c in SPEC_FIELDS))
 _pick_state = operator.itemgetter(*(_FIELD_INDEX[c] for c in STATE_FIELDS))
+EXTRA_FIELDS = ("run_at", "depends_on", "unique_key", "unique_until")
+_pick_extra = operator.itemgetter(*(_FIELD_INDEX[c] for c in EXTRA_FIELDS))
 _SEQ_AT, _ID_AT, _TYPE_AT, _STATUS_AT = (_FIELD_INDEX[c] for c in ("seq", "id", "type", "status"))
 _RESULT_AT = STATE_FIELDS.index("result_json")
 SPEC_PAYLOAD_AT = SPEC_FIELDS.index("payload")
@@ -141,6 +151,7 @@ class WireRow(msgspec.Struct, array_like=True, gc=False):
     status: str
     spec: msgspec.Raw
     state: msgspec.Raw
+    extra: bytes | None
 
 
 def wire(task: Task) -> tuple[Any, ...]:
@@ -153,7 +164,11 @@ def wire(task: Task) -> tuple[Any, ...]:
         # The result's JSON as plain bytes: MessagePack writes a Raw verbatim, as if it
         # were MessagePack.
         state = (*state[:_RESULT_AT], bytes(raw), *state[_RESULT_AT + 1 :])
-    return (f[_SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), state)
+    run_at, depends_on, key, until = _pick_extra(f)
+    extra = None
+    if run_at is not None or depends_on or key is not None:
+        extra = pack((run_at, depends_on, key, until))
+    return (f[_SEQ_AT], f[_ID_AT], f[_TYPE_AT], f[_STATUS_AT], _pick_spec(f), state, extra)
 
 
 _decode_spec = msgspec.msgpack.Decoder(
@@ -172,17 +187,20 @@ _decode_state = msgspec.msgpack.Decoder(
         list[str] | None,
     ]
 ).decode
+_decode_extra = msgspec.msgpack.Decoder(
+    tuple[float | None, tuple[str, ...] | None, str | None, float | None]
+).decode
 _STATUS = {s.value: s for s in TaskStatus}
 
 
 def task(values: Sequence[Any]) -> Task:
     """A :class:`Task` from a row of :data:`SELECT`."""
-    seq, id_, type_, status, spec, state = values
+    seq, id_, type_, status, spec, state, extra = values
     payload, priority, max_retries, timeout_s, created_at, retry_of = _decode_spec(spec)
     (progress, message, result, error, attempts, started_at, finished_at, worker, logs) = (
         _decode_state(state)
     )
-    return Task(
+    task = Task(
         id=id_,
         type=type_,
         payload=payload,
@@ -203,6 +221,9 @@ def task(values: Sequence[Any]) -> Task:
         seq=seq,
         logs=deque(logs, maxlen=TASK_LOG_LINES) if logs else None,
     )
+    if extra is not None:
+        task.run_at, task.depends_on, task.unique_key, task.unique_until = _decode_extra(extra)
+    return task
 
 
 def load(conn: sqlite3.Connection) -> list[Task]:
@@ -277,16 +298,24 @@ def _v2_row(values: Sequence[Any]) -> list[Any]:
 
 def _from_v2(conn: sqlite3.Connection) -> None:
     """One column per field (JSON) to the two MessagePack arrays."""
-    conn.execute(SCHEMA.replace("CREATE TABLE tasks", "CREATE TABLE tasks_v3"))
+    conn.execute(_V3_SCHEMA.replace("CREATE TABLE tasks", "CREATE TABLE tasks_v3"))
     old = conn.execute(f"SELECT {_V2_COLUMNS} FROM tasks ORDER BY seq")
-    insert = upsert(1).replace("INSERT INTO tasks", "INSERT INTO tasks_v3")
-    insert = insert.split(" ON CONFLICT")[0]
+    insert = "INSERT INTO tasks_v3 (seq, id, type, status, spec, state) VALUES (?, ?, ?, ?, ?, ?)"
     conn.executemany(insert, (_v2_row(values) for values in old))
     conn.execute("DROP TABLE tasks")
     conn.execute("ALTER TABLE tasks_v3 RENAME TO tasks")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _from_v1, 2: _from_v2}
+def _from_v3(conn: sqlite3.Connection) -> None:
+    """Add ``extra`` (NULL: no run_at, dependencies or unique key)."""
+    conn.execute("ALTER TABLE tasks ADD COLUMN extra BLOB")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _from_v1,
+    2: _from_v2,
+    3: _from_v3,
+}
 """From version N to N + 1; all steps run inside one transaction."""
 
 

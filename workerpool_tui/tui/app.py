@@ -25,6 +25,7 @@ from ..logging import RecordBuffer
 from . import keys
 from .actions import Actions
 from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
+from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
 from .screens.bulk import BulkActions
@@ -48,7 +49,7 @@ _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-class DashboardApp(Actions, BulkActions, Quitting, App[int]):
+class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"
@@ -119,6 +120,7 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
             self.query_one("#chart-queue", Chart),
             self.query_one("#chart-workers", Chart),
         )
+        self._table.cluster = self.bridge.cluster
         self._apply_keymap()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one("#search").display = False
@@ -126,6 +128,7 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
         self._table.focus()
         self._apply(self.bridge.take(), force=True, sample=True)
         self.set_interval(1 / TICK_HZ, self._tick, name="dashboard-tick")
+        self.watch_engine()
 
     def _apply_keymap(self) -> None:
         if not self._keymap_overrides:
@@ -143,8 +146,13 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
         self._log_panel.add_lines([(level, line)])
 
     # ------------------------------------------------------------------ the tick
+    def _drawable(self) -> bool:
+        """False once the app shuts down: the timer calls :meth:`_tick` from a task of its
+        own, which can run while the screens (and their widgets) are being removed."""
+        return self.is_running and bool(self.screen_stack)
+
     def _tick(self) -> None:
-        if not self.screen_stack:  # shutting down
+        if not self._drawable():
             return
         self.tick_times.append(time.perf_counter())
         changes = self.bridge.take()
@@ -153,7 +161,7 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
 
     def _apply_now(self) -> None:
         """Apply a key's effect at once instead of on the next tick."""
-        if not self.screen_stack:
+        if not self._drawable():
             return
         changes = self.bridge.take()
         with self.batch_update():
@@ -175,7 +183,7 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
                 force = sampled = True
             self._apply_main(ch, now, force=force, sampled=sampled)
 
-        if isinstance(screen, DetailScreen):
+        if isinstance(screen, DetailScreen) and screen.drawable:
             task = bridge.get(screen.task_id)
             if (
                 force
@@ -186,6 +194,8 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
                 screen.show(task, now)
         if ch.logs:
             self._log_panel.add_lines(ch.logs)
+        if sampled:
+            self.check_health()
         if self._quitting:
             self._shutdown_progress()
 
@@ -384,6 +394,10 @@ class DashboardApp(Actions, BulkActions, Quitting, App[int]):
     # ------------------------------------------------------------------ keys and commands
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Hide main-view keys from the footer while a dialog or the detail view is up.
+        if self.on_a_view_screen() and (
+            action in VIEW_HIDDEN_ACTIONS or action in keys.MAIN_ONLY_ACTIONS
+        ):
+            return False  # the Instances and Workers screens show their own keys
         if len(self.screen_stack) > 1 and action in keys.MAIN_ONLY_ACTIONS:
             return None
         return True

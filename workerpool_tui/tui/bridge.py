@@ -15,6 +15,7 @@ engine. Nothing here imports Textual: the bridge is tested on its own.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice
@@ -26,9 +27,14 @@ from ..core import Engine, Task, TaskSpec, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
 from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
+from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
+from ..core.procpool.pool import ProcessInfo
+from ..core.registry import Registry
 from ..core.stats import ScalingDecision
+from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
+from .shared_tasks import SharedTasks
 
 BUS_BUFFER = 20_000
 """The bridge's bus buffer; past it the bus drops the buffer and sends RESYNC."""
@@ -52,6 +58,8 @@ class TypeInfo(msgspec.Struct, frozen=True):
     name: str
     description: str
     payload_schema: dict[str, Any] | None
+    limits: str = ""
+    """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -152,6 +160,11 @@ class Bridge:
         self._finished_at_sample = engine.stats_data.finished_total
         self.events_seen = 0
         self.resyncs = 0
+        self.shared: SharedTasks | None = SharedTasks() if engine.shared else None
+        """Cluster mode: the view of the cluster's tasks the table reads (see
+        :meth:`refresh_shared`); ``None`` when the registry holds every task."""
+        self.shared_stale = self.shared is not None
+        """The shared view wants a fresh snapshot (at start, after a resync)."""
 
     # ------------------------------------------------------------------ folding
     def pump(self) -> None:
@@ -170,6 +183,7 @@ class Bridge:
             for event in batch:
                 if event is RESYNC:
                     self.resyncs += 1
+                    self.shared_stale = self.shared is not None
                     ch.rebuild = True
                     ch.membership = True
                     ch.pool = True
@@ -187,6 +201,8 @@ class Bridge:
                     # from the bus.
                     self._logs.append((event.level, event.message))
         if task_events:
+            if self.shared is not None:
+                self.shared.put([e.task for e in task_events])
             if not ch.membership:
                 progress = EventKind.PROGRESS
                 ch.membership = any(e.kind is not progress for e in task_events)
@@ -255,10 +271,31 @@ class Bridge:
         return list(self._engine.stats_data.scaling)
 
     def get(self, task_id: str) -> Task | None:
-        return self._engine.get(task_id)
+        task = self._engine.get(task_id)
+        if task is None and self.shared is not None:
+            return self.shared.get(task_id)
+        return task
 
     def types(self) -> list[TypeInfo]:
-        return [TypeInfo(t.name, t.description, t.payload_schema()) for t in self._engine.types]
+        return [
+            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
+            for t in self._engine.types
+        ]
+
+    def _limits(self, name: str, isolation: str) -> str:
+        parts = ["process"] if isolation == "process" else []
+        limit = self._engine.gates.limits.get(name)
+        if limit is not None:
+            if limit.concurrency:
+                parts.append(f"running {limit.running}/{limit.concurrency}")
+            if limit.rate_limit:
+                holding = " (holding tasks back)" if limit.rate_holding(time.monotonic()) else ""
+                parts.append(f"rate {limit.rate_limit}{holding}")
+            if limit.paused:
+                parts.append("paused")
+            if limit.held_count:
+                parts.append(f"{limit.held_count} waiting")
+        return " · ".join(parts)
 
     def shutdown_timeout(self) -> float:
         return self._engine.config.worker.shutdown_timeout
@@ -272,7 +309,9 @@ class Bridge:
         Newest-first without a search walks the registry from its newest end and stops
         after ``limit``; other sorts take the top ``limit`` with a heap, never a full sort.
         """
-        registry = self._engine.registry
+        registry: Registry | SharedTasks = (
+            self._engine.registry if self.shared is None else self.shared
+        )
         needle = q.search.strip().lower()
         if needle:
             pool: Iterable[Task] = (
@@ -294,6 +333,11 @@ class Bridge:
                 rows = heapq.nlargest(q.limit, running, key=_by_seq)
             else:
                 rows = list(islice(registry.newest(statuses=statuses), q.limit))
+            if self.shared is not None:  # the cluster's counts, not the view's
+                c = self._stats_fn().tasks
+                if q.statuses is None:
+                    return rows, c.total
+                return rows, sum(getattr(c, s.value) for s in q.statuses)
             counts = registry.counts
             total = len(registry) if q.statuses is None else sum(counts[s] for s in q.statuses)
             return rows, total
@@ -303,6 +347,52 @@ class Bridge:
         key = _sort_key(q.sort.column)
         pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
         return pick(q.limit, found, key=key), total
+
+    # ------------------------------------------------------------------ cluster and workers
+    @property
+    def cluster(self) -> bool:
+        """Cluster mode: the engine's tasks live in a store shared by several instances."""
+        return self._engine.shared
+
+    def instance_name(self) -> str | None:
+        """This instance's name in the cluster (``None`` outside one)."""
+        store = self._engine.store
+        return None if store is None else store.name
+
+    async def instances(self) -> tuple[list[InstanceInfo], bool]:
+        """``(instances, cluster)``: the cluster's, or this process alone outside one."""
+        return await instance_infos(self._engine)
+
+    def worker_infos(self) -> list[WorkerInfo]:
+        return worker_infos(self._engine.pool)
+
+    def process_infos(self) -> list[ProcessInfo]:
+        """The worker processes (``[]`` when no type runs in one)."""
+        procs = self._engine.procs
+        return procs.infos() if procs is not None else []
+
+    def has_processes(self) -> bool:
+        return self._engine.procs is not None
+
+    def degraded(self) -> str | None:
+        """Why the engine is not fully working now (its store lost PostgreSQL, say)."""
+        return self._engine.degraded()
+
+    async def wait_fatal(self) -> str:
+        """Return the reason once a component of the engine failed for good."""
+        return await self._engine.wait_fatal()
+
+    async def refresh_shared(self) -> None:
+        """Cluster mode: replace the view of the cluster's tasks with a fresh snapshot
+        (the bridge's next :meth:`take` says "rebuild")."""
+        if self.shared is None:
+            return
+        self.shared_stale = False
+        tasks = await self._engine.snapshot()
+        self.shared.replace(tasks)
+        ch = self._changes
+        ch.rebuild = ch.membership = True
+        ch.task_ids.clear()
 
     # ------------------------------------------------------------------ validation
     def check_payload(self, type_name: str, payload: dict[str, Any]) -> str | None:

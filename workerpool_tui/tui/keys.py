@@ -12,9 +12,11 @@ from .screens.bulk import BulkScreen
 from .screens.confirm import ConfirmScreen
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
+from .screens.instances import InstancesScreen
 from .screens.resize import ResizeScreen
 from .screens.shutdown import ShutdownScreen
 from .screens.submit import SubmitScreen
+from .screens.workers import WorkersScreen
 from .widgets.filter_tabs import FILTERS
 from .widgets.task_table import TaskTable
 
@@ -70,6 +72,14 @@ BINDINGS: list[BindingType] = [
     ),
     _bind("l", "toggle_log", "Log", "log", "Show or hide the log panel"),
     _bind("t", "toggle_theme", "Theme", "theme", "Switch between light and dark"),
+    _bind(
+        "I",
+        "instances",
+        "Instances",
+        "instances",
+        "The cluster's instances (this one alone outside a cluster)",
+    ),
+    _bind("W", "workers", "Workers", "workers", "This instance's workers and their tasks"),
     _bind("question_mark,f1", "help", "Help", "help", "Every key"),
     _bind("q", "quit", "Quit", "quit", "Quit: let running tasks finish, then stop"),
     _bind("ctrl+c", "quit", "Quit", "quit.ctrl_c", "Quit", show=False, priority=True),
@@ -106,6 +116,8 @@ def key_rows(app: DashboardApp, overrides: dict[str, str]) -> list[KeyRow]:
         ("Bulk menu", BulkScreen.BINDINGS),
         ("Confirm", ConfirmScreen.BINDINGS),
         ("Help", HelpScreen.BINDINGS),
+        ("Instances", InstancesScreen.BINDINGS),
+        ("Workers", WorkersScreen.BINDINGS),
         ("Quitting", ShutdownScreen.BINDINGS),
     ]
     for section, bindings in sections:
@@ -139,6 +151,8 @@ def palette_commands(app: DashboardApp) -> list[Command]:
         ("Reverse sort order", "Ascending / descending", app.action_sort_reverse),
         ("Toggle log panel", "Show or hide the log", app.action_toggle_log),
         ("Toggle light / dark theme", "Switch themes", app.action_toggle_theme),
+        ("Instances", "The cluster's instances, live", app.action_instances),
+        ("Workers", "This instance's workers and their tasks", app.action_workers),
         ("Help: keys", "List every key", app.action_help),
         ("Quit", "Let running tasks finish, then stop", app.request_quit),
     ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from ..config import Config
+from ..core.errors import StoreUnavailable
 from .app import DashboardApp
 from .bridge import ServerStatus
+from .cluster_views import EXIT_FATAL
 
 
 def run_dashboard(cfg: Config) -> int:
@@ -15,6 +18,9 @@ def run_dashboard(cfg: Config) -> int:
     from ..runtime import Runtime
 
     records = setup_logging(cfg.logger, dashboard=True)
+
+    fatal: list[str] = []
+    """The engine's reason for stopping for good, once the dashboard saw it."""
 
     async def main() -> int:
         async with Runtime(cfg) as rt:
@@ -32,8 +38,20 @@ def run_dashboard(cfg: Config) -> int:
                 await app.run_async()
             finally:
                 app.bridge.close()
+            if app.fatal_error is not None:
+                fatal.append(app.fatal_error)
+                return EXIT_FATAL
             if rt.engine.pool_state().busy:
                 print(f"workerpool-tui: stopping {rt.engine.pool_state().busy} running task(s)…")
             return app.return_code or 0
 
-    return asyncio.run(main())
+    # As `serve`: a component that failed for good is one line on stderr and exit status 1
+    # (the store that broke may also fail the shutdown's last writes: still one line).
+    try:
+        code = asyncio.run(main())
+    except StoreUnavailable as exc:
+        fatal.append(f"{exc}; the last changes were not stored")
+        code = EXIT_FATAL
+    if fatal:
+        print(f"error: {fatal[0]}; stopped", file=sys.stderr)
+    return code

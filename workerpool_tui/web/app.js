@@ -8,6 +8,7 @@
 import { BulkMarks, bulkSummary } from "./bulk.js";
 import { drawChart } from "./charts.js";
 import { setupSubmitForm } from "./form.js";
+import { setupPanels } from "./panels.js";
 import { FINAL, TaskList } from "./tasklist.js";
 
 const API = "/api/v1";
@@ -398,6 +399,7 @@ function renderStats() {
 const COLUMNS = ["sel", "id", "type", "status", "progress", "message", "priority", "created", "duration", "worker"];
 const NUMERIC = new Set(["priority", "duration", "worker"]);
 const rows = new Map(); // task id -> <tr>
+let clusterShown = false;
 
 function makeRow(id) {
   const tr = document.createElement("tr");
@@ -449,10 +451,17 @@ function put(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/** "runs in 4m 10s" for a pending task due later (docs/scheduling.md), else null. */
+function dueText(t) {
+  if (t.status !== "pending" || !t.run_at) return null;
+  const s = (new Date(t.run_at) - Date.now()) / 1000;
+  return s > 0 ? "runs in " + fmtSeconds(s) : null;
+}
+
 function updateRow(tr, t) {
   const selected = t.id === state.selected;
   const run = runSeconds(t);
-  const duration = run == null ? "–" : fmtSeconds(run);
+  const duration = dueText(t) ?? (run == null ? "–" : fmtSeconds(run));
   if (tr._task === t && tr._selected === selected && tr._duration === duration) return;
   tr._task = t;
   tr._selected = selected;
@@ -476,7 +485,13 @@ function updateRow(tr, t) {
   put(c.priority, String(t.priority));
   put(c.created, fmtClock(t.created_at));
   put(c.duration, duration);
-  put(c.worker, t.worker == null ? "–" : String(t.worker));
+  const worker = t.worker == null ? "–" : String(t.worker);
+  put(c.worker, t.instance ? `${t.instance}/${worker}` : worker);
+  if (t.instance && !clusterShown) {
+    clusterShown = true; // a cluster: the worker column makes room for the instance
+    $("tasks-table").classList.add("cluster");
+  }
+  if (t.instance && c.worker.title !== c.worker.textContent) c.worker.title = c.worker.textContent;
   tr.classList.toggle("selected", selected);
   const marked = bulk.marked.has(t.id);
   if (p.mark.checked !== marked) p.mark.checked = marked;
@@ -592,6 +607,7 @@ function renderDetail() {
     ["finished", t.finished_at || "–"],
     ["duration", fmtSeconds(runSeconds(t))],
     ["worker", t.worker == null ? "–" : String(t.worker)],
+    ["instance", t.instance || "–"],
   ];
   if (t.retry_of) fields.push(["retry of", t.retry_of, true]);
   const dl = $("d-fields");
@@ -669,6 +685,7 @@ function showTab(name) {
     tab.tabIndex = on ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !on;
   }
+  panels.shown(name);
 }
 
 async function select(id) {
@@ -924,6 +941,8 @@ setInterval(() => {
   if (list.ids.length) requestRender();
 }, 1000);
 
+const panels = setupPanels({ api, openTask: (id) => select(id) });
+
 const form = setupSubmitForm({
   api,
   onSubmitted: (created) => {
@@ -932,7 +951,7 @@ const form = setupSubmitForm({
   },
 });
 
-window.workerpool = { state, list, maxTasks: MAX_TASKS }; // for the browser tests and curious people
+window.workerpool = { state, list, maxTasks: MAX_TASKS, panels }; // for the browser tests and curious people
 showTab("submit");
 measureTable();
 form.loadTypes();

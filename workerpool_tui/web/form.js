@@ -53,9 +53,20 @@ function currentType() {
   return types.find((t) => t.name === $("f-type").value) || null;
 }
 
+/* A type's isolation and gates as GET /api/v1/types gave them ("" without any). */
+function limitsText(t) {
+  const parts = [];
+  if (t.isolation === "process") parts.push("process");
+  if (t.concurrency) parts.push(`running ${t.running}/${t.concurrency}`);
+  if (t.rate_limit) parts.push(`rate ${t.rate_limit}${t.rate_limited ? " (holding tasks back)" : ""}`);
+  if (t.paused) parts.push("paused");
+  if (t.held) parts.push(`${t.held} waiting`);
+  return parts.length ? ` (${parts.join(" · ")})` : "";
+}
+
 function onTypeChange() {
   const t = currentType();
-  $("f-type-desc").textContent = t ? t.description || "" : "";
+  $("f-type-desc").textContent = t ? (t.description || "") + limitsText(t) : "";
   const payload = $("f-payload");
   if (payload.value.trim() === prefilled.trim() || payload.value.trim() === "") {
     const example = {};

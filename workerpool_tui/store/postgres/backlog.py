@@ -45,7 +45,7 @@ WITH due AS (
     WHERE status = 'pending' AND run_at <= {NOW}
 ), picked AS (
     SELECT seq FROM {{s}}.tasks
-    WHERE status = 'pending' AND run_at IS NULL
+    WHERE status = 'pending' AND run_at IS NULL AND blocked = 0
     ORDER BY priority DESC, seq
     LIMIT %(n)s
     FOR UPDATE SKIP LOCKED

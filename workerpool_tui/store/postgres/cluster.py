@@ -33,6 +33,7 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ...core.instance_view import InstanceInfo
 from ...core.models import Task
 from . import rows
 from .connect import describe
@@ -55,28 +56,8 @@ class InstanceFigures(msgspec.Struct, frozen=True):
     failed: int
 
 
-class Instance(msgspec.Struct, frozen=True):
-    """A row of the Instances view (``GET /api/v1/instances``)."""
-
-    id: str
-    name: str
-    host: str
-    pid: int
-    version: str
-    state: str
-    """running, stopping, stopped, dead, or unresponsive (running, heartbeat past the lease)."""
-    workers: int
-    busy: int
-    min_workers: int
-    max_workers: int
-    paused: bool
-    done: int
-    failed: int
-    started_at: float
-    heartbeat_at: float
-    heartbeat_age_s: float
-    this: bool
-    """The instance answering."""
+Instance = InstanceInfo
+"""A row of the Instances view (the engine's own struct)."""
 
 
 def default_name() -> str:
@@ -172,7 +153,7 @@ SELECT count(*) FROM gone
 
 OVERFLOW = f"""
 WITH total AS (
-    SELECT sum(pending + scheduled + running + completed + failed + cancelled) AS n
+    SELECT sum(pending + scheduled + blocked + running + completed + failed + cancelled) AS n
     FROM {{s}}.counts
 ), gone AS (
     DELETE FROM {{s}}.tasks WHERE seq IN (

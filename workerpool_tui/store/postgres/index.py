@@ -20,12 +20,29 @@ COUNTS_TTL_S = 1.0
 _LIKE_SPECIALS = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 
 
+WAITING = {
+    "time": "(status = 'pending' AND run_at IS NOT NULL AND blocked = 0)",
+    "dependencies": "(status = 'pending' AND blocked > 0)",
+    "none": "(status <> 'pending' OR (run_at IS NULL AND blocked = 0))",
+}
+"""The ``waiting`` filter of a listing (see ``core/index.py``)."""
+
+
 class Counts:
     """Cluster-wide task counts, as the ``counts`` table has them."""
 
-    __slots__ = ("at", "cancelled", "completed", "failed", "pending", "running", "scheduled")
+    __slots__ = (
+        "at",
+        "blocked",
+        "cancelled",
+        "completed",
+        "failed",
+        "pending",
+        "running",
+        "scheduled",
+    )
 
-    def __init__(self, values: Iterable[int] = (0, 0, 0, 0, 0, 0), at: float = 0.0) -> None:
+    def __init__(self, values: Iterable[int] = (0, 0, 0, 0, 0, 0, 0), at: float = 0.0) -> None:
         (
             self.pending,
             self.scheduled,
@@ -33,6 +50,7 @@ class Counts:
             self.completed,
             self.failed,
             self.cancelled,
+            self.blocked,
         ) = (int(v) for v in values)
         self.at = at
 
@@ -41,6 +59,7 @@ class Counts:
         return (
             self.pending
             + self.scheduled
+            + self.blocked
             + self.running
             + self.completed
             + self.failed
@@ -59,7 +78,7 @@ class PgIndex:
         self._s = schema
         self._counts_sql = (
             "SELECT sum(pending), sum(scheduled), sum(running), sum(completed), sum(failed),"
-            f" sum(cancelled) FROM {schema}.counts"
+            f" sum(cancelled), sum(blocked) FROM {schema}.counts"
         )
         self.counts = Counts()
         self.admitted = 0
@@ -78,6 +97,17 @@ class PgIndex:
     def runnable(self) -> int:
         """Runnable tasks waiting in the cluster, as far as this instance knows."""
         return self.counts.pending + self.admitted
+
+    async def run_now(self, task_id: str) -> bool:
+        """A pending task waiting for a time becomes runnable (the trigger wakes the
+        claimers); False when it was not waiting for one."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {self._s}.tasks SET run_at = NULL"
+                " WHERE id = %s AND status = 'pending' AND run_at IS NOT NULL",
+                (task_id,),
+            )
+            return cur.rowcount > 0
 
     async def by_id(self, task_id: str) -> Task | None:
         async with self._pool.connection() as conn:
@@ -104,9 +134,12 @@ class PgIndex:
         q: str | None,
         limit: int,
         offset: int,
+        waiting: str | None = None,
     ) -> tuple[list[Task], int]:
         where: list[str] = []
         params: list[object] = []
+        if waiting is not None:
+            where.append(WAITING[waiting])
         if statuses is not None:
             where.append("status = ANY(%s::text[])")
             params.append(sorted(s.value for s in statuses))
@@ -126,7 +159,7 @@ class PgIndex:
                 (*params, limit, offset),
             )
             found = [rows.task(r) for r in await cur.fetchall()]
-            if type_ is None and not q:
+            if type_ is None and not q and waiting is None:
                 counts = await self.refresh_counts()
                 total = counts.total if statuses is None else sum(counts.of(s) for s in statuses)
             else:

@@ -63,6 +63,7 @@ class PgJournal:
         self._on_open = on_open
         self._on_close = on_close
         self._insert = rows.INSERT.format(s=schema)
+        self._lock_parents = rows.LOCK_PARENTS.format(s=schema)
         self._update = rows.UPDATE.format(s=schema)
         self._forget = FORGET.format(s=schema)
         self.instance_id = instance_id
@@ -204,6 +205,9 @@ class PgJournal:
         lost: list[Task] = []
         async with self._pool.connection() as conn, conn.transaction():
             if new:
+                parents = sorted({p for t in new for p in t.depends_on or ()})
+                if parents:
+                    await conn.execute(self._lock_parents, (parents,))
                 cur = await conn.execute(self._insert, rows.insert_params(new))
                 seqs: dict[str, int] = {r[0]: r[1] for r in await cur.fetchall()}
                 for task in new:

@@ -28,7 +28,8 @@ _STATUS = {s.value: s for s in TaskStatus}
 COLUMNS = (
     "seq, id, type, status, priority, payload::text, progress, message, result::text,"
     " error::text, attempts, max_retries, timeout_s, created_at, started_at, finished_at,"
-    " run_at, worker, instance, retry_of, logs::text"
+    " run_at, worker, instance, retry_of, logs::text, depends_on, unique_key, unique_until,"
+    " blocked"
 )
 """What a read selects, in the order :func:`task` takes."""
 
@@ -57,6 +58,10 @@ def task(row: Sequence[Any]) -> Task:
         instance,
         retry_of,
         logs,
+        depends_on,
+        unique_key,
+        unique_until,
+        blocked,
     ) = row
     return Task(
         id=id_,
@@ -80,19 +85,33 @@ def task(row: Sequence[Any]) -> Task:
         logs=deque(_decode_logs(logs), maxlen=TASK_LOG_LINES) if logs else None,
         run_at=run_at,
         instance=instance,
+        depends_on=tuple(depends_on) if depends_on else None,
+        unique_key=unique_key,
+        unique_until=unique_until,
+        blocked=blocked,
     )
 
 
 INSERT = """
 INSERT INTO {s}.tasks (id, type, status, priority, payload, max_retries, timeout_s,
-                       created_at, run_at, retry_of)
+                       created_at, run_at, retry_of, depends_on, unique_key, unique_until,
+                       blocked)
 SELECT v.id, v.type, 'pending', v.priority, v.payload, v.max_retries, v.timeout_s,
-       v.created_at, v.run_at, v.retry_of
+       v.created_at, v.run_at, v.retry_of, v.depends_on, v.unique_key, v.unique_until,
+       -- parents not completed yet (those of this batch are not visible yet: waited for)
+       coalesce(cardinality(v.depends_on), 0) - (
+           SELECT count(*) FROM {s}.tasks p
+           WHERE p.id = ANY(v.depends_on) AND p.status = 'completed'
+       )
 FROM json_to_recordset(%s::json)
      AS v(id text, type text, priority int, payload json, max_retries int, timeout_s float8,
-          created_at float8, run_at float8, retry_of text)
+          created_at float8, run_at float8, retry_of text, depends_on text[],
+          unique_key text, unique_until float8)
 RETURNING id, seq
 """
+LOCK_PARENTS = "SELECT 1 FROM {s}.tasks WHERE id = ANY(%s::text[]) FOR SHARE"
+"""Taken before inserting children: a parent ending meanwhile waits for this transaction,
+so its trigger sees the children (and one that ended before is seen as ended)."""
 """New tasks: one statement, and one parameter: the batch as one JSON array that msgspec
 encodes in C (twelve Python-built arrays cost several times as much), payloads inside it
 as the JSON they are."""
@@ -108,6 +127,9 @@ class _NewRow(msgspec.Struct):
     created_at: float
     run_at: float | None
     retry_of: str | None
+    depends_on: tuple[str, ...] | None
+    unique_key: str | None
+    unique_until: float | None
 
 
 def insert_params(tasks: Sequence[Task]) -> tuple[str]:
@@ -125,6 +147,9 @@ def insert_params(tasks: Sequence[Task]) -> tuple[str]:
                     t.created_at,
                     t.run_at,
                     t.retry_of,
+                    t.depends_on,
+                    t.unique_key,
+                    t.unique_until,
                 )
                 for t in tasks
             ]

@@ -13,6 +13,13 @@ that tests and several clusters can share a database. Schema 1::
     counts     per-status task counts, kept by statement-level triggers, in 64 rows picked
                by backend so that two instances never wait for one hot row
 
+Schema 2 (issue 12) adds to ``tasks`` ``depends_on``, ``blocked`` (parents not completed
+yet: the claim skips such tasks), ``unique_key`` and ``unique_until``; ``unique_keys`` (a
+key's holder, taken atomically) and ``schedules`` (API schedules and every schedule's last
+run); ``counts.blocked``. The update trigger also releases the children of completed
+parents and cancels those of failed or cancelled ones (recursively: that cancel fires it
+again).
+
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
 count), or wait for a time (``at <epoch>``, the earliest),
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 
@@ -239,7 +246,189 @@ CREATE TRIGGER tasks_deleted AFTER DELETE ON {s}.tasks
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.after_delete();
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1}
+_PEND = "status = 'pending' AND blocked = 0"
+
+
+def _pend(alias: str) -> str:
+    return f"{alias}.status = 'pending' AND {alias}.blocked = 0"
+
+
+_V2 = f"""
+-- Issue 12: dependencies, unique keys, schedules. Additive: existing rows wait for nothing.
+ALTER TABLE {{s}}.tasks
+    ADD COLUMN depends_on   text[],
+    ADD COLUMN blocked      integer NOT NULL DEFAULT 0,  -- parents not completed yet
+    ADD COLUMN unique_key   text,
+    ADD COLUMN unique_until float8;
+DROP INDEX {{s}}.tasks_runnable;
+CREATE INDEX tasks_runnable ON {{s}}.tasks (priority DESC, seq)
+    WHERE status = 'pending' AND run_at IS NULL AND blocked = 0;
+-- The children of a parent (its end releases or cancels them).
+CREATE INDEX tasks_children ON {{s}}.tasks USING gin (depends_on)
+    WHERE status = 'pending' AND depends_on IS NOT NULL;
+ALTER TABLE {{s}}.counts ADD COLUMN blocked bigint NOT NULL DEFAULT 0;
+
+-- A unique key's holder; taken by an INSERT ... ON CONFLICT that only replaces a holder
+-- which no longer holds it (final and past its window), so two instances cannot both win.
+CREATE TABLE {{s}}.unique_keys (
+    key        text PRIMARY KEY,
+    task_id    text NOT NULL,
+    until      float8,
+    claimed_at float8 NOT NULL
+);
+
+-- Schedules: those made through the API (spec), and every schedule's last run (the
+-- instance whose conditional update advances last_run is the one that fired it).
+CREATE TABLE {{s}}.schedules (
+    name         text PRIMARY KEY,
+    spec         json,
+    last_run     float8,
+    last_task_id text
+);
+
+CREATE FUNCTION {{s}}.add_counts(
+    p bigint, sch bigint, r bigint, c bigint, f bigint, x bigint, b bigint
+) RETURNS void LANGUAGE sql AS $$
+    UPDATE {{s}}.counts SET
+        pending = pending + p, scheduled = scheduled + sch, running = running + r,
+        completed = completed + c, failed = failed + f, cancelled = cancelled + x,
+        blocked = blocked + b
+    WHERE shard = pg_backend_pid() % {{shards}}
+$$;
+
+CREATE FUNCTION {{s}}.cancel_children(ids text[], states text[]) RETURNS void
+LANGUAGE sql AS $$
+    -- Children of failed or cancelled parents end at once; this UPDATE fires the update
+    -- trigger again, which cancels their own children.
+    UPDATE {{s}}.tasks c SET
+        status = 'cancelled', blocked = 0, owner = NULL, finished_at = {NOW},
+        error = json_build_object('type', 'dependency_failed',
+                                  'message', 'parent ' || p.id || ' ended ' || p.st,
+                                  'traceback', NULL),
+        message = 'cancelled: dependency_failed: parent ' || p.id || ' ended ' || p.st
+    FROM unnest(ids, states) AS p(id, st)
+    WHERE c.depends_on @> ARRAY[p.id] AND c.status = 'pending' AND c.depends_on IS NOT NULL
+$$;
+
+CREATE OR REPLACE FUNCTION {{s}}.after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    SELECT
+        count(*) FILTER (WHERE {_PEND} AND run_at IS NULL) AS p,
+        count(*) FILTER (WHERE {_PEND} AND run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE status = 'pending' AND blocked > 0) AS b,
+        count(*) FILTER (WHERE status = 'running') AS r,
+        count(*) FILTER (WHERE status = 'completed') AS c,
+        count(*) FILTER (WHERE status = 'failed') AS f,
+        count(*) FILTER (WHERE status = 'cancelled') AS x,
+        bool_or(depends_on IS NOT NULL) AS deps
+    INTO d FROM new_rows;
+    PERFORM {{s}}.add_counts(d.p, d.sch, d.r, d.c, d.f, d.x, d.b);
+    IF d.p > 0 THEN
+        PERFORM pg_notify('{{s}}_wake', d.p::text);
+    END IF;
+    IF d.sch > 0 THEN
+        PERFORM pg_notify('{{s}}_wake', 'at ' || (
+            SELECT min(run_at) FROM new_rows WHERE {_PEND} AND run_at IS NOT NULL
+        )::text);
+    END IF;
+    IF d.deps THEN  -- children of parents that had already failed
+        PERFORM {{s}}.cancel_children(array_agg(p.id), array_agg(p.status))
+        FROM {{s}}.tasks p
+        WHERE p.status IN ('failed', 'cancelled')
+          AND p.id IN (SELECT unnest(depends_on) FROM new_rows);
+    END IF;
+    PERFORM {{s}}.notify_changes(ARRAY(SELECT id FROM new_rows));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION {{s}}.after_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    done text[];
+    bad text[];
+    bad_states text[];
+BEGIN
+    -- Only rows whose status, due time or wait for parents changed move between counts.
+    SELECT
+        count(*) FILTER (WHERE {_pend("n")} AND n.run_at IS NULL)
+          - count(*) FILTER (WHERE {_pend("o")} AND o.run_at IS NULL) AS p,
+        count(*) FILTER (WHERE {_pend("n")} AND n.run_at IS NOT NULL)
+          - count(*) FILTER (WHERE {_pend("o")} AND o.run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE n.status = 'pending' AND n.blocked > 0)
+          - count(*) FILTER (WHERE o.status = 'pending' AND o.blocked > 0) AS b,
+        count(*) FILTER (WHERE n.status = 'running')
+          - count(*) FILTER (WHERE o.status = 'running') AS r,
+        count(*) FILTER (WHERE n.status = 'completed')
+          - count(*) FILTER (WHERE o.status = 'completed') AS c,
+        count(*) FILTER (WHERE n.status = 'failed')
+          - count(*) FILTER (WHERE o.status = 'failed') AS f,
+        count(*) FILTER (WHERE n.status = 'cancelled')
+          - count(*) FILTER (WHERE o.status = 'cancelled') AS x,
+        count(*) FILTER (WHERE {_pend("n")} AND n.run_at IS NULL) AS woke,
+        min(n.run_at) FILTER (WHERE {_pend("n")} AND n.run_at IS NOT NULL) AS due
+    INTO d
+    FROM new_rows n JOIN old_rows o USING (seq)
+    WHERE n.status <> o.status OR (n.run_at IS NULL) <> (o.run_at IS NULL)
+       OR (n.blocked > 0) <> (o.blocked > 0);
+    IF d.woke > 0 OR d.r <> 0 OR d.c <> 0 OR d.f <> 0 OR d.x <> 0 OR d.sch <> 0 OR d.b <> 0
+    THEN
+        PERFORM {{s}}.add_counts(d.p, d.sch, d.r, d.c, d.f, d.x, d.b);
+    END IF;
+    IF d.woke > 0 THEN
+        PERFORM pg_notify('{{s}}_wake', d.woke::text);
+    END IF;
+    IF d.due IS NOT NULL THEN
+        PERFORM pg_notify('{{s}}_wake', 'at ' || d.due::text);
+    END IF;
+    -- Parents that ended: their waiting children are released or cancelled now.
+    IF d.c > 0 OR d.f <> 0 OR d.x <> 0 THEN
+        SELECT
+            array_agg(n.id) FILTER (WHERE n.status = 'completed'),
+            array_agg(n.id) FILTER (WHERE n.status IN ('failed', 'cancelled')),
+            array_agg(n.status) FILTER (WHERE n.status IN ('failed', 'cancelled'))
+        INTO done, bad, bad_states
+        FROM new_rows n JOIN old_rows o USING (seq)
+        WHERE n.status <> o.status AND n.status IN ('completed', 'failed', 'cancelled');
+        IF done IS NOT NULL THEN
+            UPDATE {{s}}.tasks c SET blocked = c.blocked - h.k
+            FROM (
+                SELECT c2.seq, count(*)::int AS k
+                FROM {{s}}.tasks c2 JOIN unnest(done) AS p(id) ON c2.depends_on @> ARRAY[p.id]
+                WHERE c2.status = 'pending' AND c2.blocked > 0 AND c2.depends_on IS NOT NULL
+                GROUP BY c2.seq
+            ) h
+            WHERE c.seq = h.seq;
+        END IF;
+        IF bad IS NOT NULL THEN
+            PERFORM {{s}}.cancel_children(bad, bad_states);
+        END IF;
+    END IF;
+    PERFORM {{s}}.notify_changes(ARRAY(SELECT id FROM new_rows));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION {{s}}.after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    SELECT
+        count(*) FILTER (WHERE {_PEND} AND run_at IS NULL) AS p,
+        count(*) FILTER (WHERE {_PEND} AND run_at IS NOT NULL) AS sch,
+        count(*) FILTER (WHERE status = 'pending' AND blocked > 0) AS b,
+        count(*) FILTER (WHERE status = 'running') AS r,
+        count(*) FILTER (WHERE status = 'completed') AS c,
+        count(*) FILTER (WHERE status = 'failed') AS f,
+        count(*) FILTER (WHERE status = 'cancelled') AS x
+    INTO d FROM old_rows;
+    PERFORM {{s}}.add_counts(-d.p, -d.sch, -d.r, -d.c, -d.f, -d.x, -d.b);
+    PERFORM {{s}}.notify_changes(ARRAY(SELECT id FROM old_rows));
+    RETURN NULL;
+END $$;
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 

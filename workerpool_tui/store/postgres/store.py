@@ -20,15 +20,22 @@ from psycopg_pool import PoolTimeout
 
 from ...config import Config
 from ...core.errors import NotFound, StoreError, StoreUnavailable
-from ...core.index import AMBIGUOUS_CANDIDATES, MIN_ID_PREFIX, TaskCounts, pick_by_prefix
+from ...core.index import (
+    AMBIGUOUS_CANDIDATES,
+    MIN_ID_PREFIX,
+    TaskCounts,
+    pick_by_prefix,
+    waiting_filter,
+)
 from ...core.models import Task, TaskStatus
 from ...core.registry import Registry
 from .backlog import SharedBacklog
 from .cluster import Cluster, Instance, InstanceFigures, default_name
 from .connect import check_url, connect, describe, ensure_schema, make_pool, redact
-from .index import COUNTS_TTL_S, PgIndex
+from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
+from .schedules import PgKeys, PgSchedules
 
 if TYPE_CHECKING:
     from ...core.engine import Engine
@@ -69,9 +76,12 @@ class SharedIndex:
         q: str | None,
         limit: int,
         offset: int,
+        waiting: str | None = None,
     ) -> tuple[list[Task], int]:
+        if waiting not in (None, *WAITING):
+            waiting_filter(waiting)  # raises InvalidRequest naming the values
         found, total = await self._pg.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset
+            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
         )
         return self._live(found), total
 
@@ -83,7 +93,9 @@ class SharedIndex:
         c = self._pg.counts
         return TaskCounts(
             total=c.total,
-            pending=c.pending + c.scheduled,
+            pending=c.pending,
+            scheduled=c.scheduled,
+            blocked=c.blocked,
             running=c.running,
             completed=c.completed,
             failed=c.failed,
@@ -115,6 +127,9 @@ class PostgresStore:
         )
         self._engine: Engine | None = None
         self._pg = PgIndex(self.pool, self.schema)
+        self.schedules = PgSchedules(self.pool, self.schema)
+        """Schedules made through the API, and the cluster's record of each run."""
+        self.keys = PgKeys(self.pool, self.schema)
         self.backlog: SharedBacklog
         self.index: SharedIndex
         self.cluster: Cluster
@@ -268,6 +283,10 @@ class PostgresStore:
                 _logger.debug("store: cannot read counts: %s", describe(exc))
 
     # ------------------------------------------------------------------ operations
+    async def run_now(self, task: Task) -> Task:
+        await self._pg.run_now(task.id)
+        return await self._pg.by_id(task.id) or task
+
     async def cancel(self, task: Task, wait_s: float) -> Task:
         found = await self.cluster.cancel(task.id, wait_s)
         if found is None:
@@ -286,6 +305,13 @@ class PostgresStore:
             async with self.pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(statement, (ids,))
                 deleted: int = cur.rowcount
+                # Their unique keys go with them (a duplicate must not name a deleted task).
+                await conn.execute(
+                    f"DELETE FROM {self.schema}.unique_keys k USING unnest(%s::text[]) AS g(id)"
+                    f" WHERE k.task_id = g.id AND NOT EXISTS"
+                    f" (SELECT 1 FROM {self.schema}.tasks t WHERE t.id = g.id)",
+                    (ids,),
+                )
                 return deleted
         except (psycopg.Error, PoolTimeout, OSError) as exc:
             raise StoreUnavailable(f"PostgreSQL: {describe(exc)}", retry_after_s=1.0) from None

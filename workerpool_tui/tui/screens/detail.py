@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import msgspec
@@ -79,10 +80,20 @@ class DetailScreen(Screen[None]):
             self.show(*self._pending)
             self._pending = None
 
+    def on_unmount(self) -> None:
+        self._ready = False
+
+    @property
+    def drawable(self) -> bool:
+        """Composed, and not being taken down (its widgets are all there)."""
+        return self._ready and self.is_attached
+
     def show(self, task: Task | None, now: float) -> None:
         """Draw ``task`` as it is now (``None``: the task is no longer tracked)."""
         if not self._ready:
             self._pending = (task, now)
+            return
+        if not self.is_attached:  # closing: its widgets may be gone already
             return
         if task is None:
             self.query_one("#detail-summary", Static).update(
@@ -124,6 +135,7 @@ class DetailScreen(Screen[None]):
         out.append(f"  priority {v.priority}  attempt {v.attempts}/{v.max_retries + 1}")
         out.append(f"  timeout {duration(v.timeout_s)}")
         out.append(f"  worker {v.worker if v.worker is not None else '-'}")
+        out.append(f"  instance {v.instance or '-'}")
         if v.retry_of:
             out.append(f"  retry of {v.retry_of}", style="dim")
         return out
@@ -145,6 +157,15 @@ def _timeline(
     out.append(v.started_at or "-")
     out.append("\nfinished ", style="bold")
     out.append(v.finished_at or "-")
+    if v.run_at is not None:  # due later (docs/scheduling.md)
+        out.append("\nruns at  ", style="bold")
+        out.append(f"{v.run_at}  (in {duration(max(0.0, _epoch(v.run_at) - now))})")
+    if v.depends_on:
+        out.append("\nparents  ", style="bold")
+        out.append(", ".join(v.depends_on))
+    if v.unique_key is not None:
+        out.append("\nunique   ", style="bold")
+        out.append(v.unique_key)
     wait_end = started if started is not None else (finished if finished is not None else now)
     out.append("\nqueue wait ", style="bold")
     out.append(duration(wait_end - created))
@@ -156,6 +177,10 @@ def _timeline(
         if finished is None:
             out.append(" (running)", style="dim")
     return out
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def _outcome(v: TaskView) -> RenderableType:

@@ -107,7 +107,8 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             if info.payload_schema is not None:
                 props = _schema_props(info.payload_schema)
                 fields = f"  fields: {props}" if props else ""
-            help_.update(f"{info.description}{fields}")
+            limits = f"  ({info.limits})" if info.limits else ""
+            help_.update(f"{info.description}{fields}{limits}")
 
         payload_error = ""
         payload: dict[str, Any] | None = None

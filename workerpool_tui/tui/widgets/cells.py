@@ -29,8 +29,13 @@ def progress_parts(pct: float, width: int = BAR_WIDTH) -> str:
 
 
 def age_or_duration(task: Task, now: float) -> str:
-    """Pending: time waiting; running: time running; final: how long it ran."""
+    """Pending: time waiting (or when it runs, if it waits for a time, or ``blocked``
+    while it waits for its parents); running: time running; final: how long it ran."""
     if task.status is TaskStatus.PENDING:
+        if task.blocked > 0:
+            return "blocked"
+        if task.run_at is not None and task.run_at > now:
+            return "in " + duration(task.run_at - now)  # "runs in": the column is narrow
         return "wait " + duration(now - task.created_at)
     if task.status is TaskStatus.RUNNING and task.started_at is not None:
         return "run " + duration(now - task.started_at)

@@ -47,6 +47,8 @@ COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
 _WIDTHS = tuple(width for _, _, width in COLUMNS)
 
 _DIM = Style(dim=True)
+INSTANCE_WIDTH = 16
+"""Cluster mode: the instance's name leads the message column, cut to this width."""
 
 Cells = tuple[str, ...]
 """The text of each column of one row."""
@@ -136,6 +138,8 @@ class TaskTable(ScrollView, can_focus=True):
         """Row lines asked to be redrawn so far (benches read it)."""
         self.marked: frozenset[str] = frozenset()
         """Tasks marked for a bulk action (``space``): their id shows a ``●``."""
+        self.cluster = False
+        """Cluster mode: each row names the instance that runs (or ran) its task."""
 
     def on_mount(self) -> None:
         self.use_theme()
@@ -156,7 +160,7 @@ class TaskTable(ScrollView, can_focus=True):
     def get_row(self, task_id: str) -> Cells:
         cells = self._cells.get(task_id)
         if cells is None:
-            cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now)
+            cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now, self.cluster)
         return cells
 
     def _shown_row(self, task_id: str) -> Cells:
@@ -224,7 +228,7 @@ class TaskTable(ScrollView, can_focus=True):
                 check.update(tid for tid in cells if is_live(window[tid]))
         redrawn: set[str] = set()
         for tid in check:
-            new = _row_cells(window[tid], now)
+            new = _row_cells(window[tid], now, self.cluster)
             if new != cells[tid]:
                 cells[tid] = new
                 strips.pop(tid, None)
@@ -360,7 +364,7 @@ class TaskTable(ScrollView, can_focus=True):
         pen = self._pen or _Pen.of(self)
         width = self._width
         if y == 0:
-            return _line(tuple(label for _, label, _ in COLUMNS), pen.header, None, width)
+            return _line(_HEADER_CLUSTER if self.cluster else _HEADER, pen.header, None, width)
         row = self._top + y - 1
         if row >= len(self._order):
             return Strip.blank(width, pen.base)
@@ -401,7 +405,10 @@ class _Pen(NamedTuple):
         )
 
 
-def _row_cells(task: Task, now: float) -> Cells:
+def _row_cells(task: Task, now: float, cluster: bool) -> Cells:
+    message = task.message or ""
+    if cluster:
+        message = f"{(task.instance or '-')[:INSTANCE_WIDTH]:<{INSTANCE_WIDTH}} {message}"
     return (
         short_id(task.id),
         task.type,
@@ -410,8 +417,12 @@ def _row_cells(task: Task, now: float) -> Cells:
         str(task.priority),
         age_or_duration(task, now),
         "-" if task.worker is None else str(task.worker),
-        task.message or "",
+        message,
     )
+
+
+_HEADER: Cells = tuple(label for _, label, _ in COLUMNS)
+_HEADER_CLUSTER: Cells = (*_HEADER[:-1], f"{'Instance':<{INSTANCE_WIDTH}} {_HEADER[-1]}")
 
 
 def _fit(text: str, width: int) -> str:

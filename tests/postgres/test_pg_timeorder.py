@@ -1,0 +1,165 @@
+"""Delayed tasks, dependencies, unique keys and schedules in the cluster store (PG
+schema 2), against the real PostgreSQL; two engines on one schema act as two instances."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+import msgspec
+import psycopg
+import pytest
+from enginekit import registry_with
+from pgkit import pg_config, pg_engine, wait_final_pg
+
+from workerpool_tui import __version__
+from workerpool_tui.core import Engine, TaskSpec, TaskStatus
+from workerpool_tui.core.clock import FakeClock
+from workerpool_tui.core.errors import Duplicate, InvalidRequest
+from workerpool_tui.core.schedules import ScheduleSpec
+from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
+from workerpool_tui.store.postgres.store import PostgresStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def _until(engine: Engine, check: Callable[[], bool]) -> None:
+    """Re-check after each bus delivery and at least every 50 ms, under a deadline."""
+    async with engine.bus.subscribe(maxsize=10_000, name="test") as sub:
+        with anyio.fail_after(10):
+            while not check():
+                with anyio.move_on_after(0.05):
+                    await sub.get_batch()
+
+
+def _spec(**kw: object) -> TaskSpec:
+    return TaskSpec(type="default_task", **kw)  # type: ignore[arg-type]
+
+
+async def test_delayed_task_waits_then_runs_and_run_now(pg_url: str, pg_schema: str) -> None:
+    engine, store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        (later,) = await engine.submit_many([_spec(run_at=time.time() + 3600)])
+        (soon,) = await engine.submit_many([_spec(run_at=time.time() + 0.3)])
+        await store._pg.refresh_counts()
+        counts = engine.stats().tasks
+        assert counts.scheduled == 2 and counts.pending == 0
+        _, total = await engine.list_tasks(waiting="time")
+        assert total == 2
+        done = await wait_final_pg(engine, soon.id)
+        assert done.status is TaskStatus.COMPLETED and done.started_at >= soon.created_at + 0.25
+        await engine.run_now(later.id)
+        assert (await wait_final_pg(engine, later.id)).status is TaskStatus.COMPLETED
+
+
+async def test_pipeline_and_cascade_in_the_database(pg_url: str, pg_schema: str) -> None:
+    engine, store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        a, b, c = await engine.submit_many(
+            [_spec(payload={"sleep": 0.1}), _spec(depends_on=("$0",)), _spec(depends_on=("$1",))]
+        )
+        done = [await wait_final_pg(engine, t.id) for t in (a, b, c)]
+        assert [t.status for t in done] == [TaskStatus.COMPLETED] * 3
+        assert done[0].finished_at <= done[1].started_at <= done[2].started_at
+        bad, kid, grandkid = await engine.submit_many(
+            [_spec(payload={"fail": True}), _spec(depends_on=("$0",)), _spec(depends_on=("$1",))]
+        )
+        ended = await wait_final_pg(engine, grandkid.id)
+        assert ended.status is TaskStatus.CANCELLED
+        assert ended.error is not None and ended.error.type == "dependency_failed"
+        kid_now = await engine.lookup(kid.id)
+        assert kid_now.error is not None and bad.id in kid_now.error.message
+        late = await engine.submit_many([_spec(depends_on=(bad.id,))])
+        late_now = await wait_final_pg(engine, late[0].id)
+        assert late_now.status is TaskStatus.CANCELLED
+        with pytest.raises(InvalidRequest, match="no task with id"):
+            await engine.submit_many([_spec(depends_on=("nope",))])
+        await store._pg.refresh_counts()
+        assert engine.stats().tasks.blocked == 0
+
+
+async def test_unique_keys_across_two_instances(pg_url: str, pg_schema: str) -> None:
+    one, _ = pg_engine(pg_url, pg_schema)
+    two, _ = pg_engine(pg_url, pg_schema)
+    async with one, two:
+        one.pause()
+        two.pause()
+        results: list[str] = []
+
+        async def submit(engine: object) -> None:
+            (task,) = await engine.submit_many(  # type: ignore[attr-defined]
+                [_spec(unique_key="k", on_duplicate="return")]
+            )
+            results.append(task.id)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(submit, one if i % 2 else two)
+        assert len(set(results)) == 1
+        with pytest.raises(Duplicate) as info:
+            await two.submit_many([_spec(unique_key="k")])
+        assert info.value.existing_id == results[0]
+        one.resume()
+        await wait_final_pg(one, results[0])
+        await one.journal.commit()  # the end is written: the key is free
+        await two.journal.commit()
+        (fresh,) = await two.submit_many([_spec(unique_key="k")])
+        assert fresh.id != results[0]
+
+
+async def test_a_schedule_fires_once_per_cluster(pg_url: str, pg_schema: str) -> None:
+    tick = ScheduleSpec(name="tick", type="default_task", every=1.0)
+    cfg = msgspec.structs.replace(pg_config(pg_url, pg_schema), schedule=[tick])
+    one, _ = pg_engine(pg_url, pg_schema, config=cfg)
+    two, _ = pg_engine(pg_url, pg_schema, config=cfg)
+    async with one, two:
+        with anyio.fail_after(10):
+            while True:
+                found, _ = await one.list_tasks(q="default_task", limit=1000)
+                keys = [t.unique_key for t in found]
+                if len(keys) >= 3:
+                    break
+                await anyio.sleep(0.2)
+        assert len(keys) == len(set(keys))  # one task per due time, cluster-wide
+
+
+def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {pg_schema}")
+        conn.execute(migration(0, pg_schema).encode())
+        conn.execute(
+            f"INSERT INTO {pg_schema}.tasks (id, type, status, priority, payload, max_retries,"
+            " timeout_s, created_at) VALUES ('old', 'default_task', 'pending', 0, '{}', 0, 30, 1)"
+        )
+        conn.execute(migration(1, pg_schema).encode())
+        row = conn.execute(
+            f"SELECT blocked, depends_on, unique_key FROM {pg_schema}.tasks WHERE id = 'old'"
+        ).fetchone()
+        assert row == (0, None, None) and SCHEMA_VERSION == 2
+
+
+async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
+    clock = FakeClock(time.time())
+    cfg = pg_config(pg_url, pg_schema)
+    engines = [
+        Engine(
+            cfg,
+            types=registry_with(None),
+            store=PostgresStore(cfg, version=__version__),
+            clock=clock,
+        )
+        for _ in range(2)
+    ]
+    async with engines[0] as one, engines[1] as two:
+        with anyio.fail_after(10):
+            await one.scheduler.ready.wait()
+            await two.scheduler.ready.wait()
+        await one.scheduler.add(ScheduleSpec(name="shared", type="default_task", every=3600.0))
+        assert "shared" not in two.scheduler.schedules
+        clock.advance(31)  # the next refresh
+        await _until(two, lambda: "shared" in two.scheduler.schedules)
+        await one.scheduler.delete("shared")
+        clock.advance(31)
+        await _until(two, lambda: "shared" not in two.scheduler.schedules)
