@@ -74,6 +74,20 @@ def test_help_screen_80x24(snap_compare: Any) -> None:
     assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["question_mark"])
 
 
+def test_bulk_menu_over_marked_rows(snap_compare: Any) -> None:
+    async def mark_two_then_bulk(pilot: Pilot[Any]) -> None:
+        from workerpool_tui.tui.screens.bulk import BulkScreen
+
+        await pilot.press("space", "down", "down", "down", "space", "B")
+        for _ in range(100):  # the menu opens once its dry runs answered
+            if isinstance(pilot.app.screen, BulkScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=mark_two_then_bulk)
+
+
 # ---------------------------------------------------------------------- the new screens, 80x24
 def _instances() -> list[InstanceInfo]:
     def one(name: str, pid: int, state: str, workers: int, busy: int, done: int, age: float) -> Any:

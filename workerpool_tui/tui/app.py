@@ -29,6 +29,7 @@ from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
 from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
+from .screens.bulk import BulkActions
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.shutdown import ShutdownScreen
@@ -49,7 +50,7 @@ _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
+class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"

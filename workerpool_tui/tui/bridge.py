@@ -24,7 +24,8 @@ from typing import Any
 import msgspec
 
 from ..core import Engine, Task, TaskSpec, TaskStatus
-from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
+from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
+from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
@@ -193,6 +194,12 @@ class Bridge:
                     ids.clear()
                 elif type(event) is PoolEvent:
                     ch.pool = True
+                elif type(event) is BulkEvent:
+                    # Many tasks changed without their own events: read them afresh.
+                    ch.rebuild = True
+                    ch.membership = True
+                    ids.clear()
+                    self._logs.append(("info", bulk_summary(event)))
                 elif type(event) is LogEvent and self._records is None:
                     # Without a record buffer (tests, embedding) engine log lines come
                     # from the bus.
@@ -423,6 +430,9 @@ class Bridge:
 
     async def retry(self, task_id: str) -> Task:
         return await self._engine.retry(task_id)
+
+    async def bulk(self, action: Action, flt: BulkFilter, *, dry_run: bool = False) -> BulkResult:
+        return await run_bulk(self._engine, action, flt, dry_run=dry_run)
 
     def resize(self, min_workers: int | None = None, max_workers: int | None = None) -> PoolState:
         return self._engine.resize(min_workers=min_workers, max_workers=max_workers)

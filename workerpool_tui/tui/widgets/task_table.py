@@ -137,6 +137,8 @@ class TaskTable(ScrollView, can_focus=True):
         self._empty_text = ""
         self.lines_refreshed = 0
         """Row lines asked to be redrawn so far (benches read it)."""
+        self.marked: frozenset[str] = frozenset()
+        """Tasks marked for a bulk action (``space``): their id shows a ``●``."""
         self.cluster = False
         """Cluster mode: each row names the instance that runs (or ran) its task."""
 
@@ -173,6 +175,21 @@ class TaskTable(ScrollView, can_focus=True):
             self._empty_text = text
             if not self._order:
                 self.refresh()
+
+    def _shown_row(self, task_id: str) -> Cells:
+        cells = self.get_row(task_id)
+        if task_id in self.marked:
+            return ("●" + cells[0][:-1], *cells[1:])
+        return cells
+
+    def set_marked(self, marked: frozenset[str]) -> None:
+        """Show these tasks as marked (their lines are drawn again)."""
+        toggled = marked ^ self.marked
+        self.marked = marked
+        for tid in toggled:
+            self._strips.pop(tid, None)
+        self._shown = []  # every line is compared afresh
+        self._repaint(toggled)
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
@@ -369,7 +386,7 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            return _line(self.get_row(tid), pen.cursor, None, width)
+            return _line(self._shown_row(tid), pen.cursor, None, width)
         odd = row % 2
         cached = self._strips.get(tid)
         if cached is None or cached[0] != width:
@@ -378,7 +395,7 @@ class TaskTable(ScrollView, can_focus=True):
         if strip is None:
             # Both parities are kept: when a new task enters at the top every row moves
             # down one line and flips its zebra parity, and must not be rebuilt for it.
-            cells = self.get_row(tid)
+            cells = self._shown_row(tid)
             style = pen.zebra if odd else pen.base
             strip = _line(cells, style, self._status_styles.get(cells[2]), width)
             cached[1][odd] = strip
