@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from workerpool_tui.core.instance_view import InstanceInfo
 from workerpool_tui.core.worker_view import WorkerInfo
@@ -39,6 +40,9 @@ def test_submit_form_with_error(snap_compare: Any) -> None:
     async def bad_payload(pilot: Pilot[Any]) -> None:
         await pilot.press("n", "tab")  # focus starts on the type; Tab: the payload
         await pilot.press("right", "backspace", "backspace", *'{"sleep": -1')
+        # The editor's cursor blinks on a timer: a snapshot taken mid-blink differs.
+        pilot.app.screen.query_one(TextArea).cursor_blink = False
+        await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=bad_payload)
 
