@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/http.py [--duration 3] [--rounds 3] [--tasks 2000] [--clients 100]
     .venv/bin/python bench/http.py --only callgrind [--requests 1000]
+    .venv/bin/python bench/http.py --only metrics [--duration 5] [--rounds 3] [--types 5]
 
 With the defaults a run takes under two minutes (HTTP about 60 s, the fan-out the rest).
 
@@ -25,6 +26,9 @@ under ``valgrind --tool=callgrind`` in turn; after a warm-up the counters are ze
 fixed number of requests is sent over 10 keep-alive connections, and the instructions the
 server process executed per request are printed: a figure that does not depend on the
 machine's load.
+
+Metrics (``--only metrics``, also part of a full run): what scraping ``GET /metrics`` once a
+second costs the engine's throughput (``bench/scrape.py``).
 
 Everything is bounded in time and count; every process started here is ended by its id.
 """
@@ -431,7 +435,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per figure")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks in the fan-out run")
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--only", choices=["http", "ws", "callgrind"], default=None)
+    parser.add_argument("--only", choices=["http", "ws", "callgrind", "metrics"], default=None)
+    parser.add_argument("--types", type=int, default=5, help="task types in the metrics run")
     parser.add_argument("--requests", type=int, default=1000, help="requests under callgrind")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
@@ -439,6 +444,14 @@ def main() -> None:
         http_bench(args.duration, args.rounds)
     if args.only in (None, "ws"):
         ws_bench(args.clients, args.tasks)
+    if args.only in (None, "metrics"):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("scrape", HERE / "scrape.py")
+        assert spec is not None and spec.loader is not None
+        scrape = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(scrape)
+        scrape.metrics_bench(args.duration, args.rounds, args.types)
     if args.only == "callgrind":
         callgrind_bench(args.requests)
 

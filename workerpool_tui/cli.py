@@ -30,17 +30,9 @@ from .core.handlers import HandlerLoadError
 from .store.sqlite import StoreError, StoreLocked
 
 CLIENT_COMMANDS = (
-    "submit",
-    "list",
-    "get",
-    "cancel",
-    "retry",
-    "logs",
-    "stats",
-    "watch",
-    "schedules",
-    "schedule",
-)
+    "submit", "list", "get", "cancel", "retry", "clean", "logs", "stats", "watch",
+    "schedules", "schedule",
+)  # fmt: skip
 ENGINE_COMMANDS = ("dashboard", "serve")
 ENGINE_OPTIONS = {"no_server": "--no-server", "log_level": "--log-level", "store": "--store"}
 CLIENT_OPTIONS = {"url": "--url", "token": "--token", "json": "--json"}
@@ -211,13 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("get", "show one task: payload, result or error, logs")
     p.add_argument("id", metavar="ID", help=ID_HELP)
-    p = add("cancel", "cancel a pending or running task")
-    p.add_argument("id", metavar="ID", help=ID_HELP)
-    p = add("retry", "submit a finished task again (a new task, linked by retry_of)")
-    p.add_argument("id", metavar="ID", help=ID_HELP)
+    p = add("cancel", "cancel a task, or every task a filter matches (--status, --type, ...)")
+    p.add_argument("id", metavar="ID", nargs="?", help=ID_HELP + "; or a filter instead")
+    _bulk_options(p)
+    p = add("retry", "submit a finished task again (a new task, linked by retry_of), or many")
+    p.add_argument("id", metavar="ID", nargs="?", help=ID_HELP + "; or a filter instead")
     p.add_argument(
         "--wait", action="store_true", help="wait for the new task to finish; exit by outcome"
     )
+    _bulk_options(p)
+    p = add("clean", "delete finished tasks (memory and store) that a filter matches")
+    _bulk_options(p, clean=True)
     p = add("logs", "print a task's log lines; -f follows them until the task ends")
     p.add_argument("id", metavar="ID", help=ID_HELP)
     p.add_argument(
@@ -253,7 +249,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", metavar="DURATION", default=None, help="add: per run")
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="print a shell completion script: source <(workerpool-tui completion bash)",
+    )
+    p.add_argument(
+        "shell", metavar="SHELL", choices=["bash", "zsh", "fish"], help="bash, zsh or fish"
+    )
+    p.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="config (its task types)"
+    )
     return parser
+
+
+def _bulk_options(p: argparse.ArgumentParser, *, clean: bool = False) -> None:
+    """The filter of a bulk action (``POST /api/v1/tasks/bulk``) and its confirmation."""
+    g = p.add_argument_group("bulk: every task the filter matches (confirmed unless --yes)")
+    status_help = "comma-separated statuses" + (
+        " (default: completed,failed,cancelled)" if clean else ", e.g. pending or failed"
+    )
+    g.add_argument("--status", metavar="STATUS", default=None, help=status_help)
+    g.add_argument("--type", metavar="TYPE", dest="type_", default=None, help="of this type")
+    g.add_argument(
+        "--search", metavar="TEXT", default=None, help="an id prefix, or part of type or message"
+    )
+    g.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        default=None,
+        help="finished (final tasks) or created (others) longer ago, e.g. 1h",
+    )
+    g.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
 _POSITIONALS = {"type": "TYPE", "id": "ID"}
@@ -322,6 +349,11 @@ def _run(argv: Sequence[str] | None) -> int:
     command = args.command or "dashboard"
     _check_args(args, command)
     cfg = config_from_args(args)
+    if command == "completion":
+        from .completion import completion_script
+
+        sys.stdout.write(completion_script(args.shell, build_parser(), cfg))
+        return 0
     if command in CLIENT_COMMANDS:
         from .client import run_client
 

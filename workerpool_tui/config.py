@@ -129,12 +129,18 @@ class LoggerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     output: str = "stdout"
 
 
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    public: bool = False
+    """``GET /metrics`` without the token (when ``server.auth_token`` is set)."""
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
     task: TaskConfig = msgspec.field(default_factory=TaskConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     logger: LoggerConfig = msgspec.field(default_factory=LoggerConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     keymap: dict[str, str] = msgspec.field(default_factory=dict)
     schedule: list[ScheduleSpec] = msgspec.field(default_factory=list)
     """``[[schedule]]`` tables: recurring tasks (``docs/scheduling.md``)."""

@@ -244,3 +244,17 @@ def test_watch_status_is_the_one_the_event_says() -> None:
 )
 def test_human_seconds(seconds: float, text: str) -> None:
     assert human_seconds(seconds) == text
+
+
+def test_watch_shows_a_bulk_message_as_one_line() -> None:
+    line = EventLines().line(
+        {
+            "type": "bulk",
+            "action": "cancel",
+            "matched": 5,
+            "changed": 3,
+            "skipped": {"already_final": 2},
+        }
+    )
+    assert line is not None
+    assert "bulk" in line.plain and "cancel: 3 of 5 matched changed (2 already_final)" in line.plain

@@ -12,6 +12,8 @@ import pytest
 from cluster_procs import cluster, start, stop
 from live_server import free_port, isolated_env
 
+from workerpool_tui.store.postgres.schema import SCHEMA_VERSION
+
 pytestmark = pytest.mark.anyio
 
 
@@ -63,4 +65,4 @@ async def test_two_instances_starting_at_once_both_set_up_the_schema(
             assert await stop(instance) == 0
     with psycopg.connect(pg_url) as conn:
         (version,) = conn.execute(f"SELECT value FROM {pg_schema}.meta").fetchone() or ("",)
-    assert version == "1"
+    assert version == str(SCHEMA_VERSION)

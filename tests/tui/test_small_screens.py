@@ -13,6 +13,7 @@ from textual.renderables.sparkline import Sparkline as SparkLine
 from textual.widgets import Button, Footer, Input, Select, TextArea
 
 from workerpool_tui.core import TaskSpec, TaskStatus
+from workerpool_tui.tui.app import WINDOW_ROWS
 from workerpool_tui.tui.bridge import Bridge, Query, SortSpec
 from workerpool_tui.tui.screens.help import HelpScreen
 from workerpool_tui.tui.screens.submit import SubmitScreen
@@ -196,3 +197,25 @@ def test_count_charts_start_at_zero() -> None:
 
 
 _ = (Button, plain)
+
+
+async def test_table_is_a_window_over_the_whole_list() -> None:
+    """End, PgDn and the wheel reach the oldest task, far past the rows the table holds."""
+    async with live_app(min_workers=0, max_workers=1) as (engine, app, pilot):
+        engine.pause()
+        tasks = await engine.submit_many([TaskSpec(type="default_task")] * 450)
+        table = app.query_one(TaskTable)
+        await until(pilot, lambda: table.highlighted_id == tasks[-1].id)
+        assert table.row_count <= WINDOW_ROWS < len(tasks)
+        await pilot.press("end")
+        await until(pilot, lambda: table.highlighted_id == tasks[0].id)  # the oldest
+        assert table.row_count <= WINDOW_ROWS
+        assert str(table.border_subtitle).endswith("-450 of 450")
+        await pilot.press("home")
+        await until(pilot, lambda: table.highlighted_id == tasks[-1].id)
+        assert str(table.border_subtitle).startswith("rows 1-")
+        for _ in range(12):  # page by page, through several windows
+            await pilot.press("pagedown")
+        page = table.content_size.height - 1
+        await until(pilot, lambda: table.highlighted_id == tasks[-1 - 12 * page].id)
+        assert str(table.border_subtitle).endswith("of 450")

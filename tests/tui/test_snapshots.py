@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from workerpool_tui.core.instance_view import InstanceInfo
 from workerpool_tui.core.worker_view import WorkerInfo
@@ -39,6 +40,9 @@ def test_submit_form_with_error(snap_compare: Any) -> None:
     async def bad_payload(pilot: Pilot[Any]) -> None:
         await pilot.press("n", "tab")  # focus starts on the type; Tab: the payload
         await pilot.press("right", "backspace", "backspace", *'{"sleep": -1')
+        # The editor's cursor blinks on a timer: a snapshot taken mid-blink differs.
+        pilot.app.screen.query_one(TextArea).cursor_blink = False
+        await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=bad_payload)
 
@@ -72,6 +76,20 @@ def test_detail_view_80x24(snap_compare: Any) -> None:
 
 def test_help_screen_80x24(snap_compare: Any) -> None:
     assert snap_compare(snapshot_app(), terminal_size=SMALL, press=["question_mark"])
+
+
+def test_bulk_menu_over_marked_rows(snap_compare: Any) -> None:
+    async def mark_two_then_bulk(pilot: Pilot[Any]) -> None:
+        from workerpool_tui.tui.screens.bulk import BulkScreen
+
+        await pilot.press("space", "down", "down", "down", "space", "B")
+        for _ in range(100):  # the menu opens once its dry runs answered
+            if isinstance(pilot.app.screen, BulkScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=mark_two_then_bulk)
 
 
 # ---------------------------------------------------------------------- the new screens, 80x24

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from rich.console import Console
 
 from ..config import Config, undecodable
 from .api import ApiClient, ApiError, ClientUsageError, ServerUrl, Unreachable, task_path
+from .bulk import bulk_filter, cmd_clean, run_bulk
 from .context import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -31,7 +33,7 @@ from .context import (
 from .logs import cmd_logs
 from .render import stats_view, task_detail, task_table
 from .schedules import cmd_schedule, cmd_schedules
-from .submit import cmd_retry, cmd_submit
+from .submit import cmd_retry_one, cmd_submit
 from .watch import cmd_watch
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
@@ -145,13 +147,37 @@ def cmd_get(ctx: Context) -> int:
     return EXIT_OK
 
 
+def one_or_bulk(ctx: Context, action: str) -> dict[str, Any] | None:
+    """The bulk filter of ``cancel``/``retry`` when they are given one instead of an ID."""
+    flt = bulk_filter(ctx, action)
+    if ctx.args.id is not None and flt is not None:
+        raise ClientUsageError("give a task ID or a filter (--status, --type, ...), not both")
+    if ctx.args.id is None and flt is None:
+        raise ClientUsageError(
+            "give a task ID, or a filter: --status, --type, --search, --older-than"
+        )
+    if flt is not None and getattr(ctx.args, "wait", False):
+        raise ClientUsageError("--wait: applies to one task (an ID), not to a filter")
+    return flt
+
+
 def cmd_cancel(ctx: Context) -> int:
+    flt = one_or_bulk(ctx, "cancel")
+    if flt is not None:
+        return run_bulk(ctx, "cancel", flt)
     task = ctx.api.request("DELETE", task_path(task_id_arg(ctx.args.id)), expect=("id",))
     if ctx.as_json:
         ctx.print_json(task)
     else:
         ctx.out.print(task_table([task], title=f"cancelled {task.get('id')}"))
     return EXIT_OK
+
+
+def cmd_retry(ctx: Context) -> int:
+    flt = one_or_bulk(ctx, "retry")
+    if flt is not None:
+        return run_bulk(ctx, "retry", flt)
+    return cmd_retry_one(ctx)
 
 
 def cmd_stats(ctx: Context) -> int:
@@ -169,6 +195,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "get": cmd_get,
     "cancel": cmd_cancel,
     "retry": cmd_retry,
+    "clean": cmd_clean,
     "logs": cmd_logs,
     "stats": cmd_stats,
     "watch": cmd_watch,

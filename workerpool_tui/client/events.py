@@ -37,6 +37,7 @@ EVENT_STYLE = {
     "snapshot": "bold",
     "pool": "bold blue",
     "resync": "bold yellow",
+    "bulk": "bold magenta",
 }
 FINAL = frozenset({"completed", "failed", "cancelled"})
 STATUS_AFTER = {
@@ -90,6 +91,15 @@ class EventLines:
             return self._head("resync", now).append(
                 "fell behind the server; a fresh snapshot follows"
             )
+        if kind == "bulk":
+            skipped = message.get("skipped") or {}
+            text = (
+                f"{message.get('action')}: {message.get('changed')} of"
+                f" {message.get('matched')} matched changed"
+            )
+            if isinstance(skipped, dict) and skipped:
+                text += " (" + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) + ")"
+            return self._head("bulk", now).append(text)
         return None
 
     def _widen(self, tasks: list[Any]) -> None:

@@ -163,7 +163,7 @@ def cmd_submit(ctx: Context) -> int:
     return EXIT_OK
 
 
-def cmd_retry(ctx: Context) -> int:
+def cmd_retry_one(ctx: Context) -> int:
     """A new task with the old one's type, payload and options (``retry_of`` links them)."""
     old = task_id_arg(ctx.args.id)
     task = ctx.api.request("POST", task_path(old) + "/retry", expect=("id",))

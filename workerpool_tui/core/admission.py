@@ -58,6 +58,18 @@ def check_payload(payload: Any) -> None:
     _check_value(payload, "payload", 1)
 
 
+def _plain(item: Any) -> bool:
+    """A scalar that passes as it is: the common case, checked without building its path
+    (anything else, an error included, goes through :func:`_check_value`)."""
+    t = type(item)
+    if t is str or t is bool or item is None:
+        return True
+    if t is int:
+        n: int = item
+        return INT_MIN <= n <= INT_MAX
+    return t is float and math.isfinite(item)
+
+
 def _check_value(value: Any, path: str, depth: int) -> None:
     # Iterative over siblings, recursive over depth: depth is capped at PAYLOAD_MAX_DEPTH,
     # so the recursion is too.
@@ -69,11 +81,11 @@ def _check_value(value: Any, path: str, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidRequest(f"{path}: keys must be strings, got {type(key).__name__}")
-            if type(item) is not str:
+            if not _plain(item):
                 _check_value(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            if type(item) is not str:
+            if not _plain(item):
                 _check_value(item, f"{path}[{i}]", depth + 1)
     elif isinstance(value, bool):
         return

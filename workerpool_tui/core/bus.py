@@ -48,6 +48,16 @@ class LogEvent(msgspec.Struct, frozen=True, gc=False):
     at: float
 
 
+class BulkEvent(msgspec.Struct, frozen=True, gc=False):
+    """A bulk action changed many tasks at once (:mod:`.bulk`): their own events were not
+    published, so a subscriber takes a fresh snapshot on this one."""
+
+    action: str
+    matched: int
+    changed: int
+    skipped: dict[str, int]
+
+
 class _Resync(enum.Enum):
     RESYNC = "resync"
 
@@ -55,7 +65,7 @@ class _Resync(enum.Enum):
 RESYNC = _Resync.RESYNC
 """Delivered to a subscriber that fell behind: its buffer was dropped; take a snapshot."""
 
-Event = TaskEvent | PoolEvent | LogEvent
+Event = TaskEvent | PoolEvent | LogEvent | BulkEvent
 Delivery = Event | _Resync
 
 DEFAULT_BUFFER = 10_000

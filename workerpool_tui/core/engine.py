@@ -54,6 +54,7 @@ from .schedules import MemorySchedules, Scheduler
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
 from .supervise import supervised
+from .tally import Tally
 from .typelimits import TypeGates
 from .unique import UniqueKeys
 from .waiting import Waiting
@@ -68,6 +69,10 @@ VERSION = "0.1.0"
 _logger = logging.getLogger("workerpool_tui.engine")
 
 __all__ = ["Engine", "EngineStats", "PoolState", "error_summary", "random_id"]
+
+
+def _no_event(event: TaskEvent) -> None:
+    return None
 
 
 def random_id() -> str:
@@ -108,6 +113,8 @@ class Engine:
         self._new_id = id_factory or random_id
         self.bus = EventBus()
         self.log_feed = LogFeed()
+        self.tally = Tally()
+        """Totals for ``GET /metrics`` (what this instance admitted, ran and finished)."""
         self.stats_data = Stats()
         self.waiting = Waiting(self.clock, self._release, self._cancel_waiting)
         """Pending tasks waiting for a time or for parents (local stores)."""
@@ -372,10 +379,14 @@ class Engine:
             answers.append(task)
         return tasks, answers
 
-    def _enqueue(self, tasks: list[Task]) -> None:
+    def _enqueue(self, tasks: list[Task], announce: bool = True) -> None:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
-        with a shared store, in its table already (its claimers were notified)."""
-        publish = self.bus.publish_uncoalesced
+        with a shared store, in its table already (its claimers were notified).
+        ``announce=False``: no ``created`` events (a bulk retry publishes one summary)."""
+        publish = self.bus.publish_uncoalesced if announce else _no_event
+        on_submitted = self.tally.on_submitted
+        for task in tasks:
+            on_submitted(task.type)
         if self.store is not None:
             for task in tasks:
                 publish(TaskEvent(EventKind.CREATED, task))
@@ -405,7 +416,11 @@ class Engine:
         return answers
 
     async def submit_many(
-        self, specs: Sequence[TaskSpec], *, created: list[bool] | None = None
+        self,
+        specs: Sequence[TaskSpec],
+        *,
+        created: list[bool] | None = None,
+        announce: bool = True,
     ) -> list[Task]:
         """Admit all of ``specs`` or none; returns once they are durable (if stored).
 
@@ -439,7 +454,7 @@ class Engine:
                 raise
             finally:
                 self._committing -= len(tasks)
-        self._enqueue(tasks)
+        self._enqueue(tasks, announce)
         return answers
 
     async def _claim_shared_keys(
@@ -545,7 +560,18 @@ class Engine:
         await self.journal.commit()
         return task
 
-    def _cancel_pending(self, task: Task, message: str, error: TaskError | None = None) -> None:
+    def cancel_pending_quietly(self, task: Task) -> None:
+        """Cancel a pending task held here without its event (a bulk cancel)."""
+        self._cancel_pending(task, "cancelled by request", announce=False)
+
+    def _cancel_pending(
+        self,
+        task: Task,
+        message: str,
+        error: TaskError | None = None,
+        *,
+        announce: bool = True,
+    ) -> None:
         old = task.transition(TaskStatus.CANCELLED)
         if self.store is not None or not self.waiting.discard(task):
             self.backlog.discard(task)
@@ -554,7 +580,9 @@ class Engine:
         task.error = error
         self.registry.moved(task, old)
         self.journal.changed(task)
-        self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
+        self.tally.on_finished(task.type, "cancelled", None)
+        if announce:
+            self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
         self.pool.notify_finished(task)
         if task.id in self.waiting.children:
             self.waiting.parent_final(task)

@@ -110,6 +110,8 @@ class TaskExecution:
         counts[_PENDING] -= 1
         counts[_RUNNING] += 1
         self._stats.queue_wait.append(now - task.created_at)
+        if task.attempts == 1:
+            self._engine.tally.on_started(task.type, now - task.created_at)
         w.task = task
         ctx = w.ctx = TaskContext(self, task)
         self.busy += 1
@@ -251,8 +253,11 @@ class TaskExecution:
             self._release(w)
         stats = self._stats
         stats.record_finish(now)
+        ran = None
         if task.started_at is not None:
-            stats.run_time.append(now - task.started_at)
+            ran = now - task.started_at
+            stats.run_time.append(ran)
+        self._engine.tally.on_finished(task.type, status.value, ran if old is _RUNNING else None)
         if self._journaling:
             self._changed(task)
         self._publish(TaskEvent(_FINAL_EVENT[status], task))
@@ -272,6 +277,8 @@ class TaskExecution:
         old = task.transition(TaskStatus.PENDING)
         self._registry.moved(task, old)
         delay = min(MAX_RETRY_DELAY_S, self._tcfg.retry_backoff * (2 ** (task.attempts - 1)))
+        started = task.started_at
+        self._engine.tally.on_retry(task.type, None if started is None else self._now() - started)
         task.error = error
         task.message = (
             f"retry {task.attempts}/{task.max_retries} in {delay:g}s: {error.type}: {error.message}"

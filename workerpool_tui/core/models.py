@@ -217,6 +217,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def task_view(task: Task, *, with_logs: bool = True) -> TaskView:
+    # (rfc3339 maps None to None too: a fresh task has no start, end nor run_at.)
     return TaskView(
         id=task.id,
         type=task.type,
@@ -231,11 +232,11 @@ def task_view(task: Task, *, with_logs: bool = True) -> TaskView:
         max_retries=task.max_retries,
         timeout_s=task.timeout_s,
         created_at=rfc3339(task.created_at),
-        started_at=rfc3339(task.started_at),
-        finished_at=rfc3339(task.finished_at),
+        started_at=None if task.started_at is None else rfc3339(task.started_at),
+        finished_at=None if task.finished_at is None else rfc3339(task.finished_at),
         worker=task.worker,
         retry_of=task.retry_of,
-        run_at=rfc3339(task.run_at),
+        run_at=None if task.run_at is None else rfc3339(task.run_at),
         instance=task.instance,
         depends_on=list(task.depends_on) if task.depends_on else [],
         unique_key=task.unique_key,

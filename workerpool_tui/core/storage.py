@@ -40,6 +40,10 @@ class SharedStore(Protocol):
         returns)."""
         ...
 
+    async def delete_final(self, ids: list[str]) -> int:
+        """Delete the final ones of these tasks (a bulk delete); how many were deleted."""
+        ...
+
     keys: Any
     """Unique keys, held by the database (``claim(key, task_id, until)`` -> holder id or
     ``None``; ``release(key, task_id)``)."""

@@ -42,6 +42,14 @@ class UniqueKeys:
             if task.unique_key is not None:
                 self._keys[task.unique_key] = task
 
+    def forget(self, tasks: Iterable[Task]) -> None:
+        """Free the keys these tasks hold (they were deleted: nothing may point at them)."""
+        keys = self._keys
+        for task in tasks:
+            key = task.unique_key
+            if key is not None and keys.get(key) is task:
+                del keys[key]
+
     def sweep(self, now: float) -> int:
         """Drop the keys of tasks that no longer hold them; returns how many."""
         gone = [key for key, task in self._keys.items() if not holds(task, now)]

@@ -84,6 +84,9 @@ class WorkerPool(TaskExecution, PoolSizing):
         self._journaling = engine.journaling
         self._publish = engine.bus.publish_uncoalesced  # never used for progress
         self._stats = engine.stats_data
+        # The running backend's Event class, made directly: ``anyio.Event()`` looks the
+        # backend up on every call, and an idle worker makes one per wait (hot path).
+        self._new_event: Callable[[], anyio.Event] = type(anyio.Event())
         for _ in range(self.min_workers):
             self.spawn()
 
@@ -151,7 +154,7 @@ class WorkerPool(TaskExecution, PoolSizing):
             task = None if self.paused else pop()
             if task is None:
                 idle.append(w)
-                waiter = w.waiter = anyio.Event()
+                waiter = w.waiter = self._new_event()
                 if not self.paused:
                     backlog.idle()
                 await waiter.wait()
@@ -178,9 +181,12 @@ class WorkerPool(TaskExecution, PoolSizing):
                     w.interrupt("timeout")
                 elif w.deadline < nearest:
                     nearest = w.deadline
-            self._watch_next = nearest
+            # It wakes by itself within a second: a task started meanwhile needs to wake
+            # it only if its deadline comes sooner (a short timeout), not for every task.
+            wait = min(nearest - now, 1.0)
+            self._watch_next = now + wait
             self._watch_wake = anyio.Event()
-            with anyio.move_on_after(min(nearest - now, 1.0) if nearest < math.inf else 1.0):
+            with anyio.move_on_after(wait):
                 await self._watch_wake.wait()
 
     # ------------------------------------------------------------------ shutdown

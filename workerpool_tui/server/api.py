@@ -37,6 +37,7 @@ from .routes import (
     API_PREFIX,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    METRICS_PATH,
     ROUTES,
     WS_PATH,
     Route,
@@ -171,7 +172,10 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             )
         if (
             self._token
-            and path.startswith(API_PREFIX)
+            and (
+                path.startswith(API_PREFIX)
+                or (path == METRICS_PATH and not self.engine.config.metrics.public)
+            )
             and not token_matches(
                 self._token,
                 request.header(b"authorization"),

@@ -90,6 +90,7 @@ class ApiServer:
                     max_task_timeout=task.max_task_timeout,
                     max_batch_tasks=self.limits.max_batch_tasks,
                     max_body_bytes=self.limits.max_body_bytes,
+                    metrics_public=self.engine.config.metrics.public,
                 )
             )
         return self._openapi_body

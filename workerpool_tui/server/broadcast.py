@@ -17,12 +17,19 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
-from ..core.bus import RESYNC, PoolEvent, Subscription, TaskEvent
+from ..core.bus import RESYNC, BulkEvent, PoolEvent, Subscription, TaskEvent
 from ..core.engine import Engine
 from ..core.models import Task, task_view
 from ..core.supervise import supervised
 from .limits import Limits
-from .schemas import PoolMessage, ResyncMessage, SnapshotMessage, StatsMessage, TaskMessage
+from .schemas import (
+    BulkMessage,
+    PoolMessage,
+    ResyncMessage,
+    SnapshotMessage,
+    StatsMessage,
+    TaskMessage,
+)
 from .websocket import WebSocketClient, frame_text
 
 log = logging.getLogger("workerpool_tui.server")
@@ -172,6 +179,11 @@ class Broadcaster:
                         item.paused,
                     )
                     frames.append(frame_text(_encode(pool)))
+                elif isinstance(item, BulkEvent):
+                    # Its tasks' own events were not published: a fresh snapshot instead.
+                    bulk = BulkMessage(item.action, item.matched, item.changed, item.skipped)
+                    frames.append(frame_text(_encode(bulk)))
+                    frames.append(await self.fresh_snapshot_frame())
                 elif item is RESYNC:
                     log.warning("websocket broadcast fell behind the bus; resyncing clients")
                     frames = [_RESYNC_FRAME + await self.fresh_snapshot_frame()]

@@ -32,7 +32,7 @@ from .openapi_values import (
     unique_for_schema,
 )
 from .responses import ERROR_CODES, ErrorBody
-from .routes import ROUTES, WS_PATH, Route
+from .routes import METRICS_PATH, ROUTES, WS_PATH, Route
 from .schemas import BatchRequest, PoolPatch, WsMessage
 
 REF = "#/components/schemas/{name}"
@@ -67,6 +67,13 @@ class DocumentSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_task_timeout: float
     max_batch_tasks: int
     max_body_bytes: int
+    metrics_public: bool = False
+    """``metrics.public``: ``GET /metrics`` needs no token."""
+
+    def needs_token(self, route: Route) -> bool:
+        if route.path == METRICS_PATH and self.metrics_public:
+            return False
+        return self.token and route.auth
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -150,7 +157,7 @@ def _responses(route: Route, settings: DocumentSettings) -> dict[str, Any]:
             }
         responses[str(route.status)] = ok
     codes = list(dict.fromkeys((*route.errors, *COMMON_ERRORS)))
-    if settings.token and route.auth:
+    if settings.needs_token(route):
         codes.append("unauthorized")
     if not settings.token:
         codes.append("forbidden_host")
@@ -196,7 +203,7 @@ def _parameters(route: Route, settings: DocumentSettings) -> list[dict[str, Any]
         schema = dict(q.schema)
         if q.name == "status":
             schema["pattern"] = status_filter_pattern()
-        elif q.name == "offset":
+        elif q.name in ("offset", "since"):
             schema["maximum"] = INT_MAX
         params.append(
             {
@@ -243,7 +250,7 @@ def _operation(route: Route, settings: DocumentSettings) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(route.request.__name__)}},
         }
     op["responses"] = _responses(route, settings)
-    if settings.token and route.auth:
+    if settings.needs_token(route):
         op["security"] = [{"bearer": []}]
         if route.path == WS_PATH:
             op["security"].append({"query_token": []})

@@ -1,19 +1,50 @@
 """Operating endpoints of ``Api`` (issue 14), a mixin like ``pages.py``: a task's log
-lines followed by long poll."""
+lines followed by long poll, the Prometheus metrics, and bulk actions."""
 
 from __future__ import annotations
 
 import re
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs
+
+import msgspec
 
 from ..config import parse_duration
 from ..core.admission import INT_MAX
+from ..core.bulk import BulkFilter, run_bulk
 from ..core.engine import Engine
 from ..core.logs import LOGS_WAIT_MAX_S, read_logs
+from ..core.models import TaskStatus
+from .broadcast import Broadcaster
+from .metrics import CONTENT_TYPE, MetricsExporter
 from .request import Request
 from .responses import Response, error_response, json_response
 
 _INTEGER = re.compile(r"[0-9]{1,19}")
+_T = TypeVar("_T")
+DURATION = r"^[ \t]*[0-9]+(\.[0-9]+)?[ \t]*(ms|s|m|h|d)?[ \t]*$"
+"""A duration string as ``parse_duration`` reads it (seconds without a unit)."""
+
+
+class BulkFilterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Which tasks: every given field must match; ``{}`` matches every task."""
+
+    status: list[TaskStatus] | None = None
+    type: str | None = None
+    q: str | None = None
+    ids: list[str] | None = None
+    older_than: (
+        Annotated[float, msgspec.Meta(ge=0)] | Annotated[str, msgspec.Meta(pattern=DURATION)] | None
+    ) = None
+    """Seconds or a duration (``"1h"``): final tasks that finished, others created, longer
+    ago than this."""
+
+
+class BulkRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    action: Literal["cancel", "retry", "delete"]
+    filter: BulkFilterBody = msgspec.field(default_factory=BulkFilterBody)
+    dry_run: bool = False
+    """Count what would change; change nothing."""
 
 
 class QueryError(Exception):
@@ -53,9 +84,33 @@ def query_seconds(query: dict[str, str], name: str, high: float) -> float:
 
 
 class OpsHandlers:
-    """``GET /api/v1/tasks/{id}/logs``."""
+    """``GET /api/v1/tasks/{id}/logs``, ``GET /metrics``."""
 
     engine: Engine
+    broadcaster: Broadcaster
+    _metrics: MetricsExporter | None = None
+
+    def _decode(self, request: Request, type_: type[_T]) -> _T:
+        raise NotImplementedError  # Api's
+
+    async def bulk_tasks(self, request: Request) -> Response:
+        body = self._decode(request, BulkRequest)
+        f = body.filter
+        older_than = None
+        if f.older_than is not None:
+            try:
+                older_than = parse_duration(f.older_than)
+            except ValueError as exc:
+                return error_response(400, "invalid_request", f"filter.older_than: {exc}")
+        flt = BulkFilter(status=f.status, type=f.type, q=f.q, ids=f.ids, older_than=older_than)
+        result = await run_bulk(self.engine, body.action, flt, dry_run=body.dry_run)
+        return json_response(200, result)
+
+    async def metrics(self, request: Request) -> Response:
+        exporter = self._metrics
+        if exporter is None:
+            exporter = self._metrics = MetricsExporter(self.engine, self.broadcaster)
+        return Response(200, await exporter.scrape(), content_type=CONTENT_TYPE)
 
     async def task_logs(self, request: Request, id: str) -> Response:
         query = query_values(request)

@@ -24,6 +24,7 @@ from .schemas import (
 )
 
 API_PREFIX = "/api/"
+METRICS_PATH = "/metrics"
 LIST_LIMIT_MAX = 1000
 LIST_LIMIT_DEFAULT = 100
 WS_PATH = "/api/v1/ws/tasks"
@@ -77,13 +78,16 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def auth(self) -> bool:
-        return self.path.startswith(API_PREFIX)
+        """Needs the token when one is set (``/metrics``: unless ``metrics.public``)."""
+        return self.path.startswith(API_PREFIX) or self.path == METRICS_PATH
 
 
 def _routes() -> tuple[Route, ...]:
+    from ..core.bulk import BulkResult
     from ..core.engine import EngineStats
     from ..core.logs import LOGS_WAIT_MAX_S, LogSlice
     from ..core.models import TaskView
+    from .ops import BulkRequest
 
     task_errors = ("not_found", "ambiguous_id", "store_unavailable")
     submit_errors = (
@@ -108,6 +112,14 @@ def _routes() -> tuple[Route, ...]:
             handler="openapi",
             summary="This OpenAPI document",
             response=("application/json",),
+        ),
+        Route(
+            method="GET",
+            path=METRICS_PATH,
+            handler="metrics",
+            summary="Prometheus metrics (text format 0.0.4); needs the token unless"
+            " metrics.public = true",
+            response=("text/plain",),
         ),
         Route(
             method="GET",
@@ -179,6 +191,22 @@ def _routes() -> tuple[Route, ...]:
             request=BatchRequest,
             response=TaskBatch,
             errors=(*submit_errors, "duplicate"),
+        ),
+        Route(
+            method="POST",
+            path="/api/v1/tasks/bulk",
+            handler="bulk_tasks",
+            summary="Cancel, retry or delete every task a filter matches (delete: final"
+            " tasks only); one `bulk` event instead of one per task",
+            request=BulkRequest,
+            response=BulkResult,
+            errors=(
+                "invalid_json",
+                "unsupported_media_type",
+                "not_found",
+                "ambiguous_id",
+                "store_unavailable",
+            ),
         ),
         Route(
             method="GET",

@@ -257,10 +257,20 @@ class ResyncMessage(msgspec.Struct, frozen=True, tag_field="type", tag="resync")
     pass
 
 
-WsMessage = SnapshotMessage | TaskMessage | StatsMessage | PoolMessage | ResyncMessage
+class BulkMessage(msgspec.Struct, frozen=True, tag_field="type", tag="bulk"):
+    """A bulk action changed many tasks; a fresh ``snapshot`` follows at once."""
+
+    action: str
+    matched: int
+    changed: int
+    skipped: dict[str, int]
+
+
+WsMessage = SnapshotMessage | TaskMessage | StatsMessage | PoolMessage | ResyncMessage | BulkMessage
 
 __all__ = [
     "BatchRequest",
+    "BulkMessage",
     "EngineStats",
     "Health",
     "PoolMessage",

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..core.errors import StoreError, StoreLocked, StoreUnavailable
 from ..core.models import Task
 from ..core.supervise import Fatal, one_line, supervised
+from ..core.tally import CommitTally
 from .schedule_file import FileSchedules
 from .sqlite_layout import SCHEMA_VERSION
 from .sqlite_open import APPLICATION_ID, Lock, SyncMode, open_sync
@@ -72,6 +74,8 @@ class _Sent:
     upto: int
     tasks: dict[str, Task]
     gone: set[int]
+    sent_at: float
+    """``time.monotonic()`` when it was handed to the writer (commit latency)."""
 
 
 class SqliteJournal:
@@ -125,6 +129,8 @@ class SqliteJournal:
         self._on_fatal: Fatal | None = None
         self.commits = 0
         """Batches committed (for benchmarks and tests)."""
+        self.commit_tally = CommitTally()
+        """Each commit's latency (sent to answered) and rows, for ``GET /metrics``."""
         self.rows_written = 0
         self.writer_cpu_s = 0.0
         """CPU seconds the writer process used, known once it has ended (for benchmarks)."""
@@ -293,7 +299,7 @@ class SqliteJournal:
         assert proc is not None and proc.stdin is not None
         try:
             # Queued for the answer first: this waits while IN_FLIGHT batches are out.
-            await sent.send(_Sent(upto, batch, gone))
+            await sent.send(_Sent(upto, batch, gone, time.monotonic()))
             await proc.stdin.send(frame(body))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._break(exc)
@@ -335,6 +341,7 @@ class SqliteJournal:
             return
         self.commits += 1
         self.rows_written += ack.rows
+        self.commit_tally.observe(time.monotonic() - batch.sent_at, ack.rows)
         if batch.upto > self._void_upto:
             self._committed = batch.upto
             self._error = None

@@ -29,6 +29,7 @@ from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
 from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
+from .screens.bulk import BulkActions
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.shutdown import ShutdownScreen
@@ -43,13 +44,16 @@ TICK_HZ = 10
 SLOW_QUERY_S = 0.5
 """A window query that scans every task (search, non-default sort) runs at most this often."""
 WINDOW_ROWS = 100
-"""Rows the table holds: the top of the filtered, sorted task list (a screenful is ~35)."""
+"""Rows the table holds: a window of the filtered, sorted task list (a screenful is ~35);
+the cursor moving past it fetches the window around it (TaskTable.WindowNeeded)."""
+DEEP_OFFSET = 2_000
+"""A window further down the list than this is fetched at most every SLOW_QUERY_S."""
 
 _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
+class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     """The dashboard over one engine, reached only through a :class:`Bridge`."""
 
     CSS_PATH = "app.tcss"
@@ -237,7 +241,11 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
 
     def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
         q = self.query_state
-        slow = bool(q.search.strip()) or not (q.sort.column == "age" and q.sort.descending)
+        slow = (
+            bool(q.search.strip())
+            or not (q.sort.column == "age" and q.sort.descending)
+            or q.offset > DEEP_OFFSET
+        )
         requery = force or ch.rebuild or ch.membership or self._window_dirty
         if requery and slow and not force:
             mono = time.monotonic()
@@ -256,6 +264,8 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
             now,
             changed=None if (force or ch.rebuild) else ch.task_ids,
             refresh_times=refresh_times,
+            offset=q.offset,
+            total=self._window_total,
         )
         if requery:
             table.border_title = self._table_title()
@@ -302,6 +312,19 @@ class DashboardApp(Actions, Quitting, ClusterViews, App[int]):
             search=self.query_state.search,
             sort=self.query_state.sort,
             limit=WINDOW_ROWS,
+        )
+        self._window_dirty = True
+        self._apply_now()
+
+    @on(TaskTable.WindowNeeded)
+    def _window_needed(self, event: TaskTable.WindowNeeded) -> None:
+        """Fetch the rows around ``event.row``: the table is a window over the whole list."""
+        q = self.query_state
+        offset = max(0, min(event.row - WINDOW_ROWS // 2, self._window_total - WINDOW_ROWS))
+        if offset == q.offset:
+            return
+        self.query_state = Query(
+            statuses=q.statuses, search=q.search, sort=q.sort, limit=q.limit, offset=offset
         )
         self._window_dirty = True
         self._apply_now()

@@ -24,7 +24,8 @@ from typing import Any
 import msgspec
 
 from ..core import Engine, Task, TaskSpec, TaskStatus
-from ..core.bus import RESYNC, LogEvent, PoolEvent, TaskEvent
+from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
+from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
@@ -75,6 +76,8 @@ class Query(msgspec.Struct, frozen=True):
     search: str = ""
     sort: SortSpec = SortSpec()
     limit: int = 200
+    offset: int = 0
+    """Rows of the filtered, sorted list before the first one shown."""
 
 
 class Changes(msgspec.Struct):
@@ -194,6 +197,12 @@ class Bridge:
                     ids.clear()
                 elif type(event) is PoolEvent:
                     ch.pool = True
+                elif type(event) is BulkEvent:
+                    # Many tasks changed without their own events: read them afresh.
+                    ch.rebuild = True
+                    ch.membership = True
+                    ids.clear()
+                    self._logs.append(("info", bulk_summary(event)))
                 elif type(event) is LogEvent and self._records is None:
                     # Without a record buffer (tests, embedding) engine log lines come
                     # from the bus.
@@ -306,11 +315,13 @@ class Bridge:
         return [t.id for t in self._engine.registry.active() if t.status is TaskStatus.RUNNING]
 
     def query(self, q: Query) -> tuple[list[Task], int]:
-        """The rows to show, in order, and how many tasks match in all.
+        """Rows ``offset`` to ``offset + limit`` of the filtered, sorted list (the table is
+        a window over all of it), and how many tasks match in all.
 
         Newest-first without a search walks the registry from its newest end and stops
-        after ``limit``; other sorts take the top ``limit`` with a heap, never a full sort.
+        after ``offset + limit``; other sorts take the top ``offset + limit`` with a heap.
         """
+        lo, hi = q.offset, q.offset + q.limit
         registry: Registry | SharedTasks = (
             self._engine.registry if self.shared is None else self.shared
         )
@@ -321,7 +332,7 @@ class Bridge:
             )
             if q.sort.column == "age" and q.sort.descending:
                 found = list(pool)
-                return found[: q.limit], len(found)
+                return found[lo:hi], len(found)
             found = list(pool)
             total = len(found)
         elif q.sort.column == "age" and q.sort.descending:
@@ -332,9 +343,9 @@ class Bridge:
                 # and then walking past every pending one. Measured with 10,000 pending:
                 # 2.1 ms -> 0.5 ms. (Pending tasks are many: the registry's walk is faster.)
                 running = [t for t in registry.active() if t.status in statuses]
-                rows = heapq.nlargest(q.limit, running, key=_by_seq)
+                rows = heapq.nlargest(hi, running, key=_by_seq)[lo:]
             else:
-                rows = list(islice(registry.newest(statuses=statuses), q.limit))
+                rows = list(islice(registry.newest(statuses=statuses), lo, hi))
             if self.shared is not None:  # the cluster's counts, not the view's
                 c = self._stats_fn().tasks
                 if q.statuses is None:
@@ -348,7 +359,7 @@ class Bridge:
             total = len(found)
         key = _sort_key(q.sort.column)
         pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
-        return pick(q.limit, found, key=key), total
+        return pick(hi, found, key=key)[lo:], total
 
     # ------------------------------------------------------------------ cluster and workers
     @property
@@ -431,6 +442,9 @@ class Bridge:
 
     async def retry(self, task_id: str) -> Task:
         return await self._engine.retry(task_id)
+
+    async def bulk(self, action: Action, flt: BulkFilter, *, dry_run: bool = False) -> BulkResult:
+        return await run_bulk(self._engine, action, flt, dry_run=dry_run)
 
     def resize(self, min_workers: int | None = None, max_workers: int | None = None) -> PoolState:
         return self._engine.resize(min_workers=min_workers, max_workers=max_workers)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding, BindingType
 
 from .commands import Command
+from .screens.bulk import BulkScreen
 from .screens.confirm import ConfirmScreen
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
@@ -71,6 +72,15 @@ BINDINGS: list[BindingType] = [
         )
         for i, (key, label, _) in enumerate(FILTERS, 1)
     ),
+    _bind("space", "toggle_mark", "Mark", "mark", "Mark or unmark the task (for B)", show=False),
+    _bind(
+        "B",
+        "bulk",
+        "Bulk",
+        "bulk",
+        "Cancel, retry or delete the marked tasks, or the filter's",
+        show=False,
+    ),
     _bind("l", "toggle_log", "Log", "log", "Show or hide the log panel"),
     _bind("t", "toggle_theme", "Theme", "theme", "Switch between light and dark"),
     _bind(
@@ -104,6 +114,8 @@ MAIN_ONLY_ACTIONS = frozenset(
         "sort_next",
         "sort_reverse",
         "filter",
+        "toggle_mark",
+        "bulk",
     }
 )
 """Actions of the main view: hidden from the footer while another screen is on top."""
@@ -118,6 +130,7 @@ def key_rows(app: DashboardApp, overrides: dict[str, str]) -> list[KeyRow]:
         ("Task detail", DetailScreen.BINDINGS),
         ("Submit form", SubmitScreen.BINDINGS),
         ("Resize form", ResizeScreen.BINDINGS),
+        ("Bulk menu", BulkScreen.BINDINGS),
         ("Confirm", ConfirmScreen.BINDINGS),
         ("Help", HelpScreen.BINDINGS),
         ("Instances", InstancesScreen.BINDINGS),
@@ -150,6 +163,8 @@ def palette_commands(app: DashboardApp) -> list[Command]:
         ("Remove a worker", "Lower min workers by one", app.action_shrink),
         ("Resize the pool", "Set min and max workers", app.action_resize),
         ("Search tasks", "Filter the table by text", app.action_search),
+        ("Mark highlighted task", "Mark or unmark it for a bulk action", app.action_toggle_mark),
+        ("Bulk action", "Cancel, retry or delete marked or filtered tasks", app.action_bulk),
         ("Clear search", "Show all matching tasks again", app.action_clear_search),
         ("Sort by next column", "Cycle the sort column", app.action_sort_next),
         ("Reverse sort order", "Ascending / descending", app.action_sort_reverse),

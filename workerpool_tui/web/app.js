@@ -5,6 +5,7 @@
  * page of the server's listing kept live by events (tasklist.js). Everything the server sends
  * is put into the page with textContent, never as HTML.
  */
+import { BulkMarks, bulkSummary } from "./bulk.js";
 import { drawChart } from "./charts.js";
 import { setupSubmitForm } from "./form.js";
 import { setupPanels } from "./panels.js";
@@ -88,6 +89,16 @@ async function api(method, path, body) {
   }
   return data;
 }
+
+const bulk = new BulkMarks({
+  api,
+  list: null,
+  log: (kind, subject, detail) => logLine(kind, subject, detail),
+  onChange: () => {
+    for (const tr of rows.values()) tr._task = null; // redraw the checkboxes
+    requestRender();
+  },
+});
 
 const list = new TaskList({
   fetchPage: (params) => api("GET", `${API}/tasks?${params}`),
@@ -243,6 +254,10 @@ function onMessage(msg) {
     case "resync":
       logLine("warn", "resync", "fell behind; a fresh snapshot follows");
       break;
+    case "bulk": // many tasks changed at once: a snapshot follows; read the page again
+      logLine("info", "bulk", bulkSummary(msg));
+      list.refetch();
+      break;
     default:
       return;
   }
@@ -382,7 +397,7 @@ function renderStats() {
   $("uptime").textContent = s.uptime_s != null ? `up ${fmtSeconds(s.uptime_s)}` : "";
 }
 
-const COLUMNS = ["id", "type", "status", "progress", "message", "priority", "created", "duration", "worker"];
+const COLUMNS = ["sel", "id", "type", "status", "progress", "message", "priority", "created", "duration", "worker"];
 const NUMERIC = new Set(["priority", "duration", "worker"]);
 const rows = new Map(); // task id -> <tr>
 let clusterShown = false;
@@ -399,6 +414,14 @@ function makeRow(id) {
     cells[name] = td;
   }
   cells.id.textContent = id;
+  const mark = document.createElement("input");
+  mark.type = "checkbox";
+  mark.className = "mark";
+  mark.setAttribute("aria-label", "mark " + id);
+  mark.addEventListener("click", (ev) => ev.stopPropagation());
+  mark.addEventListener("keydown", (ev) => ev.stopPropagation());
+  mark.addEventListener("change", () => bulk.toggle(id, mark.checked));
+  cells.sel.appendChild(mark);
   const badge = document.createElement("span");
   badge.className = "badge";
   cells.status.appendChild(badge);
@@ -412,7 +435,7 @@ function makeRow(id) {
   pct.className = "pct";
   cells.progress.append(bar, pct);
   tr._cells = cells;
-  tr._parts = { badge, fill, pct };
+  tr._parts = { badge, fill, pct, mark };
   tr.tabIndex = 0;
   tr.addEventListener("click", () => select(id));
   tr.addEventListener("keydown", (ev) => {
@@ -471,6 +494,8 @@ function updateRow(tr, t) {
   }
   if (t.instance && c.worker.title !== c.worker.textContent) c.worker.title = c.worker.textContent;
   tr.classList.toggle("selected", selected);
+  const marked = bulk.marked.has(t.id);
+  if (p.mark.checked !== marked) p.mark.checked = marked;
 }
 
 /** A virtual table: only the rows in (or near) view exist; spacers stand for the rest. */
@@ -509,6 +534,11 @@ function renderTable() {
     }
   }
   renderFoot(shownList.length);
+  renderBulkBar();
+}
+
+function renderBulkBar() {
+  put($("bulk-scope"), bulk.scope());
 }
 
 function renderFoot(shown) {
@@ -859,6 +889,20 @@ function turnPage(move) {
   move();
   $("tasks-wrap").scrollTop = 0;
 }
+
+bulk.list = list;
+$("bulk-go").addEventListener("click", async () => {
+  try {
+    const result = await bulk.run($("bulk-action").value);
+    if (result) logLine("info", "bulk", bulkSummary({ action: $("bulk-action").value, ...result }));
+  } catch (err) {
+    logLine("error", "bulk", err.message || String(err));
+  }
+});
+$("mark-shown").addEventListener("change", (ev) => {
+  for (const t of list.rows()) bulk.marked[ev.target.checked ? "add" : "delete"](t.id);
+  bulk.onChange();
+});
 
 $("page-newest").addEventListener("click", () => turnPage(() => list.newest()));
 $("page-newer").addEventListener("click", () => turnPage(() => list.newer()));

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -30,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ...core.errors import StoreUnavailable
 from ...core.models import Task
 from ...core.supervise import Fatal, supervised
+from ...core.tally import CommitTally
 from . import rows
 from .connect import describe
 
@@ -78,6 +80,8 @@ class PgJournal:
         self.degraded: str | None = None
         """Why the last write failed (``None`` while writes succeed)."""
         self.batches = 0
+        self.commit_tally = CommitTally()
+        """Each commit's latency and rows (tasks and forgotten ids), for ``GET /metrics``."""
         self.rows_written = 0
 
     # ------------------------------------------------------------------ the loop side
@@ -159,7 +163,11 @@ class PgJournal:
                 forgotten, self._forgotten = self._forgotten, set()
                 upto = self._recorded
                 try:
+                    started = time.monotonic()
                     lost = await self._write(list(batch.values()), forgotten)
+                    self.commit_tally.observe(
+                        time.monotonic() - started, len(batch) + len(forgotten)
+                    )
                 except (psycopg.Error, PoolTimeout, OSError) as exc:
                     self._failed(batch, forgotten, describe(exc))
                     if self._closing:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from ...config import Config
-from ...core.errors import NotFound, StoreError
+from ...core.errors import NotFound, StoreError, StoreUnavailable
 from ...core.index import (
     AMBIGUOUS_CANDIDATES,
     MIN_ID_PREFIX,
@@ -292,6 +292,29 @@ class PostgresStore:
         if found is None:
             raise NotFound(f"no task with id {task.id!r}")
         return found
+
+    async def delete_final(self, ids: list[str]) -> int:
+        """Delete these tasks if they are final (a bulk delete); returns how many went."""
+        if not ids:
+            return 0
+        statement = (
+            f"DELETE FROM {self.schema}.tasks WHERE id = ANY(%s::text[])"
+            " AND status IN ('completed', 'failed', 'cancelled')"
+        )
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(statement, (ids,))
+                deleted: int = cur.rowcount
+                # Their unique keys go with them (a duplicate must not name a deleted task).
+                await conn.execute(
+                    f"DELETE FROM {self.schema}.unique_keys k USING unnest(%s::text[]) AS g(id)"
+                    f" WHERE k.task_id = g.id AND NOT EXISTS"
+                    f" (SELECT 1 FROM {self.schema}.tasks t WHERE t.id = g.id)",
+                    (ids,),
+                )
+                return deleted
+        except (psycopg.Error, PoolTimeout, OSError) as exc:
+            raise StoreUnavailable(f"PostgreSQL: {describe(exc)}", retry_after_s=1.0) from None
 
     async def retention(self) -> int:
         t = self.cfg.task

@@ -1,7 +1,10 @@
 """The task table: a window of keyed rows, patched cell by cell, drawn with the Line API.
 
-The table never holds more than the window the app gives it (the newest or top-N tasks
-that match the filter). Each tick it removes rows that left the window, adds the ones
+The table never holds more than the window the app gives it: rows ``offset`` to
+``offset + limit`` of every task that matches the filter, in order. Moving the cursor past
+them (PgDn, End, the wheel) asks the app for the window around the new position, so every
+task can be reached; the subtitle counts rows in the whole list (``rows 401-435 of
+100,000``). Each tick it removes rows that left the window, adds the ones
 that entered, and replaces only the cells whose text changed; a changed row drops its
 cached line, every other row keeps it. Columns have fixed widths, so nothing is ever
 measured. Only the lines on screen are drawn (``render_line``), each from a cache of
@@ -106,6 +109,14 @@ class TaskTable(ScrollView, can_focus=True):
             super().__init__()
             self.task_id = task_id
 
+    class WindowNeeded(Message):
+        """The cursor went past the rows held: the app fetches rows around ``row``."""
+
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
+            """Position in the whole filtered, sorted list (0: its first row)."""
+
     class HeaderClicked(Message):
         """A column header was clicked (the app sorts by it)."""
 
@@ -135,8 +146,16 @@ class TaskTable(ScrollView, can_focus=True):
         self._shown: list[tuple[str, bool]] = []
         """What each row line on screen shows: ``(task id, has the cursor)``."""
         self._empty_text = ""
+        self._offset = 0
+        """Position of the first row held in the whole filtered, sorted list."""
+        self._total = 0
+        """Rows in the whole list (the table holds a window of it)."""
+        self._wanted: int | None = None
+        """A position asked for (WindowNeeded): the cursor goes there once rows come."""
         self.lines_refreshed = 0
         """Row lines asked to be redrawn so far (benches read it)."""
+        self.marked: frozenset[str] = frozenset()
+        """Tasks marked for a bulk action (``space``): their id shows a ``●``."""
         self.cluster = False
         """Cluster mode: each row names the instance that runs (or ran) its task."""
 
@@ -174,6 +193,21 @@ class TaskTable(ScrollView, can_focus=True):
             if not self._order:
                 self.refresh()
 
+    def _shown_row(self, task_id: str) -> Cells:
+        cells = self.get_row(task_id)
+        if task_id in self.marked:
+            return ("●" + cells[0][:-1], *cells[1:])
+        return cells
+
+    def set_marked(self, marked: frozenset[str]) -> None:
+        """Show these tasks as marked (their lines are drawn again)."""
+        toggled = marked ^ self.marked
+        self.marked = marked
+        for tid in toggled:
+            self._strips.pop(tid, None)
+        self._shown = []  # every line is compared afresh
+        self._repaint(toggled)
+
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
         theme = self.app.current_theme
@@ -200,6 +234,8 @@ class TaskTable(ScrollView, can_focus=True):
         *,
         changed: Iterable[str] | None,
         refresh_times: bool,
+        offset: int = 0,
+        total: int | None = None,
     ) -> None:
         """Make the table show ``tasks`` in this order.
 
@@ -210,6 +246,8 @@ class TaskTable(ScrollView, can_focus=True):
         or cursor changed are redrawn.
         """
         self._now = now
+        self._offset = offset
+        self._total = len(tasks) if total is None else max(total, offset + len(tasks))
         window = {t.id: t for t in tasks}
         cells, strips = self._cells, self._strips
         for tid in [tid for tid in cells if tid not in window]:
@@ -229,12 +267,17 @@ class TaskTable(ScrollView, can_focus=True):
                 cells[tid] = new
                 strips.pop(tid, None)
                 redrawn.add(tid)
-        at_top = self.cursor_row == 0
+        at_top = self.cursor_row == 0 and offset == 0
         want = list(window)
         if self._order != want:
             self._order = want
             self._index = {tid: i for i, tid in enumerate(want)}
-        if at_top and self._order:
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None and self._order:
+            row = max(0, min(len(self._order) - 1, wanted - offset))
+            self._cursor_id = self._order[row]
+            self.cursor_row = row
+        elif at_top and self._order:
             self._cursor_id = self._order[0]  # a cursor on the first row follows the newest
         self._place_cursor()
         self._scroll_to_cursor()
@@ -291,16 +334,23 @@ class TaskTable(ScrollView, can_focus=True):
             top = row - page + 1
         self._top = top
         shown = min(len(self._order), top + page)
-        subtitle = f"rows {top + 1 if shown else 0}-{shown} of {len(self._order)}"
+        first = self._offset + top + 1 if shown else 0
+        subtitle = f"rows {first:,}-{self._offset + shown:,} of {self._total:,}"
         if subtitle != self._subtitle:
             # Setting a border title redraws the whole widget: only when it changed.
             self._subtitle = subtitle
             self.border_subtitle = subtitle
 
     def _move_to(self, row: int) -> None:
+        """Put the cursor on ``row`` of the rows held; past them, ask for another window."""
         if not self._order:
             return
-        row = max(0, min(len(self._order) - 1, row))
+        position = max(0, min(self._total - 1, self._offset + row))
+        if not 0 <= position - self._offset < len(self._order):
+            self._wanted = position
+            self.post_message(self.WindowNeeded(position))
+            return
+        row = position - self._offset
         self._cursor_id = self._order[row]
         self.cursor_row = row
         self._scroll_to_cursor()
@@ -325,7 +375,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._move_to(self.cursor_row + direction * self._page)
 
     def action_edge(self, end: int) -> None:
-        self._move_to(len(self._order) - 1 if end else 0)
+        self._move_to(self._total - 1 - self._offset if end else -self._offset)
 
     def action_open(self) -> None:
         if self._cursor_id is not None:
@@ -369,7 +419,7 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            return _line(self.get_row(tid), pen.cursor, None, width)
+            return _line(self._shown_row(tid), pen.cursor, None, width)
         odd = row % 2
         cached = self._strips.get(tid)
         if cached is None or cached[0] != width:
@@ -378,7 +428,7 @@ class TaskTable(ScrollView, can_focus=True):
         if strip is None:
             # Both parities are kept: when a new task enters at the top every row moves
             # down one line and flips its zebra parity, and must not be rebuilt for it.
-            cells = self.get_row(tid)
+            cells = self._shown_row(tid)
             style = pen.zebra if odd else pen.base
             strip = _line(cells, style, self._status_styles.get(cells[2]), width)
             cached[1][odd] = strip
