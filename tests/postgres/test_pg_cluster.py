@@ -174,8 +174,10 @@ async def test_kill9_of_an_instance_its_tasks_finish_elsewhere_once_never_concur
     for task_id in rerun:
         starts = [e for e in runs[task_id] if e[0] == "start"]
         assert [e[1] for e in starts] == [b_pid, str(a.proc.pid)]
-        assert not any(e[0] == "end" and e[1] == b_pid for e in runs[task_id])
-        assert starts[1][2] > killed_at  # A ran it only after B was gone: never both at once
+        # Its handler may even have ended on B: if B died before the finish was committed
+        # (finishes are written in batches), the task runs again (at least once,
+        # docs/cluster.md). What must hold: A ran it only after B was gone, never both.
+        assert starts[1][2] > killed_at
 
 
 async def test_websocket_clients_of_one_instance_see_every_instances_changes(

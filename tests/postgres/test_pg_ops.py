@@ -12,8 +12,9 @@ from enginekit import submit
 from pgkit import pg_engine, rows, wait_final_pg, wait_task
 from prometheus_client.parser import text_string_to_metric_families
 
-from workerpool_tui.core import TaskStatus
+from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.bulk import BulkFilter, run_bulk
+from workerpool_tui.core.errors import Duplicate
 from workerpool_tui.core.handlers import TaskContext
 from workerpool_tui.core.logs import read_logs
 from workerpool_tui.server.broadcast import Broadcaster
@@ -108,3 +109,20 @@ async def test_logs_of_a_task_another_instance_runs(pg_url: str, pg_schema: str)
                 if page.final:
                     break
         assert seen == ["first", "second"] and page.status is TaskStatus.COMPLETED
+
+
+async def test_bulk_delete_frees_the_unique_keys_of_deleted_tasks(
+    pg_url: str, pg_schema: str
+) -> None:
+    engine, _ = pg_engine(pg_url, pg_schema)
+    async with engine:
+        spec = TaskSpec(type="default_task", unique_key="w", unique_for=3600.0)
+        (first,) = await engine.submit_many([spec])
+        await wait_final_pg(engine, first.id)
+        await engine.journal.commit()
+        with pytest.raises(Duplicate):  # within its window
+            await engine.submit_many([spec])
+        gone = await run_bulk(engine, "delete", BulkFilter(ids=[first.id]))
+        assert gone.changed == 1
+        (second,) = await engine.submit_many([spec])  # never answered with a deleted task
+        assert second.id != first.id

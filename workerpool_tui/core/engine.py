@@ -22,39 +22,29 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ..config import Config, ConfigError
-from .admission import check_spec, new_task
 from .backlog import Backlog, LocalBacklog, recover
-from .bus import EventBus, LogEvent, TaskEvent
+from .bus import EventBus, LogEvent
 from .clock import Clock, SystemClock
-from .errors import (
-    AlreadyFinished,
-    Duplicate,
-    EngineError,
-    NotFound,
-    QueueFull,
-    ShuttingDown,
-    StoreUnavailable,
-)
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
 from .instance_view import InstanceInfo
 from .journal import Journal, MemoryJournal
 from .logs import LogFeed
-from .models import FINAL_STATUSES, EventKind, Task, TaskError, TaskSpec, TaskStatus
-from .order import parents, plan
+from .models import Task, TaskStatus
 from .procpool import process_pool
 from .registry import Registry
 from .schedules import MemorySchedules, Scheduler
 from .stats import BusStats, EngineStats, QueueStats, Stats
 from .storage import SharedStore
+from .submission import Submissions
 from .supervise import supervised
 from .tally import Tally
+from .task_actions import TaskActions
 from .typelimits import TypeGates
 from .unique import UniqueKeys
 from .waiting import Waiting
@@ -71,16 +61,12 @@ _logger = logging.getLogger("workerpool_tui.engine")
 __all__ = ["Engine", "EngineStats", "PoolState", "error_summary", "random_id"]
 
 
-def _no_event(event: TaskEvent) -> None:
-    return None
-
-
 def random_id() -> str:
     """A URL-safe, 16-hex-digit random id (64 bits)."""
     return f"{random.getrandbits(64):016x}"
 
 
-class Engine:
+class Engine(Submissions, TaskActions):
     def __init__(
         self,
         config: Config | None = None,
@@ -314,335 +300,6 @@ class Engine:
         return self.waiting.admit(tasks, self.registry.get)
 
     # ------------------------------------------------------------------ submission
-    def _admit(
-        self, specs: Sequence[TaskSpec], known: frozenset[str] = frozenset()
-    ) -> tuple[list[Task], list[Task]]:
-        """Check all of ``specs`` and make their tasks, or refuse them all (``QueueFull``,
-        ``UnknownTaskType``, ``Duplicate``...). Returns the new tasks (not tracked, queued
-        nor announced yet), and the answer for each spec: its new task, or the existing
-        one (a duplicate with ``on_duplicate="return"``). ``known``: parent ids found in a
-        shared store."""
-        if not self.accepting:
-            raise ShuttingDown(
-                "the engine is shutting down"
-                if self._tg is not None
-                else "the engine is not running"
-            )
-        for spec in specs:
-            check_spec(spec, self.types, self._tcfg.max_task_timeout)
-        now = self.clock.now()
-        local = self.store is None
-
-        def where(i: int) -> str:
-            return f"tasks[{i}]." if len(specs) > 1 else ""
-
-        unique = self.unique
-        the_plan = plan(
-            specs, holder=lambda key: unique.holder(key, now) if local else None, where=where
-        )
-        # Tasks due later or waiting for parents take no room in the queue until then.
-        runnable = sum(
-            1
-            for i, spec in enumerate(specs)
-            if the_plan.new(i) and not spec.depends_on and (spec.run_at or 0.0) <= now
-        )
-        backlog = self.backlog
-        free = backlog.free - self._committing
-        if runnable > free:
-            raise QueueFull(
-                f"queue full: {len(backlog)}/{backlog.capacity} queued, "
-                f"{runnable} submitted, room for {max(0, free)}",
-                depth=len(backlog),
-                capacity=backlog.capacity,
-                retry_after_s=1.0,
-            )
-        registry = self.registry
-
-        def exists(task_id: str) -> bool:
-            return task_id in registry or task_id in known
-
-        tasks: list[Task] = []
-        answers: list[Task] = []
-        for i, spec in enumerate(specs):
-            if not the_plan.new(i):
-                answers.append(the_plan.existing[i] or answers[the_plan.same_as[i]])
-                continue
-            if local:  # a shared store numbers tasks for the whole cluster
-                self._seq += 1
-            task_id = self._new_id()
-            while task_id in registry:  # 64-bit ids: practically never
-                task_id = self._new_id()
-            task = new_task(spec, self._tcfg, task_id, self._seq if local else 0, now)
-            if spec.depends_on:
-                task.depends_on = parents(spec, answers, where(i), exists)
-            tasks.append(task)
-            answers.append(task)
-        return tasks, answers
-
-    def _enqueue(self, tasks: list[Task], announce: bool = True) -> None:
-        """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
-        with a shared store, in its table already (its claimers were notified).
-        ``announce=False``: no ``created`` events (a bulk retry publishes one summary)."""
-        publish = self.bus.publish_uncoalesced if announce else _no_event
-        on_submitted = self.tally.on_submitted
-        for task in tasks:
-            on_submitted(task.type)
-        if self.store is not None:
-            for task in tasks:
-                publish(TaskEvent(EventKind.CREATED, task))
-            self.backlog.push_many(tasks)
-            return
-        self.registry.add_pending(tasks)
-        for task in tasks:
-            publish(TaskEvent(EventKind.CREATED, task))
-        self.unique.take(tasks)
-        runnable = self.waiting.admit(tasks, self.registry.get)
-        # Past the capacity only for children whose parents had completed already.
-        self.backlog.push_many(runnable, force=True)
-        self.pool.wake(len(runnable))
-        self.waiting.settle()
-        registry = self.registry
-        if len(registry) > registry.max_tracked:
-            self.journal.forget(registry.evict_overflow())
-
-    def submit_nowait(self, specs: Sequence[TaskSpec]) -> list[Task]:
-        """Admit all of ``specs`` or none, queued and announced at once: for an engine
-        whose tasks are not stored (a stored task is queued only once committed, through
-        :meth:`submit_many`)."""
-        if self.journaling:
-            raise RuntimeError("a stored engine admits tasks through submit_many")
-        tasks, answers = self._admit(specs)
-        self._enqueue(tasks)
-        return answers
-
-    async def submit_many(
-        self,
-        specs: Sequence[TaskSpec],
-        *,
-        created: list[bool] | None = None,
-        announce: bool = True,
-    ) -> list[Task]:
-        """Admit all of ``specs`` or none; returns once they are durable (if stored).
-
-        With a store, the tasks are written first and only then tracked, announced and
-        queued: a submission the store cannot commit leaves no trace (nothing listed,
-        announced, run or kept) and raises ``StoreUnavailable``, so that the client may
-        safely send it again. ``created``, if given, is filled with whether each answer
-        is a new task (False: an existing one, ``on_duplicate="return"``).
-        """
-        known = await self._shared_parents(specs)
-        tasks, answers = self._admit(specs, known)
-        if self.store is not None and any(t.unique_key for t in tasks):
-            tasks = await self._claim_shared_keys(specs, tasks, answers)
-        if created is not None:  # which answers are new tasks (not duplicates returned)
-            new = {id(t) for t in tasks}
-            created.extend(id(a) in new for a in answers)
-        if not tasks:
-            return answers
-        if self.journaling:
-            changed = self.journal.changed
-            for task in tasks:
-                changed(task)
-            self._committing += len(tasks)
-            try:
-                # Shielded: once written, the tasks must be queued, whatever happens to
-                # the caller; the journal answers every commit (or breaks) in bounded time.
-                with anyio.CancelScope(shield=True):
-                    await self.journal.commit(fail_fast=True)
-            except StoreUnavailable:
-                self.journal.forget(tasks)  # not written: never will be
-                raise
-            finally:
-                self._committing -= len(tasks)
-        self._enqueue(tasks, announce)
-        return answers
-
-    async def _claim_shared_keys(
-        self, specs: Sequence[TaskSpec], tasks: list[Task], answers: list[Task]
-    ) -> list[Task]:
-        """Take the unique keys of new tasks in the shared store's database (atomically,
-        whoever else tries); a key held elsewhere makes its task a duplicate."""
-        assert self.store is not None
-        keys = self.store.keys
-        taken: list[Task] = []
-        new = {id(t) for t in tasks}
-        try:
-            for i, (spec, task) in enumerate(zip(specs, answers, strict=True)):
-                if task.unique_key is None or id(task) not in new:
-                    continue
-                holder_id = await keys.claim(task.unique_key, task.id, task.unique_until)
-                if holder_id is None:
-                    taken.append(task)
-                    continue
-                holder = await self._await_holder(holder_id)
-                if spec.on_duplicate == "error" or holder is None:
-                    raise Duplicate(
-                        f"unique_key {task.unique_key!r} is held by task {holder_id}",
-                        existing=holder,
-                        existing_id=holder_id,
-                        index=i,
-                    )
-                answers[i] = holder
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                for task in taken:
-                    await keys.release(task.unique_key, task.id)
-            raise
-        kept = {id(a) for a in answers}
-        return [t for t in tasks if id(t) in kept]
-
-    async def _await_holder(self, task_id: str) -> Task | None:
-        """The task holding a key (its submission may still be committing: a moment)."""
-        with anyio.move_on_after(1.0):
-            while True:
-                try:
-                    return await self.lookup(task_id)
-                except NotFound:
-                    await anyio.sleep(0.05)
-        return None
-
-    async def _shared_parents(self, specs: Sequence[TaskSpec]) -> frozenset[str]:
-        """The parents named by id that a shared store holds (a local store's are all in
-        the registry)."""
-        if self.store is None:
-            return frozenset()
-        found: set[str] = set()
-        for spec in specs:
-            for ref in spec.depends_on:
-                if not ref.startswith("$") and ref not in self.registry and ref not in found:
-                    try:
-                        if (await self.index.lookup(ref)).id == ref:
-                            found.add(ref)
-                    except EngineError:
-                        pass  # refused at admission, naming the id
-        return frozenset(found)
-
-    async def submit(self, spec: TaskSpec) -> Task:
-        return (await self.submit_many([spec]))[0]
-
-    async def retry(self, task_id: str) -> Task:
-        """A new task with the same type, payload and options, linked by ``retry_of``."""
-        old = await self.lookup(task_id)
-        return await self.submit(
-            TaskSpec(
-                type=old.type,
-                payload=old.payload,
-                priority=old.priority,
-                timeout_s=old.timeout_s,
-                max_retries=old.max_retries,
-                retry_of=old.id,
-                # Not its unique_key: a retry is asked for on purpose, often while the
-                # old task still holds the key.
-                depends_on=old.depends_on or (),
-            )
-        )
-
-    # ------------------------------------------------------------------ cancel
-    async def cancel(self, task_id: str, *, wait_s: float = 30.0) -> Task:
-        """Cancel a task (by id or unique prefix). A pending one leaves the queue at once;
-        for a running one this returns once its handler has stopped (a sync handler in a
-        thread stops when it next reports progress or returns; after ``wait_s`` the task
-        is returned as it is). With a shared store, a task running on another instance
-        is cancelled by its owner (see the store)."""
-        task = await self.lookup(task_id)
-        held = self.registry.get(task.id)
-        if held is None and self.store is not None:
-            if task.status in FINAL_STATUSES:
-                raise AlreadyFinished(f"task {task.id} is already {task.status.value}")
-            return await self.store.cancel(task, wait_s)
-        task = held or task
-        if task.status in FINAL_STATUSES:
-            raise AlreadyFinished(f"task {task.id} is already {task.status.value}")
-        if task.status is TaskStatus.PENDING:
-            self._cancel_pending(task, "cancelled by request")
-        else:
-            await self.pool.interrupt(task, "cancelled", wait_s)
-        await self.journal.commit()
-        return task
-
-    def cancel_pending_quietly(self, task: Task) -> None:
-        """Cancel a pending task held here without its event (a bulk cancel)."""
-        self._cancel_pending(task, "cancelled by request", announce=False)
-
-    def _cancel_pending(
-        self,
-        task: Task,
-        message: str,
-        error: TaskError | None = None,
-        *,
-        announce: bool = True,
-    ) -> None:
-        old = task.transition(TaskStatus.CANCELLED)
-        if self.store is not None or not self.waiting.discard(task):
-            self.backlog.discard(task)
-        task.finished_at = self.clock.now()
-        task.message = message
-        task.error = error
-        self.registry.moved(task, old)
-        self.journal.changed(task)
-        self.tally.on_finished(task.type, "cancelled", None)
-        if announce:
-            self.bus.publish(TaskEvent(EventKind.CANCELLED, task))
-        self.pool.notify_finished(task)
-        if task.id in self.waiting.children:
-            self.waiting.parent_final(task)
-
-    def _cancel_waiting(self, task: Task, error: TaskError) -> None:
-        """A child whose parent failed or was cancelled (see :mod:`.waiting`)."""
-        self._cancel_pending(task, f"cancelled: {error.type}: {error.message}", error)
-
-    def _release(self, tasks: list[Task]) -> None:
-        """Waiting tasks that became runnable: in the queue, past its capacity (they were
-        admitted once)."""
-        self.backlog.push_many(tasks, force=True)
-        self.pool.wake(len(tasks))
-
-    async def run_now(self, task_id: str) -> Task:
-        """Start a task waiting for a time now (``POST /tasks/{id}/run``): it joins the
-        queue; a runnable or running one is returned as it is. ``Blocked`` for one
-        waiting for its parents, ``AlreadyFinished`` for a final one."""
-        task = await self.lookup(task_id)
-        if task.status in FINAL_STATUSES:
-            raise AlreadyFinished(f"task {task.id} is already {task.status.value}")
-        if self.store is not None and self.registry.get(task.id) is None:
-            return await self.store.run_now(task)
-        if self.waiting.run_now(task):
-            self.journal.changed(task)
-            await self.journal.commit()
-        return task
-
-    def parent_results(self, task: Task) -> dict[str, Any]:
-        """The results of ``task``'s parents, by id (those still held in memory)."""
-        out: dict[str, Any] = {}
-        for parent_id in task.depends_on or ():
-            parent = self.registry.get(parent_id)
-            if parent is not None:
-                out[parent_id] = parent.result
-        return out
-
-    def interrupt_held(self, task_id: str, reason: str) -> bool:
-        """Interrupt a task this instance runs (a shared store's cancel from another
-        instance, or a lost lease); False when it does not run it."""
-        task = self.registry.get(task_id)
-        if task is None or task.status.final:
-            return False
-        if task.status is TaskStatus.PENDING:  # claimed, not started yet
-            if reason == "cancelled":
-                self._cancel_pending(task, "cancelled by request")
-            return True
-        worker = self.pool.running(task)
-        if worker is None:
-            return False
-        worker.interrupt(reason)
-        return True
-
-    async def wait_finished(self, task_id: str) -> Task:
-        """Wait until the task (held here) is final (cancel the caller's scope to stop)."""
-        task = self.registry.get(task_id)
-        if task is None:
-            raise NotFound(f"no task with id {task_id!r}")
-        return await self.pool.wait_finished(task)
-
     # ------------------------------------------------------------------ background jobs
     async def _janitor(self) -> None:
         interval = min(30.0, max(1.0, self._tcfg.cleanup_completed_tasks_after / 4))
