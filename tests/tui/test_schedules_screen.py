@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Static
 
@@ -128,3 +129,18 @@ def test_form_helpers_take_a_duration_or_a_cron_and_name_the_bad_field() -> None
         with pytest.raises(ValueError, match=word):
             build_spec(*args)
     assert preview("0 12 * * *", "UTC", 0.0).startswith("Next runs (UTC): 01-01 12:00:00")
+
+
+async def test_add_form_keeps_keys_typed_in_a_burst_in_order() -> None:
+    """Straight from the terminal: Tab and Backspace act where they were typed, not after
+    the characters behind them (the submit form's rule, issue #10)."""
+    async with schedules_app() as (_engine, app, pilot):
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        burst = [*"tickx", "backspace", "tab", *"*/5 * * * *"]
+        for key in burst:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        rule = form.query_one("#schedule-rule", Input)
+        await until(pilot, lambda: rule.value == "*/5 * * * *")
+        assert form.query_one("#schedule-name", Input).value == "tick"

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from ...config import parse_duration
 from ...core.schedules import ScheduleSpec, check_schedule, next_times
+from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PREVIEW_N = 5
 
@@ -75,11 +76,12 @@ def preview(rule: str, timezone: str, now: float) -> str:
     )
 
 
-class ScheduleForm(ModalScreen[ScheduleSpec | None]):
+class ScheduleForm(OrderedTyping, ModalScreen[ScheduleSpec | None]):
     """Name, rule (cron or duration), task type, payload, time zone."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close", tooltip="Close without adding", id="schedule.cancel"),
+        *ORDERED_TYPING,  # Tab, Backspace, Delete in the order typed
     ]
 
     def __init__(

@@ -21,11 +21,12 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 from ...config import parse_duration
 from ...core import TaskSpec
 from ..bridge import SubmitRequest, TypeInfo
+from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PayloadCheck = Callable[[str, dict[str, Any]], "str | None"]
 
 
-class SubmitScreen(ModalScreen[SubmitRequest | None]):
+class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
     """A modal form; dismisses with the request, or ``None`` when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -38,14 +39,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             id="form.cancel",
             priority=True,
         ),
-        # Tab moves on as the key arrives (priority): otherwise it takes effect only after
-        # bubbling up to the app, and keys typed right behind it land in the old field.
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
-        # The same for deleting: a field's own Backspace binding acts only once the key has
-        # bubbled to the app, after the digits typed behind it were already inserted.
-        Binding("backspace", "edit('delete_left')", show=False, priority=True),
-        Binding("delete", "edit('delete_right')", show=False, priority=True),
+        *ORDERED_TYPING,  # Tab, Backspace, Delete in the order typed
         Binding(
             "ctrl+s",
             "submit",
@@ -218,12 +212,6 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             self.notify("Fix the fields marked in red first.", severity="warning")
             return
         self.dismiss(request)
-
-    async def action_edit(self, action: str) -> None:
-        """Backspace and Delete applied in the order typed (see BINDINGS)."""
-        focused = self.focused
-        if isinstance(focused, (Input, TextArea)):
-            await focused.run_action(action)
 
     @on(Button.Pressed, "#submit-cancel")
     def action_cancel(self) -> None:
