@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
 from workerpool_tui.core.schedules import Schedule, ScheduleSpec
 from workerpool_tui.tui.app import DashboardApp
@@ -12,6 +13,7 @@ from workerpool_tui.tui.screens.schedule_form import ScheduleForm
 from workerpool_tui.tui.screens.schedules import SchedulesScreen
 
 from .factory import T0, snapshot_app
+from .harness import plain, until
 
 SMALL = (80, 24)
 
@@ -51,9 +53,13 @@ def test_schedules_screen_80x24(snap_compare: Any) -> None:
 def test_schedule_form_80x24(snap_compare: Any) -> None:
     async def open_form(pilot: Pilot[Any]) -> None:
         await _open(pilot)
-        await pilot.app.push_screen(ScheduleForm(["default_task"], lambda: T0, lambda t: True))
+        form = ScheduleForm(["default_task"], lambda: T0, lambda t: True)
+        await pilot.app.push_screen(form)
         await pilot.pause()
+        for field in form.query(Input):  # a cursor caught mid-blink would differ
+            field.cursor_blink = False
         await pilot.press(*"nightly", "tab", *"*/15 * * * *")
-        await pilot.pause()
+        preview = form.query_one("#schedule-preview", Static)
+        await until(pilot, lambda: "Next runs" in plain(preview))
 
     assert snap_compare(_app_with_schedules(), terminal_size=SMALL, run_before=open_form)
