@@ -22,7 +22,8 @@ from workerpool_tui.tui.app import DashboardApp
 from workerpool_tui.tui.screens.detail import DetailScreen
 from workerpool_tui.tui.screens.instances import InstancesScreen
 from workerpool_tui.tui.screens.workers import WorkersScreen
-from workerpool_tui.tui.widgets.task_table import INSTANCE_WIDTH, TaskTable
+from workerpool_tui.tui.widgets.task_rows import INSTANCE_WIDTH
+from workerpool_tui.tui.widgets.task_table import TaskTable
 
 pytestmark = pytest.mark.anyio
 TASKS = 40

@@ -12,7 +12,8 @@ from workerpool_tui.core.models import EventKind
 from workerpool_tui.tui.app import DashboardApp
 from workerpool_tui.tui.bridge import Bridge
 from workerpool_tui.tui.widgets.cells import progress_parts
-from workerpool_tui.tui.widgets.task_table import ROW_WIDTH, TaskTable, _line
+from workerpool_tui.tui.widgets.task_rows import ROW_WIDTH, row_strip
+from workerpool_tui.tui.widgets.task_table import TaskTable
 
 from .factory import frozen_stats, seeded_engine
 from .harness import SIZE
@@ -33,7 +34,7 @@ def test_row_line_is_exactly_the_width_and_colours_the_status(
     type_name: str, message: str, width: int
 ) -> None:
     cells = ("abcd1234", type_name, "running", progress_parts(40), "5", "run 1s", "3", message)
-    strip = _line(cells, Style(), STATUS, width)
+    strip = row_strip(cells, Style(), STATUS, width)
     text = "".join(seg.text for seg in strip)
     assert strip.cell_length == width
     assert cell_len(text) == width

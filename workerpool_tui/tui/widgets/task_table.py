@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar, NamedTuple
 
-from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -33,28 +32,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core import Task
-from ..bridge import short_id
-from .cells import BAR_WIDTH, age_or_duration, is_live, progress_parts
-
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("id", "ID", 8),
-    ("type", "Type", 18),
-    ("status", "Status", 9),
-    ("progress", "Progress", 15),
-    ("priority", "Prio", 5),
-    ("age", "Age / took", 11),
-    ("worker", "Worker", 6),
-    ("message", "Message", 48),
+from .cells import is_live
+from .task_rows import (
+    _DIM,
+    HEADER,
+    HEADER_CLUSTER,
+    Cells,
+    column_at,
+    row_cells,
+    row_strip,
 )
-COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
-_WIDTHS = tuple(width for _, _, width in COLUMNS)
-
-_DIM = Style(dim=True)
-INSTANCE_WIDTH = 16
-"""Cluster mode: the instance's name leads the message column, cut to this width."""
-
-Cells = tuple[str, ...]
-"""The text of each column of one row."""
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -178,7 +165,7 @@ class TaskTable(ScrollView, can_focus=True):
     def get_row(self, task_id: str) -> Cells:
         cells = self._cells.get(task_id)
         if cells is None:
-            cells = self._cells[task_id] = _row_cells(self._tasks[task_id], self._now, self.cluster)
+            cells = self._cells[task_id] = row_cells(self._tasks[task_id], self._now, self.cluster)
         return cells
 
     @property
@@ -262,7 +249,7 @@ class TaskTable(ScrollView, can_focus=True):
                 check.update(tid for tid in cells if is_live(window[tid]))
         redrawn: set[str] = set()
         for tid in check:
-            new = _row_cells(window[tid], now, self.cluster)
+            new = row_cells(window[tid], now, self.cluster)
             if new != cells[tid]:
                 cells[tid] = new
                 strips.pop(tid, None)
@@ -386,7 +373,7 @@ class TaskTable(ScrollView, can_focus=True):
         if offset is None:
             return
         if offset.y == 0:
-            column = _column_at(offset.x)
+            column = column_at(offset.x)
             if column is not None:
                 self.post_message(self.HeaderClicked(column))
             return
@@ -410,7 +397,7 @@ class TaskTable(ScrollView, can_focus=True):
         pen = self._pen or _Pen.of(self)
         width = self._width
         if y == 0:
-            return _line(_HEADER_CLUSTER if self.cluster else _HEADER, pen.header, None, width)
+            return row_strip(HEADER_CLUSTER if self.cluster else HEADER, pen.header, None, width)
         row = self._top + y - 1
         if row >= len(self._order):
             if y == 2 and not self._order and self._empty_text:
@@ -419,7 +406,7 @@ class TaskTable(ScrollView, can_focus=True):
             return Strip.blank(width, pen.base)
         tid = self._order[row]
         if row == self.cursor_row:
-            return _line(self._shown_row(tid), pen.cursor, None, width)
+            return row_strip(self._shown_row(tid), pen.cursor, None, width)
         odd = row % 2
         cached = self._strips.get(tid)
         if cached is None or cached[0] != width:
@@ -430,7 +417,7 @@ class TaskTable(ScrollView, can_focus=True):
             # down one line and flips its zebra parity, and must not be rebuilt for it.
             cells = self._shown_row(tid)
             style = pen.zebra if odd else pen.base
-            strip = _line(cells, style, self._status_styles.get(cells[2]), width)
+            strip = row_strip(cells, style, self._status_styles.get(cells[2]), width)
             cached[1][odd] = strip
         return strip
 
@@ -452,104 +439,3 @@ class _Pen(NamedTuple):
             table.get_component_rich_style("task-table--header"),
             table.get_component_rich_style("task-table--cursor"),
         )
-
-
-def _row_cells(task: Task, now: float, cluster: bool) -> Cells:
-    message = task.message or ""
-    if cluster:
-        message = f"{(task.instance or '-')[:INSTANCE_WIDTH]:<{INSTANCE_WIDTH}} {message}"
-    return (
-        short_id(task.id),
-        task.type,
-        task.status.value,
-        progress_parts(task.progress),
-        str(task.priority),
-        age_or_duration(task, now),
-        "-" if task.worker is None else str(task.worker),
-        message,
-    )
-
-
-_HEADER: Cells = tuple(label for _, label, _ in COLUMNS)
-_HEADER_CLUSTER: Cells = (*_HEADER[:-1], f"{'Instance':<{INSTANCE_WIDTH}} {_HEADER[-1]}")
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` cut or padded to exactly ``width`` cells, one space each side."""
-    if text.isascii() and text.isprintable():
-        return " " + text[:width].ljust(width) + " "
-    if not text.isprintable():
-        # A newline or other control character would break the line (or the terminal).
-        text = "".join(c if c.isprintable() else " " for c in text)
-    return " " + set_cell_size(text, width) + " "
-
-
-ROW_WIDTH = sum(width + 2 for width in _WIDTHS)
-"""Cells in a row's text: every column has a fixed width and one space each side."""
-
-
-_ROW_FORMAT = "".join(f" {{:<{w}.{w}}} " for w in _WIDTHS)
-"""Every cell cut or padded to its column, one space each side: for single-width text."""
-_STATUS_AT = sum(w + 2 for w in _WIDTHS[:2])
-_BAR_AT = _STATUS_AT + _WIDTHS[2] + 2 + 1
-"""Where the status cell and the first cell of the progress bar start in a row's text."""
-
-
-def _row_text(cells: Cells) -> tuple[str, bool]:
-    """The row's text, exactly :data:`ROW_WIDTH` cells, and whether its columns start at
-    fixed offsets in the string (every character one cell wide: not so for, say, CJK)."""
-    others = cells[:3] + cells[4:]  # the progress bar is single-width by construction
-    joined = "".join(others)
-    if joined.isascii() and joined.isprintable():
-        return _ROW_FORMAT.format(*cells), True
-    return "".join(_fit(c, w) for c, w in zip(cells, _WIDTHS, strict=True)), False
-
-
-def _line(cells: Cells, base: Style, status: Style | None, width: int) -> Strip:
-    """One row, exactly ``width`` cells, in five segments at most: plain cells are joined
-    into one run of text (fewer segments are cheaper for the compositor too); status and
-    the filled part of the progress bar take the status colour. Every cell has a known
-    width, so nothing is measured."""
-    text, fixed = _row_text(cells)
-    segments: list[Segment]
-    if status is None:
-        segments = [Segment(text, base)]
-    else:
-        head, status_cell, bar, tail = _split(text, fixed, cells)
-        filled = bar.count("━")
-        segments = [
-            Segment(head, base),
-            Segment(status_cell + bar[:filled], base + status),
-            Segment(bar[filled:], base + _DIM),
-            Segment(tail, base),
-        ]
-    if width >= ROW_WIDTH:
-        if width > ROW_WIDTH:
-            segments.append(Segment(" " * (width - ROW_WIDTH), base))
-        return Strip(segments, width)
-    return Strip(segments, ROW_WIDTH).crop(0, width)
-
-
-def _split(text: str, fixed: bool, cells: Cells) -> tuple[str, str, str, str]:
-    """``text`` as (id and type, status and the space before the bar, bar, the rest)."""
-    if fixed:
-        bar_end = _BAR_AT + BAR_WIDTH
-        return text[:_STATUS_AT], text[_STATUS_AT:_BAR_AT], text[_BAR_AT:bar_end], text[bar_end:]
-    widths = _WIDTHS
-    progress = _fit(cells[3], widths[3])
-    return (
-        _fit(cells[0], widths[0]) + _fit(cells[1], widths[1]),
-        _fit(cells[2], widths[2]) + progress[:1],
-        progress[1 : 1 + BAR_WIDTH],
-        progress[1 + BAR_WIDTH :]
-        + "".join(_fit(cells[i], widths[i]) for i in range(4, len(cells))),
-    )
-
-
-def _column_at(x: int) -> str | None:
-    start = 0
-    for key, _, width in COLUMNS:
-        if start <= x < start + width + 2:
-            return key
-        start += width + 2
-    return None
