@@ -18,7 +18,8 @@ from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
 from workerpool_tui.core.schedules import ScheduleSpec
-from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
+from workerpool_tui.store.postgres.migrations import migration
+from workerpool_tui.store.postgres.schema import SCHEMA_VERSION
 from workerpool_tui.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.anyio
