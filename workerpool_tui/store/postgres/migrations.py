@@ -380,7 +380,41 @@ BEGIN
 END $$;
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+_V3 = f"""
+-- A failed or cancelled parent cancels all its waiting descendants in ONE statement: the
+-- descendants are found by a recursive walk over depends_on, instead of each level's
+-- UPDATE firing the trigger for the next (which nests one trigger per level and, past a
+-- few hundred levels, stops on max_stack_depth). Each one is cancelled naming its own
+-- parent on the walk, as before. The UPDATE still fires the update trigger once more; by
+-- then no descendant is pending, so the nesting ends there.
+CREATE OR REPLACE FUNCTION {{s}}.cancel_children(ids text[], states text[]) RETURNS void
+LANGUAGE sql AS $$
+    WITH RECURSIVE walk(seq, id, parent, parent_state, depth) AS (
+        SELECT c.seq, c.id, p.id COLLATE "C", p.st, 1
+        FROM unnest(ids, states) AS p(id, st)
+        JOIN {{s}}.tasks c
+          ON c.depends_on @> ARRAY[p.id] AND c.status = 'pending' AND c.depends_on IS NOT NULL
+        UNION
+        SELECT c.seq, c.id, w.id, 'cancelled', w.depth + 1
+        FROM walk w
+        JOIN {{s}}.tasks c
+          ON c.depends_on @> ARRAY[w.id] AND c.status = 'pending' AND c.depends_on IS NOT NULL
+    ), doomed AS (
+        SELECT DISTINCT ON (seq) seq, parent, parent_state FROM walk ORDER BY seq, depth
+    )
+    UPDATE {{s}}.tasks c SET
+        status = 'cancelled', blocked = 0, owner = NULL, finished_at = {NOW},
+        error = json_build_object('type', 'dependency_failed',
+                                  'message', 'parent ' || d.parent || ' ended ' || d.parent_state,
+                                  'traceback', NULL),
+        message = 'cancelled: dependency_failed: parent ' || d.parent || ' ended '
+                  || d.parent_state
+    FROM doomed d
+    WHERE c.seq = d.seq AND c.status = 'pending'
+$$;
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 

@@ -20,6 +20,10 @@ run); ``counts.blocked``. The update trigger also releases the children of compl
 parents and cancels those of failed or cancelled ones (recursively: that cancel fires it
 again).
 
+Schema 3 cancels all the waiting descendants of a failed or cancelled parent in one
+statement (a recursive walk), so a chain of any depth ends at once instead of nesting one
+trigger per level up to ``max_stack_depth``.
+
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
 count), or wait for a time (``at <epoch>``, the earliest),
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 
