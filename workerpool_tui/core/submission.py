@@ -242,8 +242,11 @@ class Submissions:
         if self.store is not None and any(t.unique_key for t in tasks):
             tasks = await self._claim_shared_keys(specs, tasks, answers)
         if created is not None:  # which answers are new tasks (not duplicates returned)
-            new = {id(t) for t in tasks}
-            created.extend(id(a) in new for a in answers)
+            if len(tasks) == len(answers):  # no duplicate: all new (the common case)
+                created.extend([True] * len(answers))
+            else:
+                new = {id(t) for t in tasks}
+                created.extend(id(a) in new for a in answers)
         if not tasks:
             return answers
         if self.journaling:
