@@ -27,6 +27,7 @@ from ..core import Engine, Task, TaskSpec, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
 from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
+from ..core.index import waiting_filter
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
@@ -78,6 +79,9 @@ class Query(msgspec.Struct, frozen=True):
     limit: int = 200
     offset: int = 0
     """Rows of the filtered, sorted list before the first one shown."""
+    waiting: str | None = None
+    """``time``, ``dependencies`` or ``none``: the API's ``waiting=`` filter (the
+    Scheduled tab is ``time``)."""
 
 
 class Changes(msgspec.Struct):
@@ -325,6 +329,8 @@ class Bridge:
         registry: Registry | SharedTasks = (
             self._engine.registry if self.shared is None else self.shared
         )
+        if q.waiting is not None:
+            return self._query_waiting(q, registry)
         needle = q.search.strip().lower()
         if needle:
             pool: Iterable[Task] = (
@@ -360,6 +366,28 @@ class Bridge:
         key = _sort_key(q.sort.column)
         pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
         return pick(hi, found, key=key)[lo:], total
+
+    def _query_waiting(self, q: Query, registry: Registry | SharedTasks) -> tuple[list[Task], int]:
+        """The ``waiting`` filters: one pass over the unfinished tasks only for ``time``
+        and ``dependencies`` (a million final ones are never walked); the top
+        ``offset + limit`` taken with a heap."""
+        lo, hi = q.offset, q.offset + q.limit
+        pred = waiting_filter(q.waiting)
+        assert pred is not None
+        needle = q.search.strip().lower()
+        statuses = q.statuses
+        # time and dependencies wait only among pending tasks; none takes the final too
+        pool = registry.active() if q.waiting != "none" else registry.newest()
+        found = [
+            t
+            for t in pool
+            if (statuses is None or t.status in statuses)
+            and pred(t)
+            and (not needle or matches_search(t, needle))
+        ]
+        key = _sort_key(q.sort.column)
+        pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
+        return pick(hi, found, key=key)[lo:], len(found)
 
     # ------------------------------------------------------------------ cluster and workers
     @property
