@@ -124,7 +124,7 @@ async def test_a_schedule_fires_once_per_cluster(pg_url: str, pg_schema: str) ->
         assert len(keys) == len(set(keys))  # one task per due time, cluster-wide
 
 
-def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
+def test_schema_1_is_migrated_to_the_current_one(pg_url: str, pg_schema: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {pg_schema}")
@@ -137,7 +137,16 @@ def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
         row = conn.execute(
             f"SELECT blocked, depends_on, unique_key FROM {pg_schema}.tasks WHERE id = 'old'"
         ).fetchone()
-        assert row == (0, None, None) and SCHEMA_VERSION == 2
+        assert row == (0, None, None)
+        for version in range(2, SCHEMA_VERSION):  # and on to the current schema
+            conn.execute(migration(version, pg_schema).encode())
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (pg_schema,)
+            ).fetchall()
+        }
+        assert "tasks_parents" in indexes and "tasks_children" not in indexes
 
 
 async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
@@ -163,3 +172,29 @@ async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str
         await one.scheduler.delete("shared")
         clock.advance(31)
         await _until(two, lambda: "shared" not in two.scheduler.schedules)
+
+
+async def test_children_of_a_task_come_from_the_parents_index(pg_url: str, pg_schema: str) -> None:
+    engine, _store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        a, b, c, _d = await engine.submit_many(
+            [
+                _spec(),
+                _spec(depends_on=("$0",)),
+                _spec(depends_on=("$0",), run_at=time.time() + 3600),
+                _spec(depends_on=("$1",)),
+            ]
+        )
+        assert (await wait_final_pg(engine, b.id)).status is TaskStatus.COMPLETED
+        found, total = await engine.list_tasks(parent=a.id)
+        assert total == 2 and [t.id for t in found] == [c.id, b.id]  # the grandchild is not
+        found, total = await engine.list_tasks(parent=a.id, status=[TaskStatus.PENDING])
+        assert (total, [t.id for t in found]) == (1, [c.id])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")  # tiny table: ask whether the index serves
+        plan = conn.execute(
+            f"EXPLAIN SELECT id FROM {pg_schema}.tasks"
+            " WHERE depends_on @> ARRAY[%s]::text[] AND depends_on IS NOT NULL",
+            (a.id,),
+        ).fetchall()
+        assert "tasks_parents" in " ".join(str(r[0]) for r in plan)

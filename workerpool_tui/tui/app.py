@@ -199,6 +199,7 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
                 or ch.rebuild
                 or screen.task_id in ch.task_ids
                 or (sampled and task is not None and not task.status.final)
+                or (sampled and screen.has_relatives)  # their statuses move on
             ):
                 screen.show(task, now)
         if ch.logs:
@@ -436,6 +437,10 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     @on(DetailScreen.CancelTask)
     def _detail_cancel(self, event: DetailScreen.CancelTask) -> None:
         self.ask_cancel(event.task_id)
+
+    @on(DetailScreen.OpenTask)
+    def _detail_open(self, event: DetailScreen.OpenTask) -> None:
+        self.open_task(event.task_id)
 
     @on(DetailScreen.SubmitAgain)
     def _detail_retry(self, event: DetailScreen.SubmitAgain) -> None:

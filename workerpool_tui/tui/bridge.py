@@ -36,6 +36,7 @@ from ..core.schedules import Scheduler
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
+from .relatives import Relative, relatives
 from .shared_tasks import SharedTasks
 
 BUS_BUFFER = 20_000
@@ -290,6 +291,10 @@ class Bridge:
         if task is None and self.shared is not None:
             return self.shared.get(task_id)
         return task
+
+    def relatives(self, task: Task) -> tuple[list[Relative], int]:
+        """``task``'s parents and children with their statuses (see :mod:`.relatives`)."""
+        return relatives(task, self.get, self._engine.registry, self.shared)
 
     def types(self) -> list[TypeInfo]:
         return [

@@ -135,11 +135,15 @@ class PgIndex:
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         where: list[str] = []
         params: list[object] = []
         if waiting is not None:
             where.append(WAITING[waiting])
+        if parent is not None:  # the tasks_parents index (schema 3)
+            where.append("depends_on @> ARRAY[%s]::text[] AND depends_on IS NOT NULL")
+            params.append(parent)
         if statuses is not None:
             where.append("status = ANY(%s::text[])")
             params.append(sorted(s.value for s in statuses))
@@ -159,7 +163,7 @@ class PgIndex:
                 (*params, limit, offset),
             )
             found = [rows.task(r) for r in await cur.fetchall()]
-            if type_ is None and not q and waiting is None:
+            if type_ is None and not q and waiting is None and parent is None:
                 counts = await self.refresh_counts()
                 total = counts.total if statuses is None else sum(counts.of(s) for s in statuses)
             else:

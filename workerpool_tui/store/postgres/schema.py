@@ -20,6 +20,9 @@ run); ``counts.blocked``. The update trigger also releases the children of compl
 parents and cancels those of failed or cancelled ones (recursively: that cancel fires it
 again).
 
+Schema 3 indexes every task's ``depends_on`` (``tasks_parents``, GIN), so the children of
+a task are found by the index whatever their status (``?parent=ID``).
+
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
 count), or wait for a time (``at <epoch>``, the earliest),
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 
@@ -428,7 +431,15 @@ BEGIN
 END $$;
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+_V3 = """
+-- The children of a task whatever their status (GET /api/v1/tasks?parent=ID, the detail
+-- views). It replaces tasks_children (pending children only): the triggers' lookups of
+-- pending children use it as well.
+DROP INDEX {s}.tasks_children;
+CREATE INDEX tasks_parents ON {s}.tasks USING gin (depends_on) WHERE depends_on IS NOT NULL;
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 

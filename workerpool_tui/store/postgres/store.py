@@ -77,11 +77,18 @@ class SharedIndex:
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         if waiting not in (None, *WAITING):
             waiting_filter(waiting)  # raises InvalidRequest naming the values
         found, total = await self._pg.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
+            statuses=statuses,
+            type_=type_,
+            q=q,
+            limit=limit,
+            offset=offset,
+            waiting=waiting,
+            parent=parent,
         )
         return self._live(found), total
 
