@@ -63,6 +63,10 @@ class TypeInfo(msgspec.Struct, frozen=True):
     payload_schema: dict[str, Any] | None
     limits: str = ""
     """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
+    priority: int = 0
+    timeout_s: float = 300.0
+    max_retries: int = 0
+    """What a submission that leaves them out gets: ``[task.types.NAME]``, else ``[task]``."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -297,10 +301,26 @@ class Bridge:
         return relatives(task, self.get, self._engine.registry, self.shared)
 
     def types(self) -> list[TypeInfo]:
-        return [
-            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
-            for t in self._engine.types
-        ]
+        task_cfg = self._engine.config.task
+        out = []
+        for t in self._engine.types:
+            ts = task_cfg.types.get(t.name)
+            out.append(
+                TypeInfo(
+                    t.name,
+                    t.description,
+                    t.payload_schema(),
+                    self._limits(t.name, t.isolation),
+                    priority=ts.priority if ts and ts.priority is not None else 0,
+                    timeout_s=ts.timeout
+                    if ts and ts.timeout is not None
+                    else task_cfg.default_task_timeout,
+                    max_retries=ts.max_retries
+                    if ts and ts.max_retries is not None
+                    else task_cfg.default_max_retries,
+                )
+            )
+        return out
 
     def _limits(self, name: str, isolation: str) -> str:
         parts = ["process"] if isolation == "process" else []
