@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import msgspec
@@ -17,6 +18,7 @@ from workerpool_tui import __version__
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
+from workerpool_tui.core.handlers import TaskContext
 from workerpool_tui.core.schedules import ScheduleSpec
 from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
 from workerpool_tui.store.postgres.store import PostgresStore
@@ -198,3 +200,31 @@ async def test_children_of_a_task_come_from_the_parents_index(pg_url: str, pg_sc
             (a.id,),
         ).fetchall()
         assert "tasks_parents" in " ".join(str(r[0]) for r in plan)
+
+
+async def test_parent_results_of_parents_run_on_another_instance(
+    pg_url: str, pg_schema: str
+) -> None:
+    async def make(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return {"made_by": payload["by"]}
+
+    seen: dict[str, Any] = {}
+
+    async def use(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        seen.update(ctx.parent_results)
+        return len(seen)
+
+    handlers = {"make": make, "use": use}
+    first, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with first:  # instance one runs a parent and leaves
+        (far,) = await first.submit_many([TaskSpec(type="make", payload={"by": "one"})])
+        assert (await wait_final_pg(first, far.id)).status is TaskStatus.COMPLETED
+    second, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with second:
+        assert second.get(far.id) is None  # not held here: only the store knows it
+        (near,) = await second.submit_many([TaskSpec(type="make", payload={"by": "two"})])
+        assert (await wait_final_pg(second, near.id)).status is TaskStatus.COMPLETED
+        (child,) = await second.submit_many([TaskSpec(type="use", depends_on=(far.id, near.id))])
+        done = await wait_final_pg(second, child.id)
+        assert done.status is TaskStatus.COMPLETED, done.error
+    assert seen == {far.id: {"made_by": "one"}, near.id: {"made_by": "two"}}

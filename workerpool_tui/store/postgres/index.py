@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
+import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from ...core.models import FINAL_STATUSES, Task, TaskStatus
@@ -116,6 +118,16 @@ class PgIndex:
             )
             row = await cur.fetchone()
         return None if row is None else rows.task(row)
+
+    async def results(self, ids: list[str]) -> dict[str, Any]:
+        """The results of these tasks by id, in one query (see ``SharedStore.results``)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT id, result::text FROM {self._s}.tasks WHERE id = ANY(%s::text[])",
+                (ids,),
+            )
+            found = await cur.fetchall()
+        return {id_: None if raw is None else msgspec.json.decode(raw) for id_, raw in found}
 
     async def by_prefix(self, prefix: str, limit: int) -> list[Task]:
         like = prefix.translate(_LIKE_SPECIALS) + "%"
