@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import msgspec
@@ -17,6 +18,7 @@ from workerpool_tui import __version__
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
+from workerpool_tui.core.handlers import TaskContext
 from workerpool_tui.core.models import Task
 from workerpool_tui.core.schedules import ScheduleSpec
 from workerpool_tui.store.postgres import rows
@@ -167,7 +169,7 @@ async def test_a_schedule_fires_once_per_cluster(pg_url: str, pg_schema: str) ->
         assert len(keys) == len(set(keys))  # one task per due time, cluster-wide
 
 
-def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
+def test_schema_1_is_migrated_to_the_current_one(pg_url: str, pg_schema: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {pg_schema}")
@@ -180,7 +182,16 @@ def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
         row = conn.execute(
             f"SELECT blocked, depends_on, unique_key FROM {pg_schema}.tasks WHERE id = 'old'"
         ).fetchone()
-        assert row == (0, None, None) and SCHEMA_VERSION >= 2
+        assert row == (0, None, None)
+        for version in range(2, SCHEMA_VERSION):  # and on to the current schema
+            conn.execute(migration(version, pg_schema).encode())
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (pg_schema,)
+            ).fetchall()
+        }
+        assert "tasks_parents" in indexes and "tasks_children" not in indexes
 
 
 async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
@@ -220,3 +231,57 @@ async def test_a_deep_chain_cascades_in_one_go(pg_url: str, pg_schema: str) -> N
         last = await wait_final_pg(engine, tasks[-1].id)
         assert last.status is TaskStatus.CANCELLED
         assert last.error is not None and last.error.type == "dependency_failed"
+
+
+async def test_children_of_a_task_come_from_the_parents_index(pg_url: str, pg_schema: str) -> None:
+    engine, _store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        a, b, c, _d = await engine.submit_many(
+            [
+                _spec(),
+                _spec(depends_on=("$0",)),
+                _spec(depends_on=("$0",), run_at=time.time() + 3600),
+                _spec(depends_on=("$1",)),
+            ]
+        )
+        assert (await wait_final_pg(engine, b.id)).status is TaskStatus.COMPLETED
+        found, total = await engine.list_tasks(parent=a.id)
+        assert total == 2 and [t.id for t in found] == [c.id, b.id]  # the grandchild is not
+        found, total = await engine.list_tasks(parent=a.id, status=[TaskStatus.PENDING])
+        assert (total, [t.id for t in found]) == (1, [c.id])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")  # tiny table: ask whether the index serves
+        plan = conn.execute(
+            f"EXPLAIN SELECT id FROM {pg_schema}.tasks"
+            " WHERE depends_on @> ARRAY[%s]::text[] AND depends_on IS NOT NULL",
+            (a.id,),
+        ).fetchall()
+        assert "tasks_parents" in " ".join(str(r[0]) for r in plan)
+
+
+async def test_parent_results_of_parents_run_on_another_instance(
+    pg_url: str, pg_schema: str
+) -> None:
+    async def make(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return {"made_by": payload["by"]}
+
+    seen: dict[str, Any] = {}
+
+    async def use(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        seen.update(ctx.parent_results)
+        return len(seen)
+
+    handlers = {"make": make, "use": use}
+    first, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with first:  # instance one runs a parent and leaves
+        (far,) = await first.submit_many([TaskSpec(type="make", payload={"by": "one"})])
+        assert (await wait_final_pg(first, far.id)).status is TaskStatus.COMPLETED
+    second, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with second:
+        assert second.get(far.id) is None  # not held here: only the store knows it
+        (near,) = await second.submit_many([TaskSpec(type="make", payload={"by": "two"})])
+        assert (await wait_final_pg(second, near.id)).status is TaskStatus.COMPLETED
+        (child,) = await second.submit_many([TaskSpec(type="use", depends_on=(far.id, near.id))])
+        done = await wait_final_pg(second, child.id)
+        assert done.status is TaskStatus.COMPLETED, done.error
+    assert seen == {far.id: {"made_by": "one"}, near.id: {"made_by": "two"}}

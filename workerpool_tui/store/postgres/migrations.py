@@ -387,6 +387,12 @@ _V3 = f"""
 -- few hundred levels, stops on max_stack_depth). Each one is cancelled naming its own
 -- parent on the walk, as before. The UPDATE still fires the update trigger once more; by
 -- then no descendant is pending, so the nesting ends there.
+-- The children of a task whatever their status (GET /api/v1/tasks?parent=ID, the detail
+-- views). It replaces tasks_children (pending children only): the triggers' lookups of
+-- pending children use it as well.
+DROP INDEX {{s}}.tasks_children;
+CREATE INDEX tasks_parents ON {{s}}.tasks USING gin (depends_on) WHERE depends_on IS NOT NULL;
+
 CREATE OR REPLACE FUNCTION {{s}}.cancel_children(ids text[], states text[]) RETURNS void
 LANGUAGE sql AS $$
     WITH RECURSIVE walk(seq, id, parent, parent_state, depth) AS (

@@ -23,6 +23,8 @@ again).
 Schema 3 cancels all the waiting descendants of a failed or cancelled parent in one
 statement (a recursive walk), so a chain of any depth ends at once instead of nesting one
 trigger per level up to ``max_stack_depth``.
+It also indexes every task's ``depends_on`` (``tasks_parents``, GIN), so the
+children of a task are found by the index whatever their status (``?parent=ID``).
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
