@@ -25,7 +25,7 @@ from ..core import Engine, Task
 from ..logging import RecordBuffer
 from . import keys
 from .actions import Actions
-from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
+from .bridge import EngineSource
 from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
@@ -33,6 +33,8 @@ from .screens.bulk import BulkActions
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.shutdown import ShutdownScreen
+from .source import DashboardSource
+from .view_model import SORT_COLUMNS, Changes, Query, ServerStatus, SortSpec
 from .widgets.chart import Chart
 from .widgets.filter_tabs import FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
@@ -54,7 +56,8 @@ _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
 class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
-    """The dashboard over one engine, reached only through a :class:`Bridge`."""
+    """The dashboard over one :class:`~.source.DashboardSource`: the engine in this
+    process (``engine=``) or a server it is attached to (``bridge=RemoteSource(...)``)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "workerpool-tui"
@@ -70,16 +73,20 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None = None,
         *,
         records: RecordBuffer | None = None,
         server_status: Callable[[], ServerStatus] | None = None,
         keymap: dict[str, str] | None = None,
         freeze_timing: bool = False,
-        bridge: Bridge | None = None,
+        bridge: DashboardSource | None = None,
     ) -> None:
         super().__init__()
-        self.bridge = bridge or Bridge(engine, records=records, server_status=server_status)
+        if bridge is None:
+            if engine is None:
+                raise TypeError("DashboardApp needs an engine or a source")
+            bridge = EngineSource(engine, records=records, server_status=server_status)
+        self.bridge: DashboardSource = bridge
         self._keymap_overrides = dict(keymap or {})
         self._freeze_timing = freeze_timing
         self.query_state = Query(limit=WINDOW_ROWS)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from .bridge import Bridge
 from .screens.instances import InstancesScreen
 from .screens.schedules import SchedulesScreen
 from .screens.workers import WorkersScreen
+from .source import DashboardSource
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -40,7 +40,7 @@ _logger = logging.getLogger("workerpool_tui.tui")
 class ClusterViews(_AppBase):
     """A mixin of the app (its keys are in :mod:`.keys`)."""
 
-    bridge: Bridge
+    bridge: DashboardSource
     fatal_error: str | None = None
     """Why the engine stopped for good (the dashboard then exits with EXIT_FATAL)."""
     degraded: str | None = None
@@ -63,6 +63,7 @@ class ClusterViews(_AppBase):
                 bridge.now,
                 instance=bridge.instance_name(),
                 processes=bridge.process_infos if bridge.has_processes() else None,
+                refresh=bridge.refresh_workers,
             )
         )
 
@@ -70,7 +71,7 @@ class ClusterViews(_AppBase):
         if not self._view_may_open():
             return
         bridge = self.bridge
-        self.push_screen(SchedulesScreen(bridge.scheduler(), bridge.now, bridge.task_types))
+        self.push_screen(SchedulesScreen(bridge.schedules(), bridge.now, bridge.task_types))
 
     def _view_may_open(self) -> bool:
         """From the main view, or from the other view screen (which it replaces)."""

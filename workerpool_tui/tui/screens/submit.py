@@ -20,7 +20,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 
 from ...config import parse_duration
 from ...core import TaskSpec
-from ..bridge import SubmitRequest, TypeInfo
+from ..view_model import SubmitRequest, TypeInfo
 from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PayloadCheck = Callable[[str, dict[str, Any]], "str | None"]

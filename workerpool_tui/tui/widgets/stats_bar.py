@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ...core.engine import EngineStats
-from ..bridge import ServerStatus
+from ..view_model import ServerStatus
 
 NARROW = 120
 """Narrower than this, the bar uses short words so both lines fit 80 columns."""
