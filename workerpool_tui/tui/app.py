@@ -210,7 +210,7 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
                 screen.show(task, now)
         if ch.logs:
             self._log_panel.add_lines(ch.logs)
-        if sampled:
+        if sampled or ch.pool:
             self.check_health()
         if self._quitting:
             self._shutdown_progress()

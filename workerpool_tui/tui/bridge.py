@@ -371,6 +371,9 @@ class EngineSource:
     def connection(self) -> str | None:
         return None
 
+    async def run(self) -> None:
+        """The bus feeds the bridge: nothing to hold open."""
+
 
 Bridge = EngineSource
 """The older name of :class:`EngineSource`."""

@@ -96,8 +96,14 @@ class ClusterViews(_AppBase):
         """Start following the engine's health (called once the app is mounted)."""
         name = self.bridge.instance_name()
         self.sub_title = f"instance {name} (cluster)" if name else ""
+        self._run_source()
         self._wait_fatal()
         self.check_health(force=True)
+
+    @work(group="source", exclusive=True)
+    async def _run_source(self) -> None:
+        """Feed the source (an attached dashboard's connection lives here)."""
+        await self.bridge.run()
 
     @work(group="engine-fatal", exclusive=True)
     async def _wait_fatal(self) -> None:
@@ -106,6 +112,8 @@ class ClusterViews(_AppBase):
         except RuntimeError:  # an engine that is not running (snapshot baselines)
             return
         self.fatal_error = reason
+        if self.bridge.remote:  # attached: the server refused us (the token)
+            self.notify(reason, title="Refused", severity="error")
         _logger.critical("dashboard: %s; stopping", reason)
         self.exit(EXIT_FATAL, return_code=EXIT_FATAL)
 
@@ -113,6 +121,9 @@ class ClusterViews(_AppBase):
         """Mark the header while the engine is degraded (say so once when it starts and
         when it ends); in cluster mode, refresh the task view when it is due."""
         bridge = self.bridge
+        connection = bridge.connection()
+        if connection is not None and connection != self.sub_title:
+            self.sub_title = connection  # attached: the connection's state
         reason = bridge.degraded()
         if reason != self.degraded or force:
             was, self.degraded = self.degraded, reason

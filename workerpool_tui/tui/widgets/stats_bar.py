@@ -82,7 +82,8 @@ class StatsBar(Widget):
         srv = line.server
         if srv.address is not None:
             out.append(srv.address)
-            out.append(f" · {srv.ws_clients} ws client{'s' if srv.ws_clients != 1 else ''}")
+            if srv.ws_clients >= 0:  # (-1: not known, attached to a remote server)
+                out.append(f" · {srv.ws_clients} ws client{'s' if srv.ws_clients != 1 else ''}")
         elif short:
             out.append("off", style="dim")
         else:
