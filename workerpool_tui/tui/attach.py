@@ -34,4 +34,4 @@ def run_attach(args: argparse.Namespace, cfg: Config, environ: Mapping[str, str]
     code = app.run()
     if app.fatal_error is not None:
         print(f"error: {app.fatal_error}", file=sys.stderr)
-    return app.return_code if code is None else code
+    return code if code is not None else (app.return_code or 0)
