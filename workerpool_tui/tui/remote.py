@@ -32,6 +32,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -92,8 +93,11 @@ class RemoteSource:
         view_max: int = VIEW_MAX,
         idle_timeout_s: float = 5.0,
         backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = server
+        self._clock = clock
+        """Wall time for ages and chart seconds (snapshot tests freeze it)."""
         self.api = RemoteApi(server, token)
         self._token = token
         self._idle_timeout_s = idle_timeout_s
@@ -254,7 +258,7 @@ class RemoteSource:
 
     def sample(self) -> bool:
         """Once a (wall) second, a chart point from the latest stats."""
-        second = int(time.time())
+        second = int(self._clock())
         if self._sampled_second == second:
             return False
         self._sampled_second = second
@@ -277,7 +281,7 @@ class RemoteSource:
         return self._cluster
 
     def now(self) -> float:
-        return time.time()
+        return self._clock()
 
     def stats(self) -> EngineStats:
         return self._stats
