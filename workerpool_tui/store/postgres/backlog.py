@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 import psycopg
@@ -124,7 +124,7 @@ class SharedBacklog:
     def free(self) -> int:
         return max(0, self.capacity - self._waiting())
 
-    def push_many(self, tasks: list[Task], *, force: bool = False) -> None:
+    def push_many(self, tasks: Sequence[Task], *, force: bool = False) -> None:
         """New tasks are in the table already (the insert's notification wakes claimers):
         count them as waiting until the cluster's counts are read again."""
         self._admitted(len(tasks))
