@@ -34,7 +34,7 @@ from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.shutdown import ShutdownScreen
 from .widgets.chart import Chart
-from .widgets.filter_tabs import FILTERS, FilterTabs
+from .widgets.filter_tabs import FILTER_WAITING, FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
 from .widgets.scaling_log import ScalingLog
 from .widgets.stats_bar import StatsBar, StatsLine
@@ -199,6 +199,7 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
                 or ch.rebuild
                 or screen.task_id in ch.task_ids
                 or (sampled and task is not None and not task.status.final)
+                or (sampled and screen.has_relatives)  # their statuses move on
             ):
                 screen.show(task, now)
         if ch.logs:
@@ -242,11 +243,14 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
         q = self.query_state
         slow = (
-            bool(q.search.strip())
+            q.waiting is not None
+            or bool(q.search.strip())
             or not (q.sort.column == "age" and q.sort.descending)
             or q.offset > DEEP_OFFSET
         )
         requery = force or ch.rebuild or ch.membership or self._window_dirty
+        if refresh_times and q.waiting is not None:
+            requery = True  # a task whose time came leaves the Scheduled rows (no event says so)
         if requery and slow and not force:
             mono = time.monotonic()
             if mono - self._last_slow_query < SLOW_QUERY_S:
@@ -312,6 +316,7 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
             search=self.query_state.search,
             sort=self.query_state.sort,
             limit=WINDOW_ROWS,
+            waiting=FILTER_WAITING.get(key),
         )
         self._window_dirty = True
         self._apply_now()
@@ -324,7 +329,12 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
         if offset == q.offset:
             return
         self.query_state = Query(
-            statuses=q.statuses, search=q.search, sort=q.sort, limit=q.limit, offset=offset
+            statuses=q.statuses,
+            search=q.search,
+            sort=q.sort,
+            limit=q.limit,
+            offset=offset,
+            waiting=q.waiting,
         )
         self._window_dirty = True
         self._apply_now()
@@ -350,7 +360,9 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
         q = self.query_state
         if text == q.search:
             return
-        self.query_state = Query(statuses=q.statuses, search=text, sort=q.sort, limit=q.limit)
+        self.query_state = Query(
+            statuses=q.statuses, search=text, sort=q.sort, limit=q.limit, waiting=q.waiting
+        )
         self._window_dirty = True
 
     @on(Input.Submitted, "#search")
@@ -393,7 +405,9 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
 
     def _set_sort(self, sort: SortSpec) -> None:
         q = self.query_state
-        self.query_state = Query(statuses=q.statuses, search=q.search, sort=sort, limit=q.limit)
+        self.query_state = Query(
+            statuses=q.statuses, search=q.search, sort=sort, limit=q.limit, waiting=q.waiting
+        )
         self._window_dirty = True
         self._apply_now()
 
@@ -423,6 +437,10 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
     @on(DetailScreen.CancelTask)
     def _detail_cancel(self, event: DetailScreen.CancelTask) -> None:
         self.ask_cancel(event.task_id)
+
+    @on(DetailScreen.OpenTask)
+    def _detail_open(self, event: DetailScreen.OpenTask) -> None:
+        self.open_task(event.task_id)
 
     @on(DetailScreen.SubmitAgain)
     def _detail_retry(self, event: DetailScreen.SubmitAgain) -> None:

@@ -27,6 +27,7 @@ from ..core import Engine, Task, TaskSpec, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
 from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
+from ..core.index import waiting_filter
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
@@ -35,6 +36,7 @@ from ..core.schedules import Scheduler
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
+from .relatives import Relative, relatives
 from .shared_tasks import SharedTasks
 
 BUS_BUFFER = 20_000
@@ -61,6 +63,10 @@ class TypeInfo(msgspec.Struct, frozen=True):
     payload_schema: dict[str, Any] | None
     limits: str = ""
     """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
+    priority: int = 0
+    timeout_s: float = 300.0
+    max_retries: int = 0
+    """What a submission that leaves them out gets: ``[task.types.NAME]``, else ``[task]``."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -78,6 +84,9 @@ class Query(msgspec.Struct, frozen=True):
     limit: int = 200
     offset: int = 0
     """Rows of the filtered, sorted list before the first one shown."""
+    waiting: str | None = None
+    """``time``, ``dependencies`` or ``none``: the API's ``waiting=`` filter (the
+    Scheduled tab is ``time``)."""
 
 
 class Changes(msgspec.Struct):
@@ -287,11 +296,31 @@ class Bridge:
             return self.shared.get(task_id)
         return task
 
+    def relatives(self, task: Task) -> tuple[list[Relative], int]:
+        """``task``'s parents and children with their statuses (see :mod:`.relatives`)."""
+        return relatives(task, self.get, self._engine.registry, self.shared)
+
     def types(self) -> list[TypeInfo]:
-        return [
-            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
-            for t in self._engine.types
-        ]
+        task_cfg = self._engine.config.task
+        out = []
+        for t in self._engine.types:
+            ts = task_cfg.types.get(t.name)
+            out.append(
+                TypeInfo(
+                    t.name,
+                    t.description,
+                    t.payload_schema(),
+                    self._limits(t.name, t.isolation),
+                    priority=ts.priority if ts and ts.priority is not None else 0,
+                    timeout_s=ts.timeout
+                    if ts and ts.timeout is not None
+                    else task_cfg.default_task_timeout,
+                    max_retries=ts.max_retries
+                    if ts and ts.max_retries is not None
+                    else task_cfg.default_max_retries,
+                )
+            )
+        return out
 
     def _limits(self, name: str, isolation: str) -> str:
         parts = ["process"] if isolation == "process" else []
@@ -325,6 +354,8 @@ class Bridge:
         registry: Registry | SharedTasks = (
             self._engine.registry if self.shared is None else self.shared
         )
+        if q.waiting is not None:
+            return self._query_waiting(q, registry)
         needle = q.search.strip().lower()
         if needle:
             pool: Iterable[Task] = (
@@ -360,6 +391,28 @@ class Bridge:
         key = _sort_key(q.sort.column)
         pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
         return pick(hi, found, key=key)[lo:], total
+
+    def _query_waiting(self, q: Query, registry: Registry | SharedTasks) -> tuple[list[Task], int]:
+        """The ``waiting`` filters: one pass over the unfinished tasks only for ``time``
+        and ``dependencies`` (a million final ones are never walked); the top
+        ``offset + limit`` taken with a heap."""
+        lo, hi = q.offset, q.offset + q.limit
+        pred = waiting_filter(q.waiting)
+        assert pred is not None
+        needle = q.search.strip().lower()
+        statuses = q.statuses
+        # time and dependencies wait only among pending tasks; none takes the final too
+        pool = registry.active() if q.waiting != "none" else registry.newest()
+        found = [
+            t
+            for t in pool
+            if (statuses is None or t.status in statuses)
+            and pred(t)
+            and (not needle or matches_search(t, needle))
+        ]
+        key = _sort_key(q.sort.column)
+        pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
+        return pick(hi, found, key=key)[lo:], len(found)
 
     # ------------------------------------------------------------------ cluster and workers
     @property
