@@ -26,7 +26,8 @@ from .confirm import ConfirmScreen
 if TYPE_CHECKING:
     from textual.app import App
 
-    from ..bridge import Bridge, Query
+    from ..source import DashboardSource
+    from ..view_model import Query
     from ..widgets.task_table import TaskTable
 
     _AppBase = App[int]
@@ -83,7 +84,7 @@ class BulkScreen(ModalScreen[Action | None]):
 class BulkActions(_AppBase):
     """The app's side: marks, the menu, the confirmation, the run (a mixin of the app)."""
 
-    bridge: Bridge
+    bridge: DashboardSource
     _table: TaskTable
     query_state: Query
     last_effect_at: float
