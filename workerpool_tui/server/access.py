@@ -74,6 +74,9 @@ class HostPolicy:
         self._names = frozenset(n for n in names if n)
         self._verdicts: dict[bytes, bool] = {}
         """Verdicts of the rules that do not depend on the connection, per ``Host`` value."""
+        self.passed: set[bytes] = set()
+        """The ``Host`` values of :attr:`_verdicts` that pass whatever the connection: a
+        request naming one is allowed without a call."""
 
     def allows(self, host: bytes | None, local_ip: str | None) -> bool:
         if host is None or self.any:
@@ -84,6 +87,8 @@ class HostPolicy:
             verdict = name is not None and (name in self._names or is_loopback(name))
             if len(self._verdicts) < _CACHE_MAX:
                 self._verdicts[host] = verdict
+                if verdict:
+                    self.passed.add(host)
         if verdict:
             return True
         name = _hostname(host)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
@@ -24,7 +24,7 @@ from ..core import wholenum
 from ..core.admission import INT_MAX, PAYLOAD_MAX_DEPTH
 from ..core.engine import Engine
 from ..core.errors import AmbiguousId, Duplicate, EngineError, QueueFull, StoreUnavailable
-from ..core.models import TaskSpec, TaskStatus, task_view
+from ..core.models import TaskSpec, TaskStatus
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
 from .instances import instance_list, worker_list
@@ -49,10 +49,9 @@ from .schemas import (
     PoolPatch,
     PoolView,
     SubmitRequest,
-    TaskBatch,
-    TaskList,
     TypePatch,
 )
+from .taskjson import batch_json, list_json, task_json
 from .timing import submitted_run_at
 from .types import patch_type, type_list
 
@@ -94,6 +93,20 @@ class _Refused(Exception):
 
 def _invalid(message: str) -> _Refused:
     return _Refused(error_response(400, "invalid_request", message))
+
+
+def _duration(where: str, name: str, value: float | str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _invalid(f"{where}{name}: {exc}") from None
+
+
+_NO_PARAMS: dict[str, str] = {}
+"""The parameters of a route without any (never mutated)."""
+_JSON_TYPE = b"application/json"
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+"""A decoder per request struct, made on its first use (cheaper than ``decode(type=)``)."""
 
 
 class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
@@ -161,8 +174,11 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
         """Host, token and route, decided on the head: a refused request's body is never
         read. The matched route and its parameters are kept on the request."""
         path = request.path
-        if self._hosts is not None and not self._hosts.allows(
-            request.header(b"host"), request.local_ip()
+        hosts = self._hosts
+        if (
+            hosts is not None
+            and request.header(b"host") not in hosts.passed
+            and not hosts.allows(request.header(b"host"), request.local_ip())
         ):
             return error_response(
                 403,
@@ -188,7 +204,10 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
                 "missing or wrong token (Authorization: Bearer <token>)",
                 headers=[(b"www-authenticate", b"Bearer")],
             )
-        methods, params = self._match(path)
+        methods = self._static.get(path)
+        params: dict[str, str] = _NO_PARAMS
+        if methods is None:
+            methods, params = self._match(path)
         if methods is None:
             return error_response(404, "not_found", f"no such endpoint: {path}")
         method = "GET" if request.method == "HEAD" else request.method
@@ -222,7 +241,9 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
     # ------------------------------------------------------------------ decoding
     def _decode(self, request: Request, type_: type[_T]) -> _T:
         ctype = request.header(b"content-type")
-        if ctype is None or ctype.partition(b";")[0].strip().lower() != b"application/json":
+        if ctype != _JSON_TYPE and (
+            ctype is None or ctype.partition(b";")[0].strip().lower() != _JSON_TYPE
+        ):
             raise _Refused(
                 error_response(
                     415,
@@ -231,8 +252,11 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
                 )
             )
         try:
+            decoder = _decoders.get(type_)
+            if decoder is None:
+                decoder = _decoders[type_] = msgspec.json.Decoder(type_)
             try:
-                return msgspec.json.decode(request.body, type=type_)
+                return decoder.decode(request.body)  # type: ignore[no-any-return]
             except msgspec.ValidationError as exc:
                 # JSON Schema's integers include 2.0: the slow path takes those too.
                 first = exc
@@ -250,28 +274,23 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             ) from None
 
     def _spec(self, req: SubmitRequest, where: str = "") -> TaskSpec:
-        def duration(name: str, value: float | str | None) -> float | None:
-            if value is None:
-                return None
+        run_at = None
+        if req.delay is not None or req.run_at is not None:
             try:
-                return parse_duration(value)
+                run_at = submitted_run_at(req, self.engine.clock.now())
             except ValueError as exc:
-                raise _invalid(f"{where}{name}: {exc}") from None
-
-        try:
-            run_at = submitted_run_at(req, self.engine.clock.now())
-        except ValueError as exc:
-            raise _invalid(f"{where}{exc}") from None
+                raise _invalid(f"{where}{exc}") from None
+        timeout, unique_for = req.timeout, req.unique_for
         return TaskSpec(
             type=req.type,
             payload=req.payload,
             priority=req.priority,
-            timeout_s=duration("timeout", req.timeout),
+            timeout_s=None if timeout is None else _duration(where, "timeout", timeout),
             max_retries=req.max_retries,
             run_at=run_at,
             depends_on=tuple(req.depends_on),
             unique_key=req.unique_key,
-            unique_for=duration("unique_for", req.unique_for),
+            unique_for=None if unique_for is None else _duration(where, "unique_for", unique_for),
             on_duplicate=req.on_duplicate,
         )
 
@@ -303,8 +322,8 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
         task = (await self.engine.submit_many([spec], created=created))[0]
         # A duplicate answered with the existing task (on_duplicate="return") is 200.
         status = 201 if created[0] else 200
-        return json_response(
-            status, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        return Response(
+            status, task_json(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
         )
 
     async def submit_batch(self, request: Request) -> Response:
@@ -315,7 +334,7 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             raise _invalid(f"tasks: at most {self.limits.max_batch_tasks} in one batch")
         specs = [self._spec(t, f"tasks[{i}].") for i, t in enumerate(batch.tasks)]
         tasks = await self.engine.submit_many(specs)
-        return json_response(201, TaskBatch([task_view(t) for t in tasks]))
+        return Response(201, batch_json(tasks))
 
     async def list_tasks(self, request: Request) -> Response:
         query = parse_qs(request.query, keep_blank_values=True)
@@ -356,24 +375,24 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             limit=limit,
             offset=offset,
         )
-        return json_response(200, TaskList([task_view(t, with_logs=False) for t in tasks], total))
+        return Response(200, list_json(tasks, total))
 
     async def stats(self, request: Request) -> Response:
         return json_response(200, self.engine.stats())
 
     async def get_task(self, request: Request, id: str) -> Response:
-        return json_response(200, task_view(await self.engine.lookup(id)))
+        return Response(200, task_json(await self.engine.lookup(id)))
 
     async def cancel_task(self, request: Request, id: str) -> Response:
-        return json_response(200, task_view(await self.engine.cancel(id)))
+        return Response(200, task_json(await self.engine.cancel(id)))
 
     async def run_task(self, request: Request, id: str) -> Response:
-        return json_response(200, task_view(await self.engine.run_now(id)))
+        return Response(200, task_json(await self.engine.run_now(id)))
 
     async def retry_task(self, request: Request, id: str) -> Response:
         task = await self.engine.retry(id)
-        return json_response(
-            201, task_view(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+        return Response(
+            201, task_json(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
         )
 
     async def types(self, request: Request) -> Response:

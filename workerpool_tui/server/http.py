@@ -44,6 +44,8 @@ from .responses import Response, Upgrade, error_response
 log = logging.getLogger("workerpool_tui.server")
 
 CLOSED_MID_REQUEST = "malformed HTTP: the client closed mid-request"
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+"""The usual methods, decoded once."""
 
 __all__ = [
     "WAITING_ON_CLIENT",
@@ -200,12 +202,16 @@ class HttpConnection(Answering):
             return None
         message = self.message = reader.ready.popleft()
         self.requests += 1
-        error = head_error(message)
-        if error is not None:
-            await self._protocol_error(error)
-            return None
-        method = message.method.decode("ascii", "replace")
-        target = origin_form(message).decode("ascii", "replace")
+        if not message.plain_head:
+            error = head_error(message)
+            if error is not None:
+                await self._protocol_error(error)
+                return None
+        method = _METHODS.get(message.method) or message.method.decode("ascii", "replace")
+        raw_target = message.target
+        if raw_target[:1] != b"/":  # absolute form (or "*"): see origin_form
+            raw_target = origin_form(message)
+        target = raw_target.decode("ascii", "replace")
         if self.is_draining():
             await self._send_error(
                 error_response(503, "shutting_down", "the server is shutting down", close=True),

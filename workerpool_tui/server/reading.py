@@ -36,6 +36,10 @@ class _HeadTooLarge(Exception):
     pass
 
 
+_FRAMING = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection", b"expect"})
+"""The header names :meth:`RequestReader.on_header` acts on."""
+
+
 class Message:
     """One request as llhttp reports it."""
 
@@ -51,6 +55,7 @@ class Message:
         "host_count",
         "keep_alive",
         "method",
+        "plain_head",
         "target",
         "too_large",
         "trailing",
@@ -79,6 +84,9 @@ class Message:
         self.body_size = 0
         self.too_large = False
         self.complete = False
+        self.plain_head = False
+        """HTTP/1.1, one ``Host``, no ``Transfer-Encoding``: :func:`head_error` has nothing
+        to say (set with the head)."""
         self.upgrade = False
         """llhttp switched protocols after this request (``Connection: upgrade``, CONNECT):
         nothing after it is HTTP any more; ``trailing`` holds what followed it."""
@@ -140,7 +148,8 @@ class RequestReader:
         except httptools.HttpParserError as exc:
             self.error = ProtocolError(400, f"malformed HTTP: {exc}")
             return
-        if self.in_head and self._head_fed > self.max_head:
+        current = self.current  # (self.in_head, inlined)
+        if current is not None and not current.head_done and self._head_fed > self.max_head:
             self.error = ProtocolError(431, "request head too large")
 
     # ------------------------------------------------------------------ llhttp callbacks
@@ -168,15 +177,17 @@ class RequestReader:
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; h11 did not
         message.headers.append((name, value))
-        message.head_size += len(name) + len(value) + 4
-        if message.head_size > self.max_head:
+        size = message.head_size = message.head_size + len(name) + len(value) + 4
+        if size > self.max_head:
             raise _HeadTooLarge
-        if name == b"content-length":
+        if name not in _FRAMING:
+            return
+        if name == b"host":
+            message.host_count += 1
+        elif name == b"content-length":
             message.content_length = int(value)  # llhttp has checked the digits (only one)
         elif name == b"transfer-encoding":
             message.transfer_encoding = value.lower()  # llhttp refuses a second one
-        elif name == b"host":
-            message.host_count += 1
         elif name == b"connection":
             if b"close" in value.lower():
                 message.keep_alive = False
@@ -193,6 +204,8 @@ class RequestReader:
         if message.version != "1.1":
             message.keep_alive = False  # HTTP/1.0 always closes, as before
             message.waits_for_continue = False
+        elif message.transfer_encoding is None:
+            message.plain_head = message.host_count == 1
         if message.transfer_encoding is not None and message.content_length >= 0:
             message.framed_twice = True
             message.content_length = -1
