@@ -68,17 +68,22 @@ def _status_line(status: int) -> bytes:
 
 def frame(response: Response, head_only: bool = False) -> bytes:
     """The bytes of a complete answer: status line, headers, body (not for ``HEAD``)."""
-    parts = [
-        _status_line(response.status),
-        b"content-type: %s\r\ncontent-length: %d\r\ndate: %s\r\n"
-        % (response.content_type, len(response.body), _date.get()),
-    ]
-    for name, value in response.headers:
-        parts.append(b"%s: %s\r\n" % (name, value))
-    parts.append(b"connection: close\r\n\r\n" if response.close else b"\r\n")
-    if not head_only and response.body:
-        parts.append(response.body)
-    return b"".join(parts)
+    body = response.body
+    head = b"%scontent-type: %s\r\ncontent-length: %d\r\ndate: %s\r\n" % (
+        _STATUS_LINES.get(response.status) or _status_line(response.status),
+        response.content_type,
+        len(body),
+        _date.get(),
+    )
+    for header in response.headers:  # (a few at most)
+        head += b"%s: %s\r\n" % header
+    return b"".join(
+        (
+            head,
+            b"connection: close\r\n\r\n" if response.close else b"\r\n",
+            b"" if head_only else body,
+        )
+    )
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

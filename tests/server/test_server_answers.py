@@ -1,5 +1,6 @@
-"""The fast task answers (``server/taskjson.py``) hold to the general path: the bytes of
-``task_view`` encoded, for tasks in every state and with every optional field."""
+"""The fast answers of the hot path hold to the general ones: a task's JSON
+(``server/taskjson.py``) is the bytes of ``task_view`` encoded, for tasks in every state and
+with every optional field; ``frame`` is the framing it replaced, byte for byte."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import msgspec
 import pytest
 
 from workerpool_tui.core.models import Task, TaskError, TaskStatus, task_view
+from workerpool_tui.server.answering import _date, _status_line, frame
+from workerpool_tui.server.responses import Response
 from workerpool_tui.server.schemas import TaskBatch, TaskList
 from workerpool_tui.server.taskjson import batch_json, list_json, task_json
 
@@ -81,3 +84,39 @@ def test_the_answer_does_not_share_the_tasks_lists() -> None:
     task.logs.append("b")
     assert task_json(task) != before
     assert task_json(_task()) == _encode(task_view(_task()))
+
+
+def _general_frame(response: Response, head_only: bool = False) -> bytes:
+    """``frame`` as it was before the hot path: a list of parts."""
+    parts = [
+        _status_line(response.status),
+        b"content-type: %s\r\ncontent-length: %d\r\ndate: %s\r\n"
+        % (response.content_type, len(response.body), _date.get()),
+    ]
+    for name, value in response.headers:
+        parts.append(b"%s: %s\r\n" % (name, value))
+    parts.append(b"connection: close\r\n\r\n" if response.close else b"\r\n")
+    if not head_only and response.body:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(200, b'{"status":"ok"}'),
+        Response(201, b"{}", headers=[(b"location", b"/api/v1/tasks/abc")]),
+        Response(204),
+        Response(404, b"x", close=True),
+        Response(599, b"unknown status", content_type=b"text/plain"),
+        Response(429, b"{}", headers=[(b"retry-after", b"3"), (b"x-one", b"1")], close=True),
+    ],
+    ids=range(6),
+)
+@pytest.mark.parametrize("head_only", [False, True])
+def test_frame_is_the_general_framing(
+    response: Response, head_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One Date for both (a second could turn between the two calls).
+    monkeypatch.setattr(_date, "get", lambda: b"Thu, 03 Dec 2026 17:00:00 GMT")
+    assert frame(response, head_only) == _general_frame(response, head_only)
