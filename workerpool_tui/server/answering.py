@@ -135,7 +135,16 @@ class Answering:
         if response.headers and not _checked(response.headers):
             log.error("malformed response header from the handler: %r", response.headers)
             response = error_response(500, "internal_error", "internal server error", close=True)
-        await self._send(frame(response, head_only))
+        data = frame(response, head_only)
+        # (self._send, inlined: one coroutine fewer per answer)
+        self.phase = Phase.WRITE
+        self.deadline = time.monotonic() + self.limits.write_timeout_s
+        try:
+            await self.stream.send(data)
+        except STREAM_GONE:
+            raise Closed from None
+        self.phase = Phase.BUSY
+        self.deadline = math.inf
 
     async def _send(self, data: bytes) -> None:
         self.phase = Phase.WRITE

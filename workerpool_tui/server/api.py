@@ -231,8 +231,9 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             if refusal is not None:
                 return refusal
         route, params = request.route
+        handler = self._handlers[route.handler]
         try:
-            return await self._handlers[route.handler](request, **params)
+            return await (handler(request, **params) if params else handler(request))
         except EngineError as exc:
             return engine_error(exc)
         except _Refused as refused:

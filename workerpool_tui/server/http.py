@@ -231,6 +231,14 @@ class HttpConnection(Answering):
                 refusal.close = True  # its body is never read
             request.refusal = refusal
             return request
+        if (
+            message.complete
+            and not message.too_large
+            and message.content_length <= self.limits.max_body_bytes
+        ):  # the usual case: the body came with the head (what _read_body would answer)
+            chunks = message.body
+            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return request
         body = await self._read_body(message, method, target)
         if body is None:
             return None

@@ -122,7 +122,8 @@ class ProtocolStream(SocketStream):
             while not protocol.chunks:
                 if protocol.eof:
                     raise anyio.EndOfStream
-                self._check_open()
+                if self._closed or protocol.lost or protocol.exception is not None:
+                    self._check_open()  # raises
                 protocol.read_waiter = waiter = self._loop.create_future()
                 try:
                     await waiter
@@ -144,7 +145,8 @@ class ProtocolStream(SocketStream):
         protocol = self._protocol
         if protocol.write_paused:
             await self._drain()
-        self._check_open()
+        if self._closed or protocol.lost or protocol.exception is not None:
+            self._check_open()  # raises
         self._transport.write(item)
         if protocol.write_paused:
             # The kernel did not take everything: wait until it has.
