@@ -290,6 +290,9 @@ class EngineSource:
     async def refresh_workers(self) -> None:
         """Nothing to fetch: :meth:`worker_infos` reads the pool itself."""
 
+    async def refresh_task(self, task_id: str) -> None:
+        """Nothing to fetch: the registry holds the task, log lines included."""
+
     def task_types(self) -> list[str]:
         return self._engine.types.names()
 

@@ -38,7 +38,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from ..client.api import ServerUrl
+from ..client.api import ServerUrl, task_path
 from ..client.stream import StreamLost
 from ..core import Task, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult
@@ -136,6 +136,7 @@ class RemoteSource:
         """Hold the connection until cancelled (or the token is refused)."""
         delay = self._backoff[0]
         while True:
+            behind = False
             try:
                 async with open_stream(
                     self.url, self._token, idle_timeout_s=self._idle_timeout_s
@@ -145,7 +146,7 @@ class RemoteSource:
                     async for message in ws.messages():
                         self._inbox.append(message)
                         if len(self._inbox) > INBOX_MAX:
-                            self._inbox.clear()
+                            behind = True
                             break
                     reason = "the server closed the stream"
             except Refused as exc:
@@ -155,6 +156,11 @@ class RemoteSource:
                 reason = f"refused: {exc}"
             except (StreamLost, RemoteError) as exc:
                 reason = str(exc)
+            if behind:  # a fresh snapshot at once is cheaper than catching up
+                self._inbox.clear()
+                self.resyncs += 1
+                self._log("warning", f"{INBOX_MAX:,} messages behind: a fresh snapshot")
+                continue
             self.connected = False
             self.attempts += 1
             self._retry_at = time.monotonic() + delay
@@ -215,6 +221,9 @@ class RemoteSource:
             kind = type(m)
             if kind is TaskMessage:
                 task = task_from_view(m.task)
+                old = self._view.get(task.id)
+                if old is not None and old.logs:  # fetched for the detail view: keep them
+                    task.logs, task.logs_dropped = old.logs, old.logs_dropped
                 self._view.put((task,))
                 if m.event != "progress":
                     ch.membership = True
@@ -353,6 +362,9 @@ class RemoteSource:
         """Quitting an attached dashboard leaves the server dispatching."""
 
     # ------------------------------------------------------------------ awaited
+    async def refresh_task(self, task_id: str) -> None:
+        self._seen(await self.api.task("GET", task_path(task_id)))
+
     async def refresh_workers(self) -> None:
         data = await self.api.call("GET", "/api/v1/workers", expect=("workers",))
         self._workers = [worker_info(w) for w in data["workers"]]
