@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import msgspec
@@ -17,8 +18,12 @@ from workerpool_tui import __version__
 from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
+from workerpool_tui.core.handlers import TaskContext
+from workerpool_tui.core.models import Task
 from workerpool_tui.core.schedules import ScheduleSpec
-from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
+from workerpool_tui.store.postgres import rows
+from workerpool_tui.store.postgres.migrations import migration
+from workerpool_tui.store.postgres.schema import SCHEMA_VERSION
 from workerpool_tui.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.anyio
@@ -79,6 +84,46 @@ async def test_pipeline_and_cascade_in_the_database(pg_url: str, pg_schema: str)
         assert engine.stats().tasks.blocked == 0
 
 
+async def test_a_child_counts_only_its_parents_not_completed_yet(
+    pg_url: str, pg_schema: str
+) -> None:
+    """``blocked`` at insert: a parent completed before counts for nothing, one still
+    waiting counts (the INSERT looks its parents up by id; many finished tasks around)."""
+    engine, _store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        finished = await engine.submit_many([_spec() for _ in range(50)])
+        for task in finished:
+            await wait_final_pg(engine, task.id)
+        (later,) = await engine.submit_many([_spec(run_at=time.time() + 3600)])
+        done = finished[0].id
+        free, held = await engine.submit_many(
+            [_spec(depends_on=(done,)), _spec(depends_on=(done, later.id))]
+        )
+        with psycopg.connect(pg_url) as conn:
+            blocked = dict(
+                conn.execute(
+                    f"SELECT id, blocked FROM {pg_schema}.tasks WHERE id = ANY(%s)",
+                    ([free.id, held.id],),
+                ).fetchall()
+            )
+        assert blocked == {free.id: 0, held.id: 1}
+        assert (await wait_final_pg(engine, free.id)).status is TaskStatus.COMPLETED
+        # A task without parents looks nothing up (the lookup read every finished task,
+        # for every new row: inserts slowed down as the table filled).
+        with psycopg.connect(pg_url) as conn:
+            conn.execute(f"ANALYZE {pg_schema}.tasks")
+            new = [Task(id=f"plan-{i}", type="default_task", payload={}) for i in range(100)]
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN (ANALYZE, COSTS off) " + rows.INSERT.format(s=pg_schema),
+                    rows.insert_params(new),
+                ).fetchall()
+            )
+            conn.rollback()
+        assert "tasks_finished" not in plan and "(never executed)" in plan, plan
+
+
 async def test_unique_keys_across_two_instances(pg_url: str, pg_schema: str) -> None:
     one, _ = pg_engine(pg_url, pg_schema)
     two, _ = pg_engine(pg_url, pg_schema)
@@ -124,7 +169,7 @@ async def test_a_schedule_fires_once_per_cluster(pg_url: str, pg_schema: str) ->
         assert len(keys) == len(set(keys))  # one task per due time, cluster-wide
 
 
-def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
+def test_schema_1_is_migrated_to_the_current_one(pg_url: str, pg_schema: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {pg_schema}")
@@ -137,7 +182,16 @@ def test_schema_1_is_migrated_to_2(pg_url: str, pg_schema: str) -> None:
         row = conn.execute(
             f"SELECT blocked, depends_on, unique_key FROM {pg_schema}.tasks WHERE id = 'old'"
         ).fetchone()
-        assert row == (0, None, None) and SCHEMA_VERSION == 2
+        assert row == (0, None, None)
+        for version in range(2, SCHEMA_VERSION):  # and on to the current schema
+            conn.execute(migration(version, pg_schema).encode())
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (pg_schema,)
+            ).fetchall()
+        }
+        assert "tasks_parents" in indexes and "tasks_children" not in indexes
 
 
 async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
@@ -163,3 +217,71 @@ async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str
         await one.scheduler.delete("shared")
         clock.advance(31)
         await _until(two, lambda: "shared" not in two.scheduler.schedules)
+
+
+async def test_a_deep_chain_cascades_in_one_go(pg_url: str, pg_schema: str) -> None:
+    """A failed parent cancels a chain of 1,000 descendants: the cascade is not limited by
+    how deep PostgreSQL lets triggers nest (``max_stack_depth``)."""
+    engine, _ = pg_engine(pg_url, pg_schema)
+    async with engine:
+        depth = 1_000
+        specs = [_spec(payload={"sleep": 0.2, "fail": True})]
+        specs += [_spec(depends_on=(f"${i}",)) for i in range(depth)]
+        tasks = await engine.submit_many(specs)
+        last = await wait_final_pg(engine, tasks[-1].id)
+        assert last.status is TaskStatus.CANCELLED
+        assert last.error is not None and last.error.type == "dependency_failed"
+
+
+async def test_children_of_a_task_come_from_the_parents_index(pg_url: str, pg_schema: str) -> None:
+    engine, _store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        a, b, c, _d = await engine.submit_many(
+            [
+                _spec(),
+                _spec(depends_on=("$0",)),
+                _spec(depends_on=("$0",), run_at=time.time() + 3600),
+                _spec(depends_on=("$1",)),
+            ]
+        )
+        assert (await wait_final_pg(engine, b.id)).status is TaskStatus.COMPLETED
+        found, total = await engine.list_tasks(parent=a.id)
+        assert total == 2 and [t.id for t in found] == [c.id, b.id]  # the grandchild is not
+        found, total = await engine.list_tasks(parent=a.id, status=[TaskStatus.PENDING])
+        assert (total, [t.id for t in found]) == (1, [c.id])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")  # tiny table: ask whether the index serves
+        plan = conn.execute(
+            f"EXPLAIN SELECT id FROM {pg_schema}.tasks"
+            " WHERE depends_on @> ARRAY[%s]::text[] AND depends_on IS NOT NULL",
+            (a.id,),
+        ).fetchall()
+        assert "tasks_parents" in " ".join(str(r[0]) for r in plan)
+
+
+async def test_parent_results_of_parents_run_on_another_instance(
+    pg_url: str, pg_schema: str
+) -> None:
+    async def make(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        return {"made_by": payload["by"]}
+
+    seen: dict[str, Any] = {}
+
+    async def use(ctx: TaskContext, payload: dict[str, Any]) -> Any:
+        seen.update(ctx.parent_results)
+        return len(seen)
+
+    handlers = {"make": make, "use": use}
+    first, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with first:  # instance one runs a parent and leaves
+        (far,) = await first.submit_many([TaskSpec(type="make", payload={"by": "one"})])
+        assert (await wait_final_pg(first, far.id)).status is TaskStatus.COMPLETED
+    second, _ = pg_engine(pg_url, pg_schema, handlers)
+    async with second:
+        assert second.get(far.id) is None  # not held here: only the store knows it
+        (near,) = await second.submit_many([TaskSpec(type="make", payload={"by": "two"})])
+        assert (await wait_final_pg(second, near.id)).status is TaskStatus.COMPLETED
+        (child,) = await second.submit_many([TaskSpec(type="use", depends_on=(far.id, near.id))])
+        done = await wait_final_pg(second, child.id)
+        assert done.status is TaskStatus.COMPLETED, done.error
+    assert seen == {far.id: {"made_by": "one"}, near.id: {"made_by": "two"}}

@@ -93,6 +93,33 @@ async def test_pipeline_in_one_batch_completes_in_order() -> None:
         assert missing.status_code == 400 and "no task with id" in missing.text
 
 
+async def test_parent_filter_lists_a_tasks_children_whatever_their_status() -> None:
+    async with running_server() as server, client(server.port) as c:
+        resp = await c.post(
+            "/api/v1/tasks/batch",
+            json={
+                "tasks": [
+                    {"type": "default_task"},
+                    {"type": "default_task", "depends_on": ["$0"]},
+                    {"type": "default_task", "depends_on": ["$0"], "delay": "1h"},
+                    {"type": "default_task", "depends_on": ["$1"]},
+                ]
+            },
+        )
+        assert resp.status_code == 201, resp.text
+        ids = [t["id"] for t in resp.json()["tasks"]]
+        await wait_status(c, ids[1], "completed")
+        listed = (await c.get(f"/api/v1/tasks?parent={ids[0]}")).json()
+        assert listed["total"] == 2
+        assert [(t["id"], t["status"]) for t in listed["tasks"]] == [
+            (ids[2], "pending"),
+            (ids[1], "completed"),
+        ]  # newest first, final ones included; not the grandchild
+        scoped = (await c.get(f"/api/v1/tasks?parent={ids[0]}&status=completed")).json()
+        assert [t["id"] for t in scoped["tasks"]] == [ids[1]]
+        assert (await c.get("/api/v1/tasks?parent=nosuchtask")).json()["total"] == 0
+
+
 async def test_failed_parent_cancels_children_with_dependency_failed() -> None:
     async with running_server() as server, client(server.port) as c:
         resp = await c.post(

@@ -397,13 +397,20 @@ class Engine(Submissions, TaskActions):
         waiting: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         """Newest first; ``q`` matches an id prefix, the type or the message; ``waiting``
         is ``time``, ``dependencies`` or ``none`` (pending tasks waiting for that, or
-        tasks waiting for nothing)."""
+        tasks waiting for nothing); ``parent`` (a full id): the tasks depending on it."""
         statuses = frozenset(status) if status is not None else None
         return await self.index.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
+            statuses=statuses,
+            type_=type_,
+            q=q,
+            limit=limit,
+            offset=offset,
+            waiting=waiting,
+            parent=parent,
         )
 
     async def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> list[Task]:

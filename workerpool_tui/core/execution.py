@@ -134,6 +134,16 @@ class TaskExecution:
         if procs is not None and tt.isolation == "process":
             await run_in_process(self, procs, w, task, tt)
             return
+        if task.depends_on and self._engine.store is not None:
+            try:  # parents that ran on other instances: their results from the store
+                ctx._parents = await self._engine.load_parent_results(task)
+            except Exception as exc:
+                message = f"cannot read its parents' results: {_exc_message(exc)}"
+                self._fail(w, task, TaskError("parent_results_unavailable", message))
+                return
+            if w.cancel_reason is not None:
+                self._interrupted(w, task)
+                return
         try:
             if tt.is_async:
                 result = await tt.handler(ctx, task.payload)

@@ -89,13 +89,15 @@ class CancelFlag:
 class TaskContext:
     """What a handler gets besides its payload."""
 
-    __slots__ = ("_cancelled", "_event", "_sink", "_task", "attempt", "task_id")
+    __slots__ = ("_cancelled", "_event", "_parents", "_sink", "_task", "attempt", "task_id")
 
     def __init__(self, sink: _ProgressSink, task: Task) -> None:
         self._sink = sink
         self._task = task
         self._cancelled = False
         self._event: threading.Event | None = None
+        self._parents: dict[str, Any] | None = None
+        """Set before the handler runs when some parents were read from a shared store."""
         self.task_id = task.id
         self.attempt = task.attempts
         """1 for the first run, 2 for the first retry, ..."""
@@ -124,6 +126,8 @@ class TaskContext:
     @property
     def parent_results(self) -> dict[str, Any]:
         """The results of this task's parents (``depends_on``), by id."""
+        if self._parents is not None:
+            return self._parents
         return self._sink.parent_results(self._task)
 
     def log(self, line: str) -> None:

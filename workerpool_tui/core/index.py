@@ -58,9 +58,11 @@ class TaskIndex(Protocol):
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         """Newest first, filtered; and the number of matches. ``waiting``: ``time``,
-        ``dependencies`` or ``none`` (see :func:`waiting_filter`)."""
+        ``dependencies`` or ``none`` (see :func:`waiting_filter`); ``parent``: the tasks
+        that depend on that id (its children), found through an index."""
         ...
 
     async def snapshot(self, limit: int) -> list[Task]:
@@ -129,6 +131,7 @@ class LocalIndex:
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         return self.registry.page(
             statuses=statuses,
@@ -137,6 +140,7 @@ class LocalIndex:
             limit=limit,
             offset=offset,
             pred=waiting_filter(waiting),
+            parent=parent,
         )
 
     async def snapshot(self, limit: int) -> list[Task]:

@@ -48,6 +48,11 @@ class SharedStore(Protocol):
     """Unique keys, held by the database (``claim(key, task_id, until)`` -> holder id or
     ``None``; ``release(key, task_id)``)."""
 
+    async def results(self, ids: list[str]) -> dict[str, Any]:
+        """The results of these tasks by id, in one query (``None`` for a task without
+        one; an id the store does not have is left out)."""
+        ...
+
     async def run_now(self, task: Task) -> Task:
         """Make a task waiting for a time runnable now (any instance may claim it)."""
         ...

@@ -141,6 +141,19 @@ class TaskActions:
                 out[parent_id] = parent.result
         return out
 
+    async def load_parent_results(self, task: Task) -> dict[str, Any] | None:
+        """Cluster mode: the results of ``task``'s parents, those this instance does not
+        hold read from the store in one query (a parent may have run on another
+        instance); ``None`` when every parent is here (the registry answers)."""
+        if self.store is None or not task.depends_on:
+            return None
+        out = self.parent_results(task)
+        missing = [p for p in task.depends_on if p not in out]
+        if not missing:
+            return None
+        out.update(await self.store.results(missing))
+        return out
+
     def interrupt_held(self, task_id: str, reason: str) -> bool:
         """Interrupt a task this instance runs (a shared store's cancel from another
         instance, or a lost lease); False when it does not run it."""

@@ -352,6 +352,7 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             type_=one("type") or None,
             q=one("q") or None,
             waiting=one("waiting") or None,
+            parent=one("parent") or None,
             limit=limit,
             offset=offset,
         )

@@ -180,6 +180,12 @@ def _routes() -> tuple[Route, ...]:
                     "pending tasks waiting for a time, for their parents, or tasks waiting"
                     " for nothing (empty: no filter)",
                 ),
+                QueryParam(
+                    "parent",
+                    {"type": "string"},
+                    "a task's full id: only its children (the tasks whose depends_on names"
+                    " it), whatever their status",
+                ),
             ),
         ),
         Route(

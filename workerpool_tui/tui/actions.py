@@ -51,7 +51,7 @@ class Actions(_AppBase):
 
     # ------------------------------------------------------------------ tasks
     def open_task(self, task_id: str) -> None:
-        screen = DetailScreen(task_id)
+        screen = DetailScreen(task_id, self.bridge.relatives)
         self.push_screen(screen)
         screen.show(self.bridge.get(task_id), self.bridge.now())
         self.last_effect_at = time.perf_counter()

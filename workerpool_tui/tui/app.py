@@ -36,7 +36,7 @@ from .source import DashboardSource
 from .ticking import TICK_HZ, Ticking
 from .view_model import SORT_COLUMNS, Query, ServerStatus, SortSpec
 from .widgets.chart import Chart
-from .widgets.filter_tabs import FILTERS, FilterTabs
+from .widgets.filter_tabs import FILTER_WAITING, FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
 from .widgets.scaling_log import ScalingLog
 from .widgets.stats_bar import StatsBar, StatsLine
@@ -175,6 +175,7 @@ class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[in
             search=self.query_state.search,
             sort=self.query_state.sort,
             limit=WINDOW_ROWS,
+            waiting=FILTER_WAITING.get(key),
         )
         self._window_dirty = True
         self._apply_now()
@@ -187,7 +188,12 @@ class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[in
         if offset == q.offset:
             return
         self.query_state = Query(
-            statuses=q.statuses, search=q.search, sort=q.sort, limit=q.limit, offset=offset
+            statuses=q.statuses,
+            search=q.search,
+            sort=q.sort,
+            limit=q.limit,
+            offset=offset,
+            waiting=q.waiting,
         )
         self._window_dirty = True
         self._apply_now()
@@ -213,7 +219,9 @@ class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[in
         q = self.query_state
         if text == q.search:
             return
-        self.query_state = Query(statuses=q.statuses, search=text, sort=q.sort, limit=q.limit)
+        self.query_state = Query(
+            statuses=q.statuses, search=text, sort=q.sort, limit=q.limit, waiting=q.waiting
+        )
         self._window_dirty = True
 
     @on(Input.Submitted, "#search")
@@ -256,7 +264,9 @@ class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[in
 
     def _set_sort(self, sort: SortSpec) -> None:
         q = self.query_state
-        self.query_state = Query(statuses=q.statuses, search=q.search, sort=sort, limit=q.limit)
+        self.query_state = Query(
+            statuses=q.statuses, search=q.search, sort=sort, limit=q.limit, waiting=q.waiting
+        )
         self._window_dirty = True
         self._apply_now()
 
@@ -286,6 +296,10 @@ class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[in
     @on(DetailScreen.CancelTask)
     def _detail_cancel(self, event: DetailScreen.CancelTask) -> None:
         self.ask_cancel(event.task_id)
+
+    @on(DetailScreen.OpenTask)
+    def _detail_open(self, event: DetailScreen.OpenTask) -> None:
+        self.open_task(event.task_id)
 
     @on(DetailScreen.SubmitAgain)
     def _detail_retry(self, event: DetailScreen.SubmitAgain) -> None:

@@ -29,10 +29,11 @@ from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
-from ..core.schedules import Schedule, Scheduler, ScheduleSpec
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
+from .relatives import Relative, relatives
+from .schedule_ops import SchedulerOps
 from .shared_tasks import SharedTasks
 from .source import ScheduleOps
 from .view_model import (
@@ -225,11 +226,31 @@ class EngineSource:
             return self.shared.get(task_id)
         return task
 
+    def relatives(self, task: Task) -> tuple[list[Relative], int]:
+        """``task``'s parents and children with their statuses (see :mod:`.relatives`)."""
+        return relatives(task, self.get, self._engine.registry, self.shared)
+
     def types(self) -> list[TypeInfo]:
-        return [
-            TypeInfo(t.name, t.description, t.payload_schema(), self._limits(t.name, t.isolation))
-            for t in self._engine.types
-        ]
+        task_cfg = self._engine.config.task
+        out = []
+        for t in self._engine.types:
+            ts = task_cfg.types.get(t.name)
+            out.append(
+                TypeInfo(
+                    t.name,
+                    t.description,
+                    t.payload_schema(),
+                    self._limits(t.name, t.isolation),
+                    priority=ts.priority if ts and ts.priority is not None else 0,
+                    timeout_s=ts.timeout
+                    if ts and ts.timeout is not None
+                    else task_cfg.default_task_timeout,
+                    max_retries=ts.max_retries
+                    if ts and ts.max_retries is not None
+                    else task_cfg.default_max_retries,
+                )
+            )
+        return out
 
     def _limits(self, name: str, isolation: str) -> str:
         parts = ["process"] if isolation == "process" else []
@@ -380,30 +401,3 @@ class EngineSource:
 
 Bridge = EngineSource
 """The older name of :class:`EngineSource`."""
-
-
-class SchedulerOps:
-    """The Schedules screen's operations on the engine's own scheduler."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
-
-    async def rows(self) -> list[tuple[Schedule, str | None]]:
-        rows = sorted(self.scheduler.schedules.values(), key=lambda s: s.spec.name)
-        out: list[tuple[Schedule, str | None]] = []
-        for s in rows:
-            status = None if s.last_task_id is None else (await self.scheduler.view(s)).last_status
-            out.append((s, status))
-        return out
-
-    async def add(self, spec: ScheduleSpec) -> None:
-        await self.scheduler.add(spec)
-
-    async def replace(self, name: str, spec: ScheduleSpec) -> None:
-        await self.scheduler.replace(name, spec)
-
-    async def delete(self, name: str) -> None:
-        await self.scheduler.delete(name)
-
-    async def run_now(self, name: str) -> str | None:
-        return await self.scheduler.run_now(name)

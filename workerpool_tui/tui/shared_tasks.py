@@ -61,6 +61,10 @@ class SharedTasks:
             return iter(pool)
         return (t for t in pool if t.status in statuses)
 
+    def active_and_final(self) -> Iterable[Task]:
+        """Every task of the view, in no particular order."""
+        return self._tasks.values()
+
     def active(self) -> list[Task]:
         return [t for t in self._tasks.values() if not t.status.final]
 

@@ -111,6 +111,7 @@ class Ticking(_AppBase):
                 or ch.rebuild
                 or screen.task_id in ch.task_ids
                 or (sampled and task is not None and not task.status.final)
+                or (sampled and screen.has_relatives)  # their statuses move on
             ):
                 screen.show(task, now)
         if ch.logs:
@@ -154,11 +155,14 @@ class Ticking(_AppBase):
     def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
         q = self.query_state
         slow = (
-            bool(q.search.strip())
+            q.waiting is not None
+            or bool(q.search.strip())
             or not (q.sort.column == "age" and q.sort.descending)
             or q.offset > DEEP_OFFSET
         )
         requery = force or ch.rebuild or ch.membership or self._window_dirty
+        if refresh_times and q.waiting is not None:
+            requery = True  # a task whose time came leaves the Scheduled rows (no event says so)
         if requery and slow and not force:
             mono = time.monotonic()
             if mono - self._last_slow_query < SLOW_QUERY_S:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from ..core import Task, TaskSpec, TaskStatus
-from ..core.index import TaskCounts
+from ..core.index import TaskCounts, waiting_filter
 from ..core.registry import Registry
 from .shared_tasks import SharedTasks
 
@@ -35,6 +35,11 @@ class TypeInfo(msgspec.Struct, frozen=True):
     payload_schema: dict[str, Any] | None
     limits: str = ""
     """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
+    priority: int | None = 0
+    timeout_s: float | None = 300.0
+    max_retries: int | None = 0
+    """What a submission that leaves them out gets: ``[task.types.NAME]``, else ``[task]``
+    (``None``: the attached server's own default, which its API does not state)."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):
@@ -52,6 +57,9 @@ class Query(msgspec.Struct, frozen=True):
     limit: int = 200
     offset: int = 0
     """Rows of the filtered, sorted list before the first one shown."""
+    waiting: str | None = None
+    """``time``, ``dependencies`` or ``none``: the API's ``waiting=`` filter (the
+    Scheduled tab is ``time``)."""
 
 
 class Changes(msgspec.Struct):
@@ -121,6 +129,8 @@ def query_tasks(
     Newest-first without a search walks the view from its newest end and stops after
     ``offset + limit``; other sorts take the top ``offset + limit`` with a heap.
     """
+    if q.waiting is not None:
+        return _query_waiting(view, q)
     lo, hi = q.offset, q.offset + q.limit
     needle = q.search.strip().lower()
     if needle:
@@ -155,3 +165,26 @@ def query_tasks(
     key = _sort_key(q.sort.column)
     pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
     return pick(hi, found, key=key)[lo:], total
+
+
+def _query_waiting(view: Registry | SharedTasks, q: Query) -> tuple[list[Task], int]:
+    """The ``waiting`` filters: one pass over the unfinished tasks only for ``time``
+    and ``dependencies`` (a million final ones are never walked); the top
+    ``offset + limit`` taken with a heap."""
+    lo, hi = q.offset, q.offset + q.limit
+    pred = waiting_filter(q.waiting)
+    assert pred is not None
+    needle = q.search.strip().lower()
+    statuses = q.statuses
+    # time and dependencies wait only among pending tasks; none takes the final too
+    pool = view.active() if q.waiting != "none" else view.newest()
+    found = [
+        t
+        for t in pool
+        if (statuses is None or t.status in statuses)
+        and pred(t)
+        and (not needle or matches_search(t, needle))
+    ]
+    key = _sort_key(q.sort.column)
+    pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
+    return pick(hi, found, key=key)[lo:], len(found)

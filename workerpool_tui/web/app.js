@@ -7,6 +7,7 @@
  */
 import { BulkMarks, bulkSummary } from "./bulk.js";
 import { drawChart } from "./charts.js";
+import { setupFamily } from "./family.js";
 import { setupSubmitForm } from "./form.js";
 import { setupPanels } from "./panels.js";
 import { setupSchedules } from "./schedules.js";
@@ -268,6 +269,7 @@ function onTask(event, task) {
   if (!task || !task.id) return;
   list.onEvent(event, task);
   if (task.id === state.selected) refreshSelected(FINAL.has(task.status));
+  else if (event !== "progress" && family.shows(task.id)) refreshSelected(false); // a relative moved on
   if (event !== "progress" || state.showProgress) {
     let detail = task.type;
     if (event === "progress") detail += `  ${Math.round(task.progress)}%`;
@@ -486,6 +488,7 @@ function updateRow(tr, t) {
   put(c.priority, String(t.priority));
   put(c.created, fmtClock(t.created_at));
   put(c.duration, duration);
+  if (c.duration.title !== duration) c.duration.title = duration; // "runs in 4m 10s" whole
   const worker = t.worker == null ? "–" : String(t.worker);
   put(c.worker, t.instance ? `${t.instance}/${worker}` : worker);
   if (t.instance && !clusterShown) {
@@ -633,6 +636,7 @@ function renderDetail() {
   if (t.error) {
     setText("d-error", `${t.error.type}: ${t.error.message}` + (t.error.traceback ? "\n\n" + t.error.traceback : ""));
   }
+  family.render(t.id);
   const logs = t.logs || [];
   $("d-logs-wrap").hidden = logs.length === 0;
   if (logs.length) setText("d-logs", logs.join("\n"));
@@ -704,8 +708,11 @@ async function select(id) {
 async function fetchSelected(id) {
   lastRefresh = Date.now();
   try {
-    list.onFetched(await api("GET", `${API}/tasks/${encodeURIComponent(id)}`));
+    const task = await api("GET", `${API}/tasks/${encodeURIComponent(id)}`);
+    list.onFetched(task);
     requestRender();
+    await family.load(task);
+    if (state.selected === id) family.render(id);
   } catch (err) {
     if (err.status === 404) $("d-action-result").textContent = "The server no longer tracks this task.";
   }
@@ -946,6 +953,7 @@ setInterval(() => {
 
 const panels = setupPanels({ api, openTask: (id) => select(id) });
 const schedules = setupSchedules({ api });
+const family = setupFamily({ api, apiBase: API, $, select });
 
 const form = setupSubmitForm({
   api,

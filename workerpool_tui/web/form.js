@@ -67,6 +67,9 @@ function limitsText(t) {
 function onTypeChange() {
   const t = currentType();
   $("f-type-desc").textContent = t ? (t.description || "") + limitsText(t) : "";
+  // the type's defaults, greyed in the empty fields; left empty, the server applies them
+  $("f-priority").placeholder = t && t.priority != null ? String(t.priority) : "0";
+  $("f-timeout").placeholder = t && t.timeout != null ? `${t.timeout}s` : "default";
   const payload = $("f-payload");
   if (payload.value.trim() === prefilled.trim() || payload.value.trim() === "") {
     const example = {};
@@ -138,8 +141,9 @@ function validatePayload() {
 }
 
 function readOptions() {
-  const priority = Number($("f-priority").value || "0");
-  if (!Number.isInteger(priority)) throw new Error("Priority must be a whole number.");
+  const raw = $("f-priority").value.trim();
+  const priority = raw === "" ? null : Number(raw); // null: the type's default
+  if (priority !== null && !Number.isInteger(priority)) throw new Error("Priority must be a whole number.");
   const count = Number($("f-count").value || "1");
   if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error("Count must be between 1 and 1000.");
   const timeout = $("f-timeout").value.trim();
@@ -163,7 +167,8 @@ $("submit-form").addEventListener("submit", async (ev) => {
     $("f-options-error").textContent = err.message;
     return;
   }
-  const spec = { type: $("f-type").value, payload: parsePayload(), priority: opts.priority };
+  const spec = { type: $("f-type").value, payload: parsePayload() };
+  if (opts.priority !== null) spec.priority = opts.priority;
   if (opts.timeout) spec.timeout = /^\s*\d+(\.\d+)?\s*$/.test(opts.timeout) ? Number(opts.timeout) : opts.timeout;
   const button = $("f-submit");
   button.disabled = true;

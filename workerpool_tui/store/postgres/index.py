@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
+import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from ...core.models import FINAL_STATUSES, Task, TaskStatus
@@ -117,6 +119,16 @@ class PgIndex:
             row = await cur.fetchone()
         return None if row is None else rows.task(row)
 
+    async def results(self, ids: list[str]) -> dict[str, Any]:
+        """The results of these tasks by id, in one query (see ``SharedStore.results``)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT id, result::text FROM {self._s}.tasks WHERE id = ANY(%s::text[])",
+                (ids,),
+            )
+            found = await cur.fetchall()
+        return {id_: None if raw is None else msgspec.json.decode(raw) for id_, raw in found}
+
     async def by_prefix(self, prefix: str, limit: int) -> list[Task]:
         like = prefix.translate(_LIKE_SPECIALS) + "%"
         async with self._pool.connection() as conn:
@@ -135,11 +147,15 @@ class PgIndex:
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         where: list[str] = []
         params: list[object] = []
         if waiting is not None:
             where.append(WAITING[waiting])
+        if parent is not None:  # the tasks_parents index (schema 3)
+            where.append("depends_on @> ARRAY[%s]::text[] AND depends_on IS NOT NULL")
+            params.append(parent)
         if statuses is not None:
             where.append("status = ANY(%s::text[])")
             params.append(sorted(s.value for s in statuses))
@@ -159,7 +175,7 @@ class PgIndex:
                 (*params, limit, offset),
             )
             found = [rows.task(r) for r in await cur.fetchall()]
-            if type_ is None and not q and waiting is None:
+            if type_ is None and not q and waiting is None and parent is None:
                 counts = await self.refresh_counts()
                 total = counts.total if statuses is None else sum(counts.of(s) for s in statuses)
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import psycopg
@@ -77,11 +77,18 @@ class SharedIndex:
         limit: int,
         offset: int,
         waiting: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Task], int]:
         if waiting not in (None, *WAITING):
             waiting_filter(waiting)  # raises InvalidRequest naming the values
         found, total = await self._pg.page(
-            statuses=statuses, type_=type_, q=q, limit=limit, offset=offset, waiting=waiting
+            statuses=statuses,
+            type_=type_,
+            q=q,
+            limit=limit,
+            offset=offset,
+            waiting=waiting,
+            parent=parent,
         )
         return self._live(found), total
 
@@ -283,6 +290,9 @@ class PostgresStore:
                 _logger.debug("store: cannot read counts: %s", describe(exc))
 
     # ------------------------------------------------------------------ operations
+    async def results(self, ids: list[str]) -> dict[str, Any]:
+        return await self._pg.results(ids)
+
     async def run_now(self, task: Task) -> Task:
         await self._pg.run_now(task.id)
         return await self._pg.by_id(task.id) or task

@@ -1,7 +1,9 @@
-"""Task detail: payload, result or error with traceback, its log lines, timeline, progress."""
+"""Task detail: payload, result or error with traceback, its log lines, timeline, progress,
+and its parents and children (status coloured; Enter on one opens its detail)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
@@ -14,10 +16,22 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
 
 from ...core import Task, TaskStatus, TaskView, task_view
+from ..relatives import Relative
 from ..widgets.cells import duration
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "pending": "dim",
+}
+
+RelativesFn = Callable[[Task], tuple[list[Relative], int]]
 
 
 class DetailScreen(Screen[None]):
@@ -51,9 +65,18 @@ class DetailScreen(Screen[None]):
             super().__init__()
             self.task_id = task_id
 
-    def __init__(self, task_id: str) -> None:
+    class OpenTask(Message):
+        """The user chose a parent or a child: show that task's detail."""
+
+        def __init__(self, task_id: str) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    def __init__(self, task_id: str, relatives: RelativesFn | None = None) -> None:
         super().__init__()
         self.task_id = task_id
+        self._relatives_fn = relatives
+        self._relatives: tuple[list[Relative], int] | None = None
         self._view: TaskView | None = None
         self._ready = False
         self._pending: tuple[Task | None, float] | None = None
@@ -64,6 +87,7 @@ class DetailScreen(Screen[None]):
             yield Static(id="detail-summary")
             yield ProgressBar(total=100, show_eta=False, id="detail-progress")
             yield Static(id="detail-message")
+            yield OptionList(id="detail-family", classes="section")
             yield Static(id="detail-timeline", classes="section")
             yield Static(id="detail-payload", classes="section")
             yield Static(id="detail-outcome", classes="section")
@@ -74,6 +98,9 @@ class DetailScreen(Screen[None]):
         self.query_one("#detail-payload").border_title = "Payload"
         self.query_one("#detail-timeline").border_title = "Timeline"
         self.query_one("#detail-logs").border_title = "Task log"
+        family = self.query_one("#detail-family", OptionList)
+        family.border_title = "Parents and children · Enter: open"
+        family.display = False
         self.title = f"Task {self.task_id}"
         self._ready = True
         if self._pending is not None:
@@ -102,6 +129,7 @@ class DetailScreen(Screen[None]):
             return
         view = task_view(task)
         old, self._view = self._view, view
+        self._show_relatives(task)
         self.query_one("#detail-summary", Static).update(self._summary(view))
         bar = self.query_one("#detail-progress", ProgressBar)
         bar.update(progress=view.progress)
@@ -126,6 +154,37 @@ class DetailScreen(Screen[None]):
             self.query_one("#detail-logs", Static).update(
                 Text("\n".join(view.logs)) if view.logs else Text("(no log lines)", style="dim")
             )
+
+    @property
+    def has_relatives(self) -> bool:
+        """It lists parents or children (the app refreshes their statuses each second)."""
+        return bool(self._relatives and self._relatives[0])
+
+    def _show_relatives(self, task: Task) -> None:
+        if self._relatives_fn is None:
+            return
+        found = self._relatives_fn(task)
+        if found == self._relatives:
+            return
+        first = self._relatives is None
+        self._relatives = found
+        rows, more = found
+        family = self.query_one("#detail-family", OptionList)
+        highlighted = family.highlighted
+        family.clear_options()
+        family.add_options([Option(_relative_line(r), id=r.id) for r in rows])
+        if more:
+            family.add_option(Option(Text(f"… and {more:,} more children", style="dim")))
+        family.display = bool(rows)
+        if rows:
+            family.highlighted = min(highlighted or 0, len(rows) - 1)
+            if first:
+                family.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.OpenTask(event.option.id))
 
     def _summary(self, v: TaskView) -> Text:
         out = Text()
@@ -176,6 +235,18 @@ def _timeline(
         out.append(duration((finished if finished is not None else now) - started))
         if finished is None:
             out.append(" (running)", style="dim")
+    return out
+
+
+def _relative_line(r: Relative) -> Text:
+    out = Text()
+    out.append(f"{r.relation:<7} ", style="bold")
+    out.append(f"{r.id}  ")
+    if r.status is None:
+        out.append("(no longer tracked)", style="dim")
+        return out
+    out.append(f"{r.type or '-'}  ")
+    out.append(r.status.value, style=STATUS_STYLE.get(r.status.value, ""))
     return out
 
 

@@ -1,7 +1,9 @@
 """The submit form: type, payload JSON checked as you type, priority, timeout, retries, count.
 
 Nothing is sent until every field is valid; each error is shown under its field. The form
-only describes the submission (a :class:`SubmitRequest`); the app sends it.
+only describes the submission (a :class:`SubmitRequest`); the app sends it. Priority,
+timeout and max retries start empty, showing the chosen type's defaults (``[task.types.
+NAME]``, else ``[task]``) in grey; left empty, the engine applies those defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 from ...config import parse_duration
 from ...core import TaskSpec
 from ..view_model import SubmitRequest, TypeInfo
+from ..widgets.cells import duration
 from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PayloadCheck = Callable[[str, dict[str, Any]], "str | None"]
@@ -89,13 +92,13 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
             with Horizontal(classes="fields"):
                 with Vertical():
                     yield Label("Priority", classes="field-label")
-                    yield Input("0", id="submit-priority", type="integer")
+                    yield Input("", id="submit-priority", type="integer")
                 with Vertical():
                     yield Label("Timeout", classes="field-label")
-                    yield Input("", id="submit-timeout", placeholder="e.g. 30s")
+                    yield Input("", id="submit-timeout")
                 with Vertical():
                     yield Label("Max retries", classes="field-label")
-                    yield Input("", id="submit-retries", type="integer", placeholder="default")
+                    yield Input("", id="submit-retries", type="integer")
                 with Vertical():
                     yield Label("Count", classes="field-label")
                     yield Input("1", id="submit-count", type="integer")
@@ -145,7 +148,13 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
                 props = _schema_props(info.payload_schema)
                 fields = f"  fields: {props}" if props else ""
             limits = f"  ({info.limits})" if info.limits else ""
-            help_.update(f"{info.description}{fields}{limits}")
+            defaults = (
+                f"\ndefaults: priority {_default(info.priority)}"
+                f" · timeout {_default(info.timeout_s, duration)}"
+                f" · max retries {_default(info.max_retries)}"
+            )
+            help_.update(f"{info.description}{fields}{limits}{defaults}")
+            self._show_defaults(info)
 
         payload_error = ""
         payload: dict[str, Any] | None = None
@@ -166,9 +175,8 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
         self.query_one("#submit-payload-error", Label).update(payload_error)
 
         errors: list[str] = []
-        priority = _int(
-            self.query_one("#submit-priority", Input).value, "priority", errors, default=0
-        )
+        # An empty field is left out of the spec: the engine applies the type's default.
+        priority = _int(self.query_one("#submit-priority", Input).value, "priority", errors)
         timeout_text = self.query_one("#submit-timeout", Input).value.strip()
         timeout: float | None = None
         if timeout_text:
@@ -195,13 +203,24 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
             spec=TaskSpec(
                 type=type_name,
                 payload=payload,
-                priority=priority or 0,
+                priority=priority,
                 timeout_s=timeout,
                 max_retries=retries,
             ),
             count=count,
         )
         return self.request
+
+    def _show_defaults(self, info: TypeInfo) -> None:
+        """The type's defaults, greyed in the fields the user has not typed in."""
+        for field, text in (
+            ("#submit-priority", _default(info.priority)),
+            ("#submit-timeout", _default(info.timeout_s, duration)),
+            ("#submit-retries", _default(info.max_retries)),
+        ):
+            box = self.query_one(field, Input)
+            if box.placeholder != text:
+                box.placeholder = text
 
     # ------------------------------------------------------------------ actions
     @on(Button.Pressed, "#submit-ok")
@@ -266,3 +285,8 @@ def _schema_props(schema: dict[str, Any]) -> str:
         default = f" = {prop['default']}" if "default" in prop else ""
         parts.append(f"{name}: {kind}{default}")
     return ", ".join(parts)
+
+
+def _default(value: float | None, fmt: Callable[[float], str] = str) -> str:
+    """A default as the form shows it; ``None``: the server's (attached, not stated)."""
+    return "server's" if value is None else fmt(value)

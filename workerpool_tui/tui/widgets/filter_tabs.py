@@ -1,4 +1,7 @@
-"""Status filter tabs: All, Pending, Running, Completed, Failed, Cancelled, with counts."""
+"""Status filter tabs: All, Pending, Running, Completed, Failed, Cancelled, Scheduled.
+
+Scheduled is not a status: the pending tasks waiting for a time (the API's
+``waiting=time``); it comes last so the digits of the statuses stay where they were."""
 
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ FILTERS: tuple[tuple[str, str, TaskStatus | None], ...] = (
     ("completed", "Completed", TaskStatus.COMPLETED),
     ("failed", "Failed", TaskStatus.FAILED),
     ("cancelled", "Cancelled", TaskStatus.CANCELLED),
+    ("scheduled", "Scheduled", TaskStatus.PENDING),
 )
+
+FILTER_WAITING: dict[str, str] = {"scheduled": "time"}
+"""Filters that narrow their status to the tasks waiting for something (``waiting=``)."""
 
 
 class FilterTabs(Tabs):
-    """Clickable; the digit keys 1-6 select them too. Labels stay fixed (a label change
+    """Clickable; the digit keys 1-7 select them too. Labels stay fixed (a label change
     costs a layout pass of the screen); the counts live in the stats bar."""
 
     can_focus = False
