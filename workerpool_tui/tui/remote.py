@@ -53,6 +53,7 @@ from .relatives import Relative, relatives
 from .remote_http import (
     DEFAULT_CAP,
     RemoteApi,
+    RemoteSchedules,
     empty_stats,
     instance_info,
     pool_cap,
@@ -62,7 +63,6 @@ from .remote_http import (
     worker_info,
 )
 from .remote_link import BACKOFF_MAX_S, BACKOFF_MIN_S, Link
-from .schedule_ops import RemoteSchedules
 from .shared_tasks import VIEW_MAX, SharedTasks
 from .source import ScheduleOps
 from .view_model import Changes, Query, ServerStatus, SubmitRequest, TypeInfo, query_tasks

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import msgspec
@@ -28,6 +29,7 @@ from ..core.index import TaskCounts
 from ..core.instance_view import InstanceInfo
 from ..core.models import TaskView, rfc3339
 from ..core.procpool.pool import ProcessInfo
+from ..core.schedules import Schedule, ScheduleSpec
 from ..core.stats import BusStats, Latency, Percentiles, QueueStats, Throughput
 from ..core.worker_view import WorkerInfo
 from .view_model import TypeInfo
@@ -253,3 +255,48 @@ def type_info(t: dict[str, Any]) -> TypeInfo:
         timeout_s=t.get("timeout"),
         max_retries=t.get("max_retries"),
     )
+
+
+_SPEC_FIELDS = ScheduleSpec.__struct_fields__
+
+
+def schedule_from_view(view: dict[str, Any]) -> tuple[Schedule, str | None]:
+    spec = msgspec.convert({k: v for k, v in view.items() if k in _SPEC_FIELDS}, ScheduleSpec)
+    s = Schedule(spec, str(view.get("source", "api")))
+    s.next_run = epoch(view.get("next_run"))
+    s.last_run = epoch(view.get("last_run"))
+    s.last_task_id = view.get("last_task_id")
+    return s, view.get("last_status")
+
+
+def _schedule_path(name: str) -> str:
+    return "/api/v1/schedules/" + quote(name, safe="")
+
+
+class RemoteSchedules:
+    """The Schedules screen's operations over ``/api/v1/schedules``."""
+
+    def __init__(self, api: RemoteApi) -> None:
+        self.api = api
+
+    async def rows(self) -> list[tuple[Schedule, str | None]]:
+        data = await self.api.call("GET", "/api/v1/schedules", expect=("schedules",))
+        rows = [schedule_from_view(v) for v in data["schedules"]]
+        return sorted(rows, key=lambda pair: pair[0].spec.name)
+
+    async def add(self, spec: ScheduleSpec) -> None:
+        await self.api.call("POST", "/api/v1/schedules", msgspec.to_builtins(spec))
+
+    async def replace(self, name: str, spec: ScheduleSpec) -> None:
+        # PATCH changes the fields given: every field of the spec but its name (and the
+        # rule it does not use).
+        body = {k: v for k, v in msgspec.to_builtins(spec).items() if k != "name" and v is not None}
+        await self.api.call("PATCH", _schedule_path(name), body)
+
+    async def delete(self, name: str) -> None:
+        await self.api.call("DELETE", _schedule_path(name))
+
+    async def run_now(self, name: str) -> str | None:
+        data = await self.api.call("POST", _schedule_path(name) + "/run")
+        task_id = data.get("task_id")
+        return None if task_id is None else str(task_id)
