@@ -21,7 +21,8 @@ parents and cancels those of failed or cancelled ones (recursively: that cancel 
 again).
 
 Schema 3 indexes every task's ``depends_on`` (``tasks_parents``, GIN), so the children of
-a task are found by the index whatever their status (``?parent=ID``).
+a task are found by the index whatever their status (``?parent=ID``). Schema 4 adds
+``type_settings``: the types' run-time settings (``PATCH /api/v1/types/{name}``).
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 
@@ -439,7 +440,16 @@ DROP INDEX {s}.tasks_children;
 CREATE INDEX tasks_parents ON {s}.tasks USING gin (depends_on) WHERE depends_on IS NOT NULL;
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+_V4 = """
+-- Run-time settings of task types (PATCH /api/v1/types/NAME): one row per type with an
+-- override of its config (core/type_settings.py); every instance reads it again often.
+CREATE TABLE {s}.type_settings (
+    name     text PRIMARY KEY,
+    settings json NOT NULL  -- the set ones of concurrency, rate_limit, paused
+);
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 
