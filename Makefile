@@ -28,7 +28,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/pool.py

@@ -68,3 +68,7 @@ def hog(ctx: Any, payload: dict[str, Any]) -> int:
 
 def pid(ctx: Any, payload: dict[str, Any]) -> int:
     return os.getpid()
+
+
+def echo(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    return payload

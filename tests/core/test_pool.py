@@ -16,6 +16,7 @@ from enginekit import (
     wait_until,
 )
 
+import workerpool_tui.core.workers as workers_module
 from workerpool_tui.core import Engine, InvalidRequest, TaskSpec, TaskStatus
 from workerpool_tui.core.bus import PoolEvent
 from workerpool_tui.core.handlers import TaskContext
@@ -330,3 +331,36 @@ async def test_auto_scaling_from_zero_workers_and_back() -> None:
         assert done.status is TaskStatus.COMPLETED
         await wait_until(engine, lambda: engine.pool_state().current == 0)
         _consistent(engine)
+
+
+async def test_a_worker_yields_between_tasks_only_when_a_next_one_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The time slice counted in loop turns, not time: with a zero slice a worker gives the
+    # loop a turn between every two tasks, and none after its last one (its idle wait
+    # does: a checkpoint first cost each task of a light load one loop turn more, #16).
+    checkpoints: list[str | None] = []
+    real = anyio.lowlevel.checkpoint
+
+    async def counted() -> None:
+        checkpoints.append(ran[-1] if ran else None)
+        await real()
+
+    ran: list[str] = []
+
+    async def record(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        ran.append(ctx.task_id)
+
+    monkeypatch.setattr(workers_module, "SLICE_S", 0.0)
+    monkeypatch.setattr(anyio.lowlevel, "checkpoint", counted)
+    cfg = make_config(worker={"min_workers": 1, "max_workers": 1})
+    async with make_engine({"rec": record}, config=cfg) as engine:
+        one = await engine.submit(TaskSpec(type="rec"))
+        await wait_final(engine, one)
+        assert checkpoints == []
+        engine.pause()
+        tasks = await engine.submit_many([TaskSpec(type="rec")] * 5)
+        engine.resume()
+        await wait_all_final(engine, tasks)
+        assert ran[1:] == [t.id for t in tasks]
+        assert checkpoints == [t.id for t in tasks[:-1]]  # after each task but the last

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 KILL_GRACE = 0.5
 NAMES = ("cpu", "chatty", "async_answer", "boom", "crash", "sleepy", "stubborn", "not_json")
-NAMES += ("hog", "pid")
+NAMES += ("hog", "pid", "echo")
 
 
 def _types() -> TypeRegistry:
@@ -81,6 +81,15 @@ async def test_results_progress_logs_and_errors_cross_the_pipe() -> None:
         odd = await wait_final(engine, await submit(engine, "not_json"))
         assert odd.status is TaskStatus.FAILED and odd.error is not None
         assert odd.error.type == "invalid_result"
+
+
+async def test_a_payload_and_result_larger_than_the_socket_buffer_cross_whole() -> None:
+    blob = "x" * (4 << 20)  # far past a socket pair's buffer: the frame goes in pieces
+    async with _engine() as engine:
+        for _ in range(2):
+            task = await wait_final(engine, await submit(engine, "echo", {"blob": blob}))
+            assert task.status is TaskStatus.COMPLETED, task.error
+            assert task.result == {"blob": blob}
 
 
 @pytest.mark.parametrize("handler", ["sleepy", "stubborn"])

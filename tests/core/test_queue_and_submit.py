@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
-from enginekit import make_config, make_engine, registry_with, submit, wait_all_final
+from enginekit import (
+    make_config,
+    make_engine,
+    registry_with,
+    submit,
+    task_events,
+    wait_all_final,
+)
 
 from workerpool_tui.core import (
     Engine,
@@ -18,7 +26,7 @@ from workerpool_tui.core import (
 )
 from workerpool_tui.core.bus import TaskEvent
 from workerpool_tui.core.handlers import TaskContext
-from workerpool_tui.core.models import Task
+from workerpool_tui.core.models import EventKind, Task
 from workerpool_tui.core.queue import PriorityQueue
 
 pytestmark = pytest.mark.anyio
@@ -329,3 +337,44 @@ async def test_submit_outside_the_engine_lifetime_is_refused() -> None:
     with pytest.raises(ShuttingDown, match="shutting down"):
         await submit(engine, "default_task")
     assert len(engine.registry) == 0
+
+
+async def test_plain_specs_take_the_fast_path_and_become_the_same_tasks() -> None:
+    # Issue #16: specs without run_at, depends_on nor a unique key skip the order plan,
+    # the waiting room and the key table; their tasks, events and queue places must be
+    # exactly those of the full path (taken here through a unique key per spec).
+    cfg = make_config(
+        task={"default_task_timeout": "7s", "types": {"example_task": {"priority": 3}}}
+    )
+    async with make_engine(config=cfg) as engine:
+        engine.pause()
+        specs = [
+            TaskSpec(type="default_task", payload={"n": 1}),
+            TaskSpec(type="example_task", payload={}, max_retries=2, on_duplicate="return"),
+            TaskSpec(type="default_task", priority=-4, timeout_s=0.5, retry_of="t0"),
+            TaskSpec(type="default_task", payload={"n": 2}),
+        ]
+        keyed = [msgspec.structs.replace(s, unique_key=f"k{i}") for i, s in enumerate(specs)]
+        async with engine.bus.subscribe(maxsize=100, name="test") as sub:
+            created: list[bool] = []
+            plain = await engine.submit_many(specs, created=created)
+            full = await engine.submit_many(keyed)
+            events = task_events(sub.get_nowait())
+        assert created == [True] * 4
+        assert [e.kind for e in events] == [EventKind.CREATED] * 8
+        assert [e.task for e in events] == plain + full
+        skip = {"id", "seq", "created_at", "unique_key"}
+        for a, b in zip(plain, full, strict=True):
+            fields_a = {k: v for k, v in msgspec.structs.asdict(a).items() if k not in skip}
+            fields_b = {k: v for k, v in msgspec.structs.asdict(b).items() if k not in skip}
+            assert fields_a == fields_b
+        assert [t.seq for t in plain + full] == list(range(1, 9))
+        # By priority, then in submission order.
+        order = (plain[1], full[1], plain[0], plain[3], full[0], full[3], plain[2], full[2])
+        assert list(engine.backlog.queue) == list(order)
+        assert engine.registry.counts[TaskStatus.PENDING] == 8
+        # Room is checked alike: a plain batch larger than the room admits nothing.
+        room = engine.queue.free
+        with pytest.raises(QueueFull, match=f"{room + 1} submitted, room for {room}"):
+            engine.submit_nowait([TaskSpec(type="default_task")] * (room + 1))
+        assert len(engine.registry) == 8

@@ -19,8 +19,11 @@ from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import Duplicate, InvalidRequest
 from workerpool_tui.core.handlers import TaskContext
+from workerpool_tui.core.models import Task
 from workerpool_tui.core.schedules import ScheduleSpec
-from workerpool_tui.store.postgres.schema import SCHEMA_VERSION, migration
+from workerpool_tui.store.postgres import rows
+from workerpool_tui.store.postgres.migrations import migration
+from workerpool_tui.store.postgres.schema import SCHEMA_VERSION
 from workerpool_tui.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.anyio
@@ -79,6 +82,46 @@ async def test_pipeline_and_cascade_in_the_database(pg_url: str, pg_schema: str)
             await engine.submit_many([_spec(depends_on=("nope",))])
         await store._pg.refresh_counts()
         assert engine.stats().tasks.blocked == 0
+
+
+async def test_a_child_counts_only_its_parents_not_completed_yet(
+    pg_url: str, pg_schema: str
+) -> None:
+    """``blocked`` at insert: a parent completed before counts for nothing, one still
+    waiting counts (the INSERT looks its parents up by id; many finished tasks around)."""
+    engine, _store = pg_engine(pg_url, pg_schema)
+    async with engine:
+        finished = await engine.submit_many([_spec() for _ in range(50)])
+        for task in finished:
+            await wait_final_pg(engine, task.id)
+        (later,) = await engine.submit_many([_spec(run_at=time.time() + 3600)])
+        done = finished[0].id
+        free, held = await engine.submit_many(
+            [_spec(depends_on=(done,)), _spec(depends_on=(done, later.id))]
+        )
+        with psycopg.connect(pg_url) as conn:
+            blocked = dict(
+                conn.execute(
+                    f"SELECT id, blocked FROM {pg_schema}.tasks WHERE id = ANY(%s)",
+                    ([free.id, held.id],),
+                ).fetchall()
+            )
+        assert blocked == {free.id: 0, held.id: 1}
+        assert (await wait_final_pg(engine, free.id)).status is TaskStatus.COMPLETED
+        # A task without parents looks nothing up (the lookup read every finished task,
+        # for every new row: inserts slowed down as the table filled).
+        with psycopg.connect(pg_url) as conn:
+            conn.execute(f"ANALYZE {pg_schema}.tasks")
+            new = [Task(id=f"plan-{i}", type="default_task", payload={}) for i in range(100)]
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN (ANALYZE, COSTS off) " + rows.INSERT.format(s=pg_schema),
+                    rows.insert_params(new),
+                ).fetchall()
+            )
+            conn.rollback()
+        assert "tasks_finished" not in plan and "(never executed)" in plan, plan
 
 
 async def test_unique_keys_across_two_instances(pg_url: str, pg_schema: str) -> None:
@@ -178,6 +221,20 @@ async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str
         await one.scheduler.delete("shared")
         clock.advance(31)
         await _until(two, lambda: "shared" not in two.scheduler.schedules)
+
+
+async def test_a_deep_chain_cascades_in_one_go(pg_url: str, pg_schema: str) -> None:
+    """A failed parent cancels a chain of 1,000 descendants: the cascade is not limited by
+    how deep PostgreSQL lets triggers nest (``max_stack_depth``)."""
+    engine, _ = pg_engine(pg_url, pg_schema)
+    async with engine:
+        depth = 1_000
+        specs = [_spec(payload={"sleep": 0.2, "fail": True})]
+        specs += [_spec(depends_on=(f"${i}",)) for i in range(depth)]
+        tasks = await engine.submit_many(specs)
+        last = await wait_final_pg(engine, tasks[-1].id)
+        assert last.status is TaskStatus.CANCELLED
+        assert last.error is not None and last.error.type == "dependency_failed"
 
 
 async def test_children_of_a_task_come_from_the_parents_index(pg_url: str, pg_schema: str) -> None:

@@ -43,6 +43,11 @@ class Backlog(Protocol):
         """The next task for a worker, or ``None``; hot path."""
         ...
 
+    def has_next(self) -> bool:
+        """Whether :meth:`pop` would find a task now (a skipped stale one aside): a worker
+        gives the loop a turn between two tasks only if there is a next one (hot path)."""
+        ...
+
     def discard(self, task: Task) -> None:
         """A pending task left (cancelled); its status is no longer pending."""
         ...
@@ -77,6 +82,9 @@ class LocalBacklog:
 
     def __len__(self) -> int:
         return len(self.queue)
+
+    def has_next(self) -> bool:
+        return len(self.queue) > 0
 
     @property
     def free(self) -> int:

@@ -42,6 +42,30 @@ def _no_event(event: TaskEvent) -> None:
     """A publisher that publishes nothing (``announce=False``)."""
 
 
+_ON_DUPLICATE = frozenset(("error", "return"))
+
+
+def _plain(spec: TaskSpec) -> bool:
+    """No ``run_at``, ``depends_on`` nor unique key (and a valid ``on_duplicate``): the
+    order rules (:func:`~.order.plan`) have nothing to check or find in it."""
+    return (
+        spec.run_at is None
+        and not spec.depends_on
+        and spec.unique_key is None
+        and spec.unique_for is None
+        and spec.on_duplicate in _ON_DUPLICATE
+    )
+
+
+def _all_runnable(tasks: list[Task]) -> bool:
+    """None of ``tasks`` holds a unique key or waits (for parents or a time): what
+    :meth:`~.waiting.Waiting.admit` would return all of, and a key-less batch."""
+    for task in tasks:
+        if task.depends_on or task.run_at is not None or task.unique_key is not None:
+            return False
+    return True
+
+
 class Submissions:
     """The engine's submission methods; :class:`~.engine.Engine` sets these attributes."""
 
@@ -83,9 +107,13 @@ class Submissions:
                 if self._tg is not None
                 else "the engine is not running"
             )
+        plain = True
         for spec in specs:
             check_spec(spec, self.types, self._tcfg.max_task_timeout)
+            plain = plain and _plain(spec)
         now = self.clock.now()
+        if plain:
+            return self._admit_plain(specs, now)
         local = self.store is None
 
         def where(i: int) -> str:
@@ -101,16 +129,7 @@ class Submissions:
             for i, spec in enumerate(specs)
             if the_plan.new(i) and not spec.depends_on and (spec.run_at or 0.0) <= now
         )
-        backlog = self.backlog
-        free = backlog.free - self._committing
-        if runnable > free:
-            raise QueueFull(
-                f"queue full: {len(backlog)}/{backlog.capacity} queued, "
-                f"{runnable} submitted, room for {max(0, free)}",
-                depth=len(backlog),
-                capacity=backlog.capacity,
-                retry_after_s=1.0,
-            )
+        self._check_room(runnable)
         registry = self.registry
 
         def exists(task_id: str) -> bool:
@@ -134,6 +153,35 @@ class Submissions:
             answers.append(task)
         return tasks, answers
 
+    def _admit_plain(self, specs: Sequence[TaskSpec], now: float) -> tuple[list[Task], list[Task]]:
+        """:meth:`_admit` for specs without time or order fields (see :func:`_plain`): all
+        runnable now, none a duplicate, so no plan to make (issue #16: the common case)."""
+        self._check_room(len(specs))
+        local = self.store is None
+        registry, new_id, cfg = self.registry, self._new_id, self._tcfg
+        tasks: list[Task] = []
+        for spec in specs:
+            if local:  # a shared store numbers tasks for the whole cluster
+                self._seq += 1
+            task_id = new_id()
+            while task_id in registry:  # 64-bit ids: practically never
+                task_id = new_id()
+            tasks.append(new_task(spec, cfg, task_id, self._seq if local else 0, now))
+        return tasks, tasks.copy()
+
+    def _check_room(self, runnable: int) -> None:
+        """Refuse a submission of ``runnable`` tasks the queue has no room for."""
+        backlog = self.backlog
+        free = backlog.free - self._committing
+        if runnable > free:
+            raise QueueFull(
+                f"queue full: {len(backlog)}/{backlog.capacity} queued, "
+                f"{runnable} submitted, room for {max(0, free)}",
+                depth=len(backlog),
+                capacity=backlog.capacity,
+                retry_after_s=1.0,
+            )
+
     def _enqueue(self, tasks: list[Task], announce: bool = True) -> None:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
         with a shared store, in its table already (its claimers were notified).
@@ -147,16 +195,20 @@ class Submissions:
                 publish(TaskEvent(EventKind.CREATED, task))
             self.backlog.push_many(tasks)
             return
-        self.registry.add_pending(tasks)
+        registry = self.registry
+        registry.add_pending(tasks)
         for task in tasks:
             publish(TaskEvent(EventKind.CREATED, task))
-        self.unique.take(tasks)
-        runnable = self.waiting.admit(tasks, self.registry.get)
-        # Past the capacity only for children whose parents had completed already.
-        self.backlog.push_many(runnable, force=True)
-        self.pool.wake(len(runnable))
-        self.waiting.settle()
-        registry = self.registry
+        if _all_runnable(tasks):  # the common case: no key to take, nothing to wait for
+            self.backlog.push_many(tasks, force=True)  # room was checked at admission
+            self.pool.wake(len(tasks))
+        else:
+            self.unique.take(tasks)
+            runnable = self.waiting.admit(tasks, registry.get)
+            # Past the capacity only for children whose parents had completed already.
+            self.backlog.push_many(runnable, force=True)
+            self.pool.wake(len(runnable))
+            self.waiting.settle()
         if len(registry) > registry.max_tracked:
             self.journal.forget(registry.evict_overflow())
 
@@ -190,8 +242,11 @@ class Submissions:
         if self.store is not None and any(t.unique_key for t in tasks):
             tasks = await self._claim_shared_keys(specs, tasks, answers)
         if created is not None:  # which answers are new tasks (not duplicates returned)
-            new = {id(t) for t in tasks}
-            created.extend(id(a) in new for a in answers)
+            if len(tasks) == len(answers):  # no duplicate: all new (the common case)
+                created.extend([True] * len(answers))
+            else:
+                new = {id(t) for t in tasks}
+                created.extend(id(a) in new for a in answers)
         if not tasks:
             return answers
         if self.journaling:

@@ -151,7 +151,7 @@ def _run(sock: socket.socket, msg: Run) -> None:
         result = _call(_resolve(msg.target), ctx, msg.payload)
     except BaseException as exc:  # every failure goes back to the parent
         if _state.cancelled:
-            sock.sendall(frame(Interrupted(rss_bytes())))
+            sock.sendall(frame(Interrupted(_rss(msg))))
             return
         try:
             text = str(exc) or type(exc).__name__
@@ -163,18 +163,22 @@ def _run(sock: socket.socket, msg: Run) -> None:
         if partial is not None:
             with contextlib.suppress(Exception):
                 raw = _encode_json(partial)
-        sock.sendall(frame(Failed(type(exc).__name__, text, tb, rss_bytes(), raw)))
+        sock.sendall(frame(Failed(type(exc).__name__, text, tb, _rss(msg), raw)))
         return
     if _state.cancelled:
-        sock.sendall(frame(Interrupted(rss_bytes())))
+        sock.sendall(frame(Interrupted(_rss(msg))))
         return
     try:
         raw_result = None if result is None else _encode_json(result)
     except Exception as exc:
         message = f"the handler's result is not JSON: {exc}"
-        sock.sendall(frame(Failed("invalid_result", message, "", rss_bytes())))
+        sock.sendall(frame(Failed("invalid_result", message, "", _rss(msg))))
         return
-    sock.sendall(frame(Done(raw_result, rss_bytes())))
+    sock.sendall(frame(Done(raw_result, _rss(msg))))
+
+
+def _rss(msg: Run) -> int:
+    return rss_bytes() if msg.rss else 0
 
 
 def _die_with_parent(parent_pid: int) -> None:

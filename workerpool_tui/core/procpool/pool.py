@@ -42,6 +42,9 @@ from .protocol import (
 
 START_TIMEOUT_S = 30.0
 """How long a new child may take to say it is ready (imports on a loaded machine)."""
+RECV_BYTES = 1 << 16
+"""Read size: below malloc's mmap threshold, so a read is not an mmap, mremap and munmap
+(a 1 MiB read was, on every task)."""
 MEMORY_POLL_S = 0.1
 """How often a running child's memory is read, when ``process_memory_limit`` is set."""
 
@@ -98,6 +101,8 @@ class ProcessPool:
         self._reaping: list[subprocess.Popen[bytes]] = []
         self.restarts = 0
         self.started = False
+        self._want_rss = bool(memory_limit)
+        """Children read their memory after a task only when a limit needs it."""
 
     def start(self) -> None:
         """Start every child (their imports go on while the engine starts)."""
@@ -120,7 +125,13 @@ class ProcessPool:
         """Run one task in a child; its JSON result. Raises :class:`ProcessTaskError`;
         a cancellation signals the child, waits ``kill_grace`` for it to stop, kills and
         replaces it if it did not, and is re-raised."""
-        async with self._free:
+        # The gates never start more process tasks than there are processes, so the
+        # semaphore is a safeguard: taken without a checkpoint (two loop passes) when free.
+        try:
+            self._free.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._free.acquire()
+        try:
             child = self._idle.pop()
             if child.dead:  # its replacement could not be started last time
                 child = self._replace(child, restart=False)
@@ -136,7 +147,9 @@ class ProcessPool:
                         if not isinstance(msg, Ready):
                             raise _Died
                         child.ready = True
-                    child.sock.sendall(frame(Run(task_id, target, payload, attempt)))
+                    await self._send(
+                        child, frame(Run(task_id, target, payload, attempt, self._want_rss))
+                    )
                     child.task_id, child.since = task_id, time.monotonic()
                     return await self._exchange(child, progress, log)
                 except anyio.get_cancelled_exc_class():
@@ -156,6 +169,23 @@ class ProcessPool:
             finally:
                 child.task_id = None
                 self._after(child)
+        finally:
+            self._free.release()
+
+    async def _send(self, child: Child, data: bytes) -> None:
+        """Write a whole frame to the child's socket (ours does not block: a payload
+        larger than the socket's buffer goes in pieces as the child reads them)."""
+        sock = child.sock
+        view = memoryview(data)
+        while True:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(view):
+                return
+            view = view[sent:]
+            await anyio.wait_writable(sock)
 
     async def _exchange(
         self,
@@ -200,7 +230,7 @@ class ProcessPool:
             else:
                 await anyio.wait_readable(child.sock)
             try:
-                data = child.sock.recv(1 << 20)
+                data = child.sock.recv(RECV_BYTES)
             except BlockingIOError:
                 continue
             except OSError:

@@ -5,7 +5,8 @@ Parent to child: :class:`Run` (one task). Cancellation is a signal (``SIGUSR1``)
 message: it must reach a handler that never reads the pipe. Child to parent:
 :class:`Ready` once, then for each task any number of :class:`Progress` and :class:`Log`
 and one end: :class:`Done`, :class:`Failed` or :class:`Interrupted`, each with the child's
-resident memory after the task (for ``process_memory_limit``).
+resident memory after the task when :class:`Run` asked for it (``process_memory_limit``; 0
+otherwise).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Run(msgspec.Struct, frozen=True, tag=True, tag_field="kind"):
     """``package.module:function``: what the child imports and calls."""
     payload: dict[str, Any]
     attempt: int
+    rss: bool = False
+    """Send the resident memory after the task (only ``process_memory_limit`` needs it:
+    reading ``/proc`` on every task costs the child more than the rest of the round trip)."""
 
 
 class Ready(msgspec.Struct, frozen=True, tag=True, tag_field="kind"):

@@ -140,6 +140,9 @@ class SharedBacklog:
     def discard(self, task: Task) -> None:
         """A buffered task was cancelled: ``pop`` skips it (it is no longer pending)."""
 
+    def has_next(self) -> bool:
+        return bool(self._buffer)
+
     def idle(self) -> None:
         """A worker went idle: there may be work to claim."""
         self._wake.set()

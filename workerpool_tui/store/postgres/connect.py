@@ -24,7 +24,8 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import StoreError
-from .schema import SCHEMA_VERSION, migration
+from .migrations import migration
+from .schema import SCHEMA_VERSION
 
 CONNECT_TIMEOUT_S = 5
 _logger = logging.getLogger("workerpool_tui.store")

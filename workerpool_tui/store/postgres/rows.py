@@ -98,11 +98,14 @@ INSERT INTO {s}.tasks (id, type, status, priority, payload, max_retries, timeout
                        blocked)
 SELECT v.id, v.type, 'pending', v.priority, v.payload, v.max_retries, v.timeout_s,
        v.created_at, v.run_at, v.retry_of, v.depends_on, v.unique_key, v.unique_until,
-       -- parents not completed yet (those of this batch are not visible yet: waited for)
-       coalesce(cardinality(v.depends_on), 0) - (
-           SELECT count(*) FROM {s}.tasks p
-           WHERE p.id = ANY(v.depends_on) AND p.status = 'completed'
-       )
+       -- parents not completed yet (those of this batch are not visible yet: waited for);
+       -- looked up by id, parent by parent, and only for a task that has parents: left to
+       -- itself the planner read every finished task (tasks_finished) for every new row.
+       CASE WHEN v.depends_on IS NULL THEN 0 ELSE cardinality(v.depends_on) - (
+           SELECT count(*) FROM unnest(v.depends_on) AS d(id)
+           JOIN {s}.tasks p ON p.id = d.id COLLATE "C"
+           WHERE p.status = 'completed'
+       ) END
 FROM json_to_recordset(%s::json)
      AS v(id text, type text, priority int, payload json, max_retries int, timeout_s float8,
           created_at float8, run_at float8, retry_of text, depends_on text[],
