@@ -305,7 +305,7 @@ async def test_type_settings_reach_the_cluster_and_survive_a_restart(
     async with one, two:
         await one.type_settings.patch("default_task", concurrency=3, paused=True)
         assert limits(one) == (3, "", True)
-        # the other instance reads the table every REFRESH_S
+        # announced (NOTIFY): the other instance reads the table again
         await _until(two, lambda: limits(two) == (3, "", True))
         await two.type_settings.patch("default_task", paused=False)
         await _until(one, lambda: limits(one) == (3, "", False))

@@ -8,9 +8,10 @@ later config change applies again). At start the overrides are applied over the 
 before any task is dispatched, so a durable store (SQLite, PostgreSQL) keeps them across
 restarts; the memory store forgets them with the process.
 
-In a cluster every instance reads the overrides table again every :data:`REFRESH_S`, so
-a PATCH on one instance reaches the others within that time (``concurrency`` stays a cap
-per instance, as in the config).
+In a cluster a change is announced to every instance (the store's listener calls
+:meth:`RuntimeTypeSettings.poke`), which reads the overrides again, so a PATCH on one
+instance reaches the others at once; each also reads them every :data:`REFRESH_S`, in
+case a notification was missed (``concurrency`` stays a cap per instance).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from ..config_types import TypeSettings as ConfigTypeSettings
 from .errors import InvalidRequest
 from .typelimits import TypeGates, TypeLimit
 
-REFRESH_S = 2.0
-"""Cluster: how often an instance reads the overrides again (other instances' PATCHes)."""
+REFRESH_S = 60.0
+"""Cluster: an instance reads the overrides again at least this often (besides when a
+change is announced)."""
 _logger = logging.getLogger("workerpool_tui.engine")
 _T = TypeVar("_T")
 
@@ -88,6 +90,7 @@ class RuntimeTypeSettings:
         self.overrides: dict[str, TypeOverride] = {}
         """The overrides applied here now."""
         self._lock = anyio.Lock()
+        self._poked = anyio.Event()
 
     def _default(self, name: str) -> ConfigTypeSettings:
         return self._config.get(name) or ConfigTypeSettings()
@@ -151,8 +154,15 @@ class RuntimeTypeSettings:
                     self.overrides[name] = stored
             return limit
 
+    def poke(self) -> None:
+        """A change was announced (or may have been missed): read the overrides again."""
+        self._poked.set()
+
     async def follow(self) -> None:
-        """Cluster: take in other instances' changes (every :data:`REFRESH_S`)."""
+        """Cluster: take in other instances' changes when announced, and every
+        :data:`REFRESH_S`."""
         while True:
-            await anyio.sleep(REFRESH_S)
+            with anyio.move_on_after(REFRESH_S):
+                await self._poked.wait()
+            self._poked = anyio.Event()
             await self.load()

@@ -63,5 +63,10 @@ def channels(schema: str) -> tuple[str, str, str]:
     return f"{schema}_wake", f"{schema}_changes", f"{schema}_cancel"
 
 
+def types_channel(schema: str) -> str:
+    """The channel a change of ``type_settings`` is announced on (its type's name)."""
+    return f"{schema}_types"
+
+
 NOW = "extract(epoch from clock_timestamp())::float8"
 """The database's clock, in epoch seconds (leases and heartbeats are judged by it)."""

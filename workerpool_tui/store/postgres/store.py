@@ -187,6 +187,7 @@ class PostgresStore:
             on_wake=self.backlog.notify,
             on_cancel=lambda task_id: engine.interrupt_held(task_id, "cancelled"),
             on_reconnect=self.backlog.reconnected,
+            on_types=lambda: engine.type_settings.poke(),
         )
         return self.backlog, self.index
 

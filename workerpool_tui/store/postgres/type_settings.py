@@ -1,8 +1,10 @@
 """The types' run-time settings in the cluster: the ``type_settings`` table (schema 4).
 
 One row per type with an override (``core/type_settings.py``): what a
-``PATCH /api/v1/types/{name}`` set on any instance. Every instance reads the table at start
-and again every ``REFRESH_S``, so a PATCH reaches the whole cluster within that time.
+``PATCH /api/v1/types/{name}`` set on any instance. Every instance reads the table at start;
+a change is announced on ``<schema>_types`` (in the transaction that writes it) and every
+instance's listener has it read again, so a PATCH reaches the whole cluster at once (and,
+should a notification be missed, within ``REFRESH_S``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from ...core.type_settings import TypeOverride
+from .schema import types_channel
 
 _decode = msgspec.json.Decoder(TypeOverride).decode
 _encode = msgspec.json.Encoder().encode
@@ -20,6 +23,7 @@ class PgTypeSettings:
     def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._s = schema
+        self._channel = types_channel(schema)
 
     async def load(self) -> dict[str, TypeOverride]:
         async with self._pool.connection() as conn:
@@ -28,7 +32,8 @@ class PgTypeSettings:
         return {name: _decode(raw) for name, raw in found}
 
     async def save(self, name: str, override: TypeOverride | None) -> None:
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, name))
             if override is None:
                 await conn.execute(f"DELETE FROM {self._s}.type_settings WHERE name = %s", (name,))
             else:
