@@ -4,9 +4,12 @@ default for what was never changed (issue 13)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+from live_server import LiveServer
 from store_helpers import make_engine, store_config
 
 from workerpool_tui.config_types import TypeSettings
@@ -63,3 +66,42 @@ async def test_a_type_without_a_config_table_keeps_its_setting_too(tmp_path: Pat
     engine, _ = make_engine(store_config(db), db)
     async with engine:
         assert _limits(engine, "default_task") == (0, "", True)
+
+
+def test_a_type_paused_over_http_stays_paused_after_serve_restarts(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    live = LiveServer(tmp_path, settings={"WORKERPOOL__STORE__PATH": f'"{db}"'})
+    live.start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=5) as c:
+            r = c.patch("/api/v1/types/default_task", json={"paused": True, "concurrency": 2})
+            assert r.status_code == 200 and r.json()["paused"] is True, r.text
+    finally:
+        live.stop()
+    live.start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=5) as c:
+            types = {t["name"]: t for t in c.get("/api/v1/types").json()["types"]}
+            assert (types["default_task"]["paused"], types["default_task"]["concurrency"]) == (
+                True,
+                2,
+            )
+            task = c.post("/api/v1/tasks", json={"type": "default_task"}).json()
+
+            def held() -> int:
+                found = c.get("/api/v1/types").json()["types"]
+                return int(next(t["held"] for t in found if t["name"] == "default_task"))
+
+            deadline = time.monotonic() + 20
+            while held() != 1:  # the paused gate holds it back
+                assert time.monotonic() < deadline, "the task was not held by the paused type"
+                time.sleep(0.05)
+            assert c.get(f"/api/v1/tasks/{task['id']}").json()["status"] == "pending"
+            r = c.patch("/api/v1/types/default_task", json={"paused": False})
+            assert r.status_code == 200
+            deadline = time.monotonic() + 20
+            while c.get(f"/api/v1/tasks/{task['id']}").json()["status"] != "completed":
+                assert time.monotonic() < deadline, "the resumed type's task never ran"
+                time.sleep(0.05)
+    finally:
+        live.stop()
