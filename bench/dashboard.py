@@ -23,6 +23,9 @@ prints the milliseconds per tick spent in the app's tick and in Textual's compos
 (the screen update); ``--profile`` adds a cProfile listing.
 
     .venv/bin/python bench/dashboard.py --ticks 300 [--profile]
+
+``--attached`` measures instead the dashboard attached to a loaded ``serve`` over
+WebSocket (``bench/dashboard_attached.py``).
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import importlib.util
 import itertools
 import pstats
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import anyio
 from textual import _compositor
@@ -280,7 +287,14 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating pairs of runs")
     parser.add_argument("--ticks", type=int, default=0, help="measure N ticks' costs instead")
     parser.add_argument("--profile", action="store_true", help="with --ticks: cProfile them")
+    parser.add_argument(
+        "--attached", action="store_true", help="attached to a loaded serve over WebSocket"
+    )
+    parser.add_argument("--rate", type=float, default=2000.0, help="with --attached: tasks/s")
     args = parser.parse_args()
+    if args.attached:
+        await _attached().run_attached(args.seconds, args.workers, args.rate)
+        return
     if args.ticks:
         await tick_costs(args.ticks, args.profile)
         return
@@ -326,6 +340,20 @@ async def main() -> None:
             f"loop turn wait (ms), {name + ':':15} p50 {statistics.median(lags):6.1f}"
             f"   p99 {_pct(lags, 0.99):6.1f}   ({len(lags)} samples of a 5 ms sleep)"
         )
+
+
+def _attached() -> Any:
+    """``bench/dashboard_attached.py``, loaded by path: bench/ leaves ``sys.path`` first,
+    since ``bench/http.py`` would hide the standard library's ``http`` (the client's)."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    spec = importlib.util.spec_from_file_location(
+        "dashboard_attached", here / "dashboard_attached.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _list(rates: list[float]) -> str:

@@ -5,9 +5,9 @@ A bad option or config value prints one line naming it and exits 2, never a trac
 Each sub-command takes only its own options, and its ``--help`` lists exactly those:
 ``--config``, ``--host`` and ``--port`` everywhere; ``--no-server``, ``--log-level`` and
 ``--store`` on ``dashboard`` and ``serve``; ``--url``, ``--token`` and ``--json`` on the
-client commands. Options may also come before the sub-command (SPEC §11: ``--url`` and
-``--token`` are accepted on either side); one that does not apply to the command is an
-error rather than silently ignored.
+client commands (``attach``: ``--url`` and ``--token``). Options may also come before the
+sub-command (SPEC §11: ``--url`` and ``--token`` are accepted on either side); one that
+does not apply to the command is an error rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -250,6 +250,28 @@ def build_parser() -> argparse.ArgumentParser:
     add("stats", "pool and task statistics")
     add("watch", "follow the live event stream until Ctrl+C")
     p = sub.add_parser(
+        "attach",
+        help="the dashboard over a running server's API (reconnects when it restarts)",
+        description="the dashboard over a running server's HTTP + WebSocket API",
+    )
+    p.add_argument(
+        "target", metavar="URL", nargs="?", default=None, help="server URL (same as --url)"
+    )
+    group = p.add_argument_group("server options")
+    _common(group, top=False, client=True)
+    group.add_argument(
+        "--url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="server URL (default: from --host/--port)",
+    )
+    group.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=argparse.SUPPRESS,
+        help="API token (default: WORKERPOOL_TOKEN, else server.auth_token)",
+    )
+    p = sub.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh or fish)",
         description="print a shell completion script: source <(workerpool-tui completion bash)",
@@ -354,6 +376,10 @@ def _run(argv: Sequence[str] | None) -> int:
 
         sys.stdout.write(completion_script(args.shell, build_parser(), cfg))
         return 0
+    if command == "attach":
+        from .tui.attach import run_attach
+
+        return run_attach(args, cfg, os.environ)
     if command in CLIENT_COMMANDS:
         from .client import run_client
 

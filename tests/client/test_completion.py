@@ -14,7 +14,7 @@ from live_server import isolated_env
 from workerpool_tui.cli import CLIENT_COMMANDS, build_parser
 from workerpool_tui.completion import SHELLS
 
-COMMANDS = [*CLIENT_COMMANDS, "dashboard", "serve", "completion"]
+COMMANDS = [*CLIENT_COMMANDS, "dashboard", "serve", "attach", "completion"]
 
 
 @pytest.fixture(scope="module")

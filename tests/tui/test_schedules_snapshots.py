@@ -20,7 +20,7 @@ SMALL = (80, 24)
 
 def _app_with_schedules() -> DashboardApp:
     app = snapshot_app()
-    sched = app.bridge.scheduler()
+    sched = app.bridge._engine.scheduler  # type: ignore[attr-defined]
     rows = [
         (ScheduleSpec(name="nightly", type="default_task", cron="30 2 * * *"), "config"),
         (ScheduleSpec(name="tick", type="example_task", every=300.0), "api"),
@@ -38,7 +38,7 @@ async def _open(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, DashboardApp)
     screen = SchedulesScreen(
-        app.bridge.scheduler(), lambda: T0, lambda: ["default_task"], refresh_s=0
+        app.bridge.schedules(), lambda: T0, lambda: ["default_task"], refresh_s=0
     )
     await app.push_screen(screen)
     await pilot.pause()

@@ -48,6 +48,27 @@ _RECV_BYTES = 65536
 _HTTP = b"HTTP/"
 
 
+def handshake_request(server: ServerUrl, token: str | None) -> Request:
+    """The upgrade request of ``GET /api/v1/ws/tasks`` (shared by the blocking client and
+    the dashboard's async one, :mod:`workerpool_tui.tui.remote_stream`)."""
+    headers = [(b"user-agent", b"workerpool-tui-client")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    return Request(host=server.authority, target=server.prefix + WS_PATH, extra_headers=headers)
+
+
+def refusal(status: int, body: bytes) -> ApiError | Unrecognised:
+    """What a refused handshake means: the server's error (``ApiError``), or
+    :class:`Unrecognised` when the answer is not a workerpool one."""
+    try:
+        decode_response(status, "", body)
+    except ApiError as exc:
+        return exc
+    except Unrecognised as odd:
+        return Unrecognised(odd.status, f"GET {WS_PATH}: {odd.what}")
+    return ApiError(status, "upgrade_refused", "the server refused the upgrade")
+
+
 class StreamLost(Exception):
     """The connection broke after the handshake (the server stopped or went silent)."""
 
@@ -95,16 +116,7 @@ class EventStream:
         except OSError as exc:
             raise Unreachable(self.server.url, describe_oserror(exc)) from None
         self._sock = sock
-        headers = [(b"user-agent", b"workerpool-tui-client")]
-        if self.token:
-            headers.append((b"authorization", f"Bearer {self.token}".encode()))
-        self._send(
-            Request(
-                host=self.server.authority,
-                target=self.server.prefix + WS_PATH,
-                extra_headers=headers,
-            )
-        )
+        self._send(handshake_request(self.server, self.token))
         try:
             self._handshake()
         except _ProtocolError:
@@ -135,16 +147,12 @@ class EventStream:
         """A refused handshake: the server's error, or :class:`NotWorkerpool` when the
         answer is not a workerpool one (see :mod:`.api`)."""
         self.close()
-        try:
-            decode_response(reject.status_code, "", body)
-        except ApiError as exc:
-            return exc
-        except Unrecognised as odd:
-            what = f"GET {WS_PATH}: {odd.what}"
-            if is_workerpool(self.server, self._connect_timeout_s, READ_TIMEOUT_S):
-                return ApiError(odd.status, "unexpected_response", what)
-            return NotWorkerpool(self.server.url, what)
-        return ApiError(reject.status_code, "upgrade_refused", "the server refused the upgrade")
+        why = refusal(reject.status_code, body)
+        if isinstance(why, ApiError):
+            return why
+        if is_workerpool(self.server, self._connect_timeout_s, READ_TIMEOUT_S):
+            return ApiError(why.status, "unexpected_response", why.what)
+        return NotWorkerpool(self.server.url, why.what)
 
     def messages(self) -> Iterator[dict[str, Any]]:
         """Each server message, decoded, until the server closes the stream."""

@@ -146,6 +146,10 @@ class TypeGates:
         # The store's own extras (LocalBacklog.queue, .deferred, ...) read through.
         return getattr(self.inner, name)
 
+    def has_next(self) -> bool:
+        # A held task may be the next one too: a worker must still yield between them.
+        return bool(self._held_ids) or self.inner.has_next()
+
     @property
     def free(self) -> int:
         return max(0, self.inner.free - len(self._held_ids))

@@ -1,7 +1,8 @@
 """What the dashboard's keys do to tasks and to the pool (a mixin of the app).
 
 Each action checks where it may act (most act on the main view only), calls the engine
-through the bridge, tells the user what happened, and applies its effect at once.
+through the source (:mod:`.source`; awaited in an ``engine-calls`` worker, since a remote
+source crosses the network), tells the user what happened, and applies its effect at once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import msgspec
 from textual import work
 
 from ..core import EngineError
-from .bridge import Bridge, SubmitRequest
 from .screens.confirm import ConfirmScreen
 from .screens.detail import DetailScreen
 from .screens.resize import ResizeScreen
 from .screens.submit import SubmitScreen
+from .source import DashboardSource
+from .view_model import SubmitRequest
 from .widgets.task_table import TaskTable
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ else:
 
 
 class Actions(_AppBase):
-    bridge: Bridge
+    bridge: DashboardSource
     _table: TaskTable
     _window_dirty: bool
     _last_submit: tuple[str, str] | None
@@ -144,7 +146,15 @@ class Actions(_AppBase):
     def action_toggle_pause(self) -> None:
         if not self._main_only() and not isinstance(self.screen, DetailScreen):
             return
-        state = self.bridge.toggle_pause()
+        self._set_paused(not self.bridge.paused())
+
+    @work(group="engine-calls")
+    async def _set_paused(self, paused: bool) -> None:
+        try:
+            state = await self.bridge.set_paused(paused)
+        except EngineError as exc:
+            self.notify(str(exc), title="Pool", severity="error")
+            return
         self.notify("dispatch paused" if state.paused else "dispatch resumed", title="Pool")
         self.refresh_bindings()  # the footer says Resume while paused, Pause otherwise
         self._apply_now()
@@ -155,9 +165,10 @@ class Actions(_AppBase):
     def action_resume(self) -> None:
         self.action_toggle_pause()
 
-    def _resize(self, lo: int | None = None, hi: int | None = None) -> None:
+    @work(group="engine-calls")
+    async def _resize(self, lo: int | None = None, hi: int | None = None) -> None:
         try:
-            state = self.bridge.resize(lo, hi)
+            state = await self.bridge.resize(lo, hi)
         except EngineError as exc:
             self.notify(str(exc), title="Not resized", severity="error")
             return

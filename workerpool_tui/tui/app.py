@@ -1,10 +1,9 @@
-"""The dashboard app: layout, the view keys, and the steady tick that applies what changed.
+"""The dashboard app: layout and the view keys (filter, search, sort, theme, help).
 
-The app never waits on the bus. A timer ticks :data:`TICK_HZ` times a second; each tick
-takes the bridge's folded changes and applies them inside ``batch_update()``, so the
-screen moves at a calm, steady rate however fast the engine runs. A key press applies its
-effect at once (it does not wait for the next tick). The task and pool actions live in
-:mod:`.actions`, quitting in :mod:`.quitting`, the bindings and palette in :mod:`.keys`.
+The app reads and acts through one :class:`~.source.DashboardSource` (the engine in this
+process, or an attached server). The steady tick that applies what changed lives in
+:mod:`.ticking`, the task and pool actions in :mod:`.actions`, quitting in
+:mod:`.quitting`, the bindings and palette in :mod:`.keys`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from ..core import Engine, Task
 from ..logging import RecordBuffer
 from . import keys
 from .actions import Actions
-from .bridge import SORT_COLUMNS, Bridge, Changes, Query, ServerStatus, SortSpec
+from .bridge import EngineSource
 from .cluster_views import VIEW_HIDDEN_ACTIONS, ClusterViews
 from .commands import Command, DashboardCommands
 from .quitting import Quitting
@@ -33,6 +32,9 @@ from .screens.bulk import BulkActions
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, KeyRow
 from .screens.shutdown import ShutdownScreen
+from .source import DashboardSource
+from .ticking import TICK_HZ, Ticking
+from .view_model import SORT_COLUMNS, Query, ServerStatus, SortSpec
 from .widgets.chart import Chart
 from .widgets.filter_tabs import FILTER_WAITING, FILTERS, FilterTabs
 from .widgets.log_panel import LogPanel
@@ -40,21 +42,19 @@ from .widgets.scaling_log import ScalingLog
 from .widgets.stats_bar import StatsBar, StatsLine
 from .widgets.task_table import TaskTable
 
-TICK_HZ = 10
-SLOW_QUERY_S = 0.5
-"""A window query that scans every task (search, non-default sort) runs at most this often."""
+__all__ = ["TICK_HZ", "WINDOW_ROWS", "DashboardApp"]
+
 WINDOW_ROWS = 100
 """Rows the table holds: a window of the filtered, sorted task list (a screenful is ~35);
 the cursor moving past it fetches the window around it (TaskTable.WindowNeeded)."""
-DEEP_OFFSET = 2_000
-"""A window further down the list than this is fetched at most every SLOW_QUERY_S."""
 
 _FILTER_STATUS = {key: status for key, _, status in FILTERS}
 _LIGHT, _DARK = "textual-light", "textual-dark"
 
 
-class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
-    """The dashboard over one engine, reached only through a :class:`Bridge`."""
+class DashboardApp(Ticking, Actions, BulkActions, Quitting, ClusterViews, App[int]):
+    """The dashboard over one :class:`~.source.DashboardSource`: the engine in this
+    process (``engine=``) or a server it is attached to (``bridge=RemoteSource(...)``)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "workerpool-tui"
@@ -70,16 +70,20 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None = None,
         *,
         records: RecordBuffer | None = None,
         server_status: Callable[[], ServerStatus] | None = None,
         keymap: dict[str, str] | None = None,
         freeze_timing: bool = False,
-        bridge: Bridge | None = None,
+        bridge: DashboardSource | None = None,
     ) -> None:
         super().__init__()
-        self.bridge = bridge or Bridge(engine, records=records, server_status=server_status)
+        if bridge is None:
+            if engine is None:
+                raise TypeError("DashboardApp needs an engine or a source")
+            bridge = EngineSource(engine, records=records, server_status=server_status)
+        self.bridge: DashboardSource = bridge
         self._keymap_overrides = dict(keymap or {})
         self._freeze_timing = freeze_timing
         self.query_state = Query(limit=WINDOW_ROWS)
@@ -153,151 +157,6 @@ class DashboardApp(Actions, BulkActions, Quitting, ClusterViews, App[int]):
 
     def log_line(self, level: str, line: str) -> None:
         self._log_panel.add_lines([(level, line)])
-
-    # ------------------------------------------------------------------ the tick
-    def _drawable(self) -> bool:
-        """False once the app shuts down: the timer calls :meth:`_tick` from a task of its
-        own, which can run while the screens (and their widgets) are being removed."""
-        return self.is_running and bool(self.screen_stack)
-
-    def _tick(self) -> None:
-        if not self._drawable():
-            return
-        self.tick_times.append(time.perf_counter())
-        changes = self.bridge.take()
-        with self.batch_update():
-            self._apply(changes)
-
-    def _apply_now(self) -> None:
-        """Apply a key's effect at once instead of on the next tick."""
-        if not self._drawable():
-            return
-        changes = self.bridge.take()
-        with self.batch_update():
-            self._apply(changes, force=True)
-        self.last_effect_at = time.perf_counter()
-
-    def _apply(self, ch: Changes, *, force: bool = False, sample: bool = False) -> None:
-        self._ticks += 1
-        bridge = self.bridge
-        now = bridge.now()
-        sampled = bridge.sample() or sample
-        screen = self.screen
-        if len(self.screen_stack) > 1:
-            # Nothing is drawn behind another screen: remember to catch up on return.
-            self._behind = True
-        else:
-            if self._behind:
-                self._behind = False
-                force = sampled = True
-            self._apply_main(ch, now, force=force, sampled=sampled)
-
-        if isinstance(screen, DetailScreen) and screen.drawable:
-            task = bridge.get(screen.task_id)
-            if (
-                force
-                or ch.rebuild
-                or screen.task_id in ch.task_ids
-                or (sampled and task is not None and not task.status.final)
-                or (sampled and screen.has_relatives)  # their statuses move on
-            ):
-                screen.show(task, now)
-        if ch.logs:
-            self._log_panel.add_lines(ch.logs)
-        if sampled:
-            self.check_health()
-        if self._quitting:
-            self._shutdown_progress()
-
-    def _apply_main(self, ch: Changes, now: float, *, force: bool, sampled: bool) -> None:
-        bridge = self.bridge
-        if sampled:
-            for chart, series in zip(
-                self._charts, (bridge.throughput, bridge.queue_depth, bridge.workers), strict=True
-            ):
-                chart.set_series(series)
-        if force or ch.pool or sampled:
-            # Once a second, with the charts: a stats bar redrawn in a tick of its own
-            # widens that screen update from the table to everything above it (measured:
-            # +5 ms a time); pool changes (pause, resize) still show at once.
-            self._update_stats()
-        if force or ch.pool:
-            self._scaling.decisions = tuple(bridge.scaling())
-            if bridge.paused() != self._paused_shown:  # paused or resumed (say, by the API)
-                self._paused_shown = bridge.paused()
-                self.refresh_bindings()
-        self._update_table(ch, now, force=force, refresh_times=sampled)
-
-    def _update_stats(self) -> None:
-        stats = self.bridge.stats()
-        line = StatsLine(
-            stats=stats,
-            server=self.bridge.server(),
-            resyncs=self.bridge.resyncs,
-            show_timing=not self._freeze_timing,
-        )
-        if line != self._stats_line:
-            self._stats_line = line
-            self._stats_bar.line = line
-
-    def _update_table(self, ch: Changes, now: float, *, force: bool, refresh_times: bool) -> None:
-        q = self.query_state
-        slow = (
-            q.waiting is not None
-            or bool(q.search.strip())
-            or not (q.sort.column == "age" and q.sort.descending)
-            or q.offset > DEEP_OFFSET
-        )
-        requery = force or ch.rebuild or ch.membership or self._window_dirty
-        if refresh_times and q.waiting is not None:
-            requery = True  # a task whose time came leaves the Scheduled rows (no event says so)
-        if requery and slow and not force:
-            mono = time.monotonic()
-            if mono - self._last_slow_query < SLOW_QUERY_S:
-                requery = False  # the window catches up within SLOW_QUERY_S
-            else:
-                self._last_slow_query = mono
-        if requery:
-            self._window, self._window_total = self.bridge.query(q)
-            self._window_dirty = False
-        elif not ch.task_ids and not refresh_times:
-            return
-        table = self._table
-        table.show(
-            self._window,
-            now,
-            changed=None if (force or ch.rebuild) else ch.task_ids,
-            refresh_times=refresh_times,
-            offset=q.offset,
-            total=self._window_total,
-        )
-        if requery:
-            table.border_title = self._table_title()
-            table.empty_text = self._empty_text()
-
-    def _empty_text(self) -> str:
-        """Why the table is empty, when it is."""
-        if self._window_total:
-            return ""
-        tracked = self.bridge.tracked()
-        if not tracked:
-            return "no tasks yet — press n to submit some"
-        return f"0 of {tracked:,} match"
-
-    def _table_title(self) -> str:
-        q = self.query_state
-        label = dict((k, lbl) for k, lbl, _ in FILTERS)[self._filter_key]
-        shown = len(self._window)
-        arrow = "▼" if q.sort.descending else "▲"
-        sort = (
-            "newest first"
-            if q.sort.column == "age" and q.sort.descending
-            else f"{q.sort.column} {arrow}"
-        )
-        title = f"Tasks · {label} · {shown:,} of {self._window_total:,} · sort: {sort}"
-        if q.search.strip():
-            title += f" · search: {q.search.strip()!r}"
-        return title
 
     # ------------------------------------------------------------------ actions: view
     def action_filter(self, key: str) -> None:

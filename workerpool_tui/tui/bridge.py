@@ -1,4 +1,5 @@
-"""The one link between the engine and the dashboard.
+"""The in-process :class:`~.source.DashboardSource`: the link between this process's
+engine and the dashboard (``EngineSource``; ``Bridge`` is its older name, kept).
 
 The bridge holds the dashboard's only bus subscription. The app's steady tick calls
 :meth:`Bridge.pump`, which drains the subscription without waiting and folds the events
@@ -9,35 +10,58 @@ told ``RESYNC`` by the bus, and the bridge turns that into "rebuild everything".
 
 Everything the widgets need is read here (tasks, stats, types, histories) and every
 engine call the dashboard makes goes through here, so widgets never see the bus or the
-engine. Nothing here imports Textual: the bridge is tested on its own.
+engine. Nothing here imports Textual: the bridge is tested on its own. The values it
+answers with (queries, changes, type infos) live in :mod:`.view_model`, shared with the
+remote source.
 """
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
-from ..core import Engine, Task, TaskSpec, TaskStatus
+from ..core import Engine, Task, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult, bulk_summary, run_bulk
 from ..core.bus import RESYNC, BulkEvent, LogEvent, PoolEvent, TaskEvent
 from ..core.engine import EngineStats, PoolState
-from ..core.index import waiting_filter
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
-from ..core.registry import Registry
-from ..core.schedules import Scheduler
+from ..core.schedules import Schedule, Scheduler, ScheduleSpec
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
 from .relatives import Relative, relatives
 from .shared_tasks import SharedTasks
+from .source import ScheduleOps
+from .view_model import (
+    SORT_COLUMNS,
+    Changes,
+    Query,
+    ServerStatus,
+    SortSpec,
+    SubmitRequest,
+    TypeInfo,
+    matches_search,
+    query_tasks,
+    short_id,
+)
+
+__all__ = [
+    "SORT_COLUMNS",
+    "Bridge",
+    "Changes",
+    "EngineSource",
+    "Query",
+    "ServerStatus",
+    "SortSpec",
+    "SubmitRequest",
+    "TypeInfo",
+    "matches_search",
+    "short_id",
+]
 
 BUS_BUFFER = 20_000
 """The bridge's bus buffer; past it the bus drops the buffer and sends RESYNC."""
@@ -49,103 +73,9 @@ HISTORY_S = 180
 """Seconds of chart history (three minutes)."""
 
 
-class ServerStatus(msgspec.Struct, frozen=True):
-    """What the stats bar says about the API side-car."""
+class EngineSource:
+    """The engine in this process as a :class:`~.source.DashboardSource`."""
 
-    address: str | None = None
-    ws_clients: int = 0
-    error: str | None = None
-
-
-class TypeInfo(msgspec.Struct, frozen=True):
-    name: str
-    description: str
-    payload_schema: dict[str, Any] | None
-    limits: str = ""
-    """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
-    priority: int = 0
-    timeout_s: float = 300.0
-    max_retries: int = 0
-    """What a submission that leaves them out gets: ``[task.types.NAME]``, else ``[task]``."""
-
-
-class SortSpec(msgspec.Struct, frozen=True):
-    column: str = "age"
-    """A column key of the task table; ``age`` is submission order."""
-    descending: bool = True
-
-
-class Query(msgspec.Struct, frozen=True):
-    """Which tasks the table shows."""
-
-    statuses: frozenset[TaskStatus] | None = None
-    search: str = ""
-    sort: SortSpec = SortSpec()
-    limit: int = 200
-    offset: int = 0
-    """Rows of the filtered, sorted list before the first one shown."""
-    waiting: str | None = None
-    """``time``, ``dependencies`` or ``none``: the API's ``waiting=`` filter (the
-    Scheduled tab is ``time``)."""
-
-
-class Changes(msgspec.Struct):
-    """What changed since the previous :meth:`Bridge.take`."""
-
-    task_ids: set[str] = msgspec.field(default_factory=set)
-    membership: bool = False
-    """Tasks were created or changed status: the set of rows shown may differ."""
-    rebuild: bool = False
-    """Too much changed (or the bus resynced): redraw from scratch."""
-    pool: bool = False
-    logs: list[tuple[str, str]] = msgspec.field(default_factory=list)
-    events: int = 0
-
-
-class SubmitRequest(msgspec.Struct, frozen=True):
-    """A validated submission from the form: ``count`` copies of one spec."""
-
-    spec: TaskSpec
-    count: int = 1
-
-
-_LIFECYCLE = {status: i for i, status in enumerate(TaskStatus)}
-"""Status sorts in lifecycle order: pending, running, completed, failed, cancelled."""
-
-
-def _sort_key(column: str) -> Callable[[Task], Any]:
-    now_free: dict[str, Callable[[Task], Any]] = {
-        "id": lambda t: t.id,
-        "type": lambda t: (t.type, t.seq),
-        "status": lambda t: (_LIFECYCLE[t.status], t.seq),
-        "progress": lambda t: (t.progress, t.seq),
-        "priority": lambda t: (t.priority, t.seq),
-        "worker": lambda t: (t.worker if t.worker is not None else -1, t.seq),
-        "age": lambda t: t.seq,
-    }
-    return now_free.get(column, now_free["age"])
-
-
-_RUNNING = frozenset({TaskStatus.RUNNING})
-
-
-def _by_seq(task: Task) -> int:
-    return task.seq
-
-
-SORT_COLUMNS = ("age", "id", "type", "status", "progress", "priority", "worker")
-
-
-def matches_search(task: Task, needle: str) -> bool:
-    """``needle`` (lower case) in the id, the type or the latest message."""
-    return (
-        needle in task.id
-        or needle in task.type.lower()
-        or (task.message is not None and needle in task.message.lower())
-    )
-
-
-class Bridge:
     def __init__(
         self,
         engine: Engine,
@@ -344,75 +274,12 @@ class Bridge:
         return [t.id for t in self._engine.registry.active() if t.status is TaskStatus.RUNNING]
 
     def query(self, q: Query) -> tuple[list[Task], int]:
-        """Rows ``offset`` to ``offset + limit`` of the filtered, sorted list (the table is
-        a window over all of it), and how many tasks match in all.
-
-        Newest-first without a search walks the registry from its newest end and stops
-        after ``offset + limit``; other sorts take the top ``offset + limit`` with a heap.
-        """
-        lo, hi = q.offset, q.offset + q.limit
-        registry: Registry | SharedTasks = (
-            self._engine.registry if self.shared is None else self.shared
-        )
-        if q.waiting is not None:
-            return self._query_waiting(q, registry)
-        needle = q.search.strip().lower()
-        if needle:
-            pool: Iterable[Task] = (
-                t for t in registry.newest(statuses=q.statuses) if matches_search(t, needle)
-            )
-            if q.sort.column == "age" and q.sort.descending:
-                found = list(pool)
-                return found[lo:hi], len(found)
-            found = list(pool)
-            total = len(found)
-        elif q.sort.column == "age" and q.sort.descending:
-            statuses = q.statuses
-            if statuses == _RUNNING:
-                # Running only (at most task.max_concurrent_tasks of them): one pass over
-                # the active tasks, instead of sorting them all (10,000 queued under load)
-                # and then walking past every pending one. Measured with 10,000 pending:
-                # 2.1 ms -> 0.5 ms. (Pending tasks are many: the registry's walk is faster.)
-                running = [t for t in registry.active() if t.status in statuses]
-                rows = heapq.nlargest(hi, running, key=_by_seq)[lo:]
-            else:
-                rows = list(islice(registry.newest(statuses=statuses), lo, hi))
-            if self.shared is not None:  # the cluster's counts, not the view's
-                c = self._stats_fn().tasks
-                if q.statuses is None:
-                    return rows, c.total
-                return rows, sum(getattr(c, s.value) for s in q.statuses)
-            counts = registry.counts
-            total = len(registry) if q.statuses is None else sum(counts[s] for s in q.statuses)
-            return rows, total
-        else:
-            found = list(registry.newest(statuses=q.statuses))
-            total = len(found)
-        key = _sort_key(q.sort.column)
-        pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
-        return pick(hi, found, key=key)[lo:], total
-
-    def _query_waiting(self, q: Query, registry: Registry | SharedTasks) -> tuple[list[Task], int]:
-        """The ``waiting`` filters: one pass over the unfinished tasks only for ``time``
-        and ``dependencies`` (a million final ones are never walked); the top
-        ``offset + limit`` taken with a heap."""
-        lo, hi = q.offset, q.offset + q.limit
-        pred = waiting_filter(q.waiting)
-        assert pred is not None
-        needle = q.search.strip().lower()
-        statuses = q.statuses
-        # time and dependencies wait only among pending tasks; none takes the final too
-        pool = registry.active() if q.waiting != "none" else registry.newest()
-        found = [
-            t
-            for t in pool
-            if (statuses is None or t.status in statuses)
-            and pred(t)
-            and (not needle or matches_search(t, needle))
-        ]
-        key = _sort_key(q.sort.column)
-        pick = heapq.nlargest if q.sort.descending else heapq.nsmallest
-        return pick(hi, found, key=key)[lo:], len(found)
+        """A window of the filtered, sorted tasks and how many match (see
+        :func:`.view_model.query_tasks`); in cluster mode over the cluster's view, with
+        the cluster's counts."""
+        if self.shared is None:
+            return query_tasks(self._engine.registry, q)
+        return query_tasks(self.shared, q, self._stats_fn().tasks)
 
     # ------------------------------------------------------------------ cluster and workers
     @property
@@ -437,9 +304,12 @@ class Bridge:
         procs = self._engine.procs
         return procs.infos() if procs is not None else []
 
-    def scheduler(self) -> Scheduler:
-        """The engine's recurring schedules (the Schedules screen calls it in-process)."""
-        return self._engine.scheduler
+    def schedules(self) -> ScheduleOps:
+        """The engine's recurring schedules, for the Schedules screen."""
+        return SchedulerOps(self._engine.scheduler)
+
+    async def refresh_workers(self) -> None:
+        """Nothing to fetch: :meth:`worker_infos` reads the pool itself."""
 
     def task_types(self) -> list[str]:
         return self._engine.types.names()
@@ -499,19 +369,59 @@ class Bridge:
     async def bulk(self, action: Action, flt: BulkFilter, *, dry_run: bool = False) -> BulkResult:
         return await run_bulk(self._engine, action, flt, dry_run=dry_run)
 
-    def resize(self, min_workers: int | None = None, max_workers: int | None = None) -> PoolState:
+    async def resize(
+        self, min_workers: int | None = None, max_workers: int | None = None
+    ) -> PoolState:
         return self._engine.resize(min_workers=min_workers, max_workers=max_workers)
 
-    def toggle_pause(self) -> PoolState:
+    async def set_paused(self, paused: bool) -> PoolState:
         engine = self._engine
-        return engine.resume() if engine.paused else engine.pause()
+        return engine.pause() if paused else engine.resume()
 
     def paused(self) -> bool:
         return self._engine.paused
 
-    def pause(self) -> PoolState:
-        return self._engine.pause()
+    def stop_dispatch(self) -> None:
+        """Quitting: pause dispatch now (running tasks may finish)."""
+        self._engine.pause()
+
+    @property
+    def remote(self) -> bool:
+        return False
+
+    def connection(self) -> str | None:
+        return None
+
+    async def run(self) -> None:
+        """The bus feeds the bridge: nothing to hold open."""
 
 
-def short_id(task_id: str) -> str:
-    return task_id[:8]
+Bridge = EngineSource
+"""The older name of :class:`EngineSource`."""
+
+
+class SchedulerOps:
+    """The Schedules screen's operations on the engine's own scheduler."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    async def rows(self) -> list[tuple[Schedule, str | None]]:
+        rows = sorted(self.scheduler.schedules.values(), key=lambda s: s.spec.name)
+        out: list[tuple[Schedule, str | None]] = []
+        for s in rows:
+            status = None if s.last_task_id is None else (await self.scheduler.view(s)).last_status
+            out.append((s, status))
+        return out
+
+    async def add(self, spec: ScheduleSpec) -> None:
+        await self.scheduler.add(spec)
+
+    async def replace(self, name: str, spec: ScheduleSpec) -> None:
+        await self.scheduler.replace(name, spec)
+
+    async def delete(self, name: str) -> None:
+        await self.scheduler.delete(name)
+
+    async def run_now(self, name: str) -> str | None:
+        return await self.scheduler.run_now(name)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from .bridge import Bridge
 from .screens.instances import InstancesScreen
 from .screens.schedules import SchedulesScreen
 from .screens.workers import WorkersScreen
+from .source import DashboardSource
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -40,7 +40,7 @@ _logger = logging.getLogger("workerpool_tui.tui")
 class ClusterViews(_AppBase):
     """A mixin of the app (its keys are in :mod:`.keys`)."""
 
-    bridge: Bridge
+    bridge: DashboardSource
     fatal_error: str | None = None
     """Why the engine stopped for good (the dashboard then exits with EXIT_FATAL)."""
     degraded: str | None = None
@@ -63,6 +63,7 @@ class ClusterViews(_AppBase):
                 bridge.now,
                 instance=bridge.instance_name(),
                 processes=bridge.process_infos if bridge.has_processes() else None,
+                refresh=bridge.refresh_workers,
             )
         )
 
@@ -70,7 +71,7 @@ class ClusterViews(_AppBase):
         if not self._view_may_open():
             return
         bridge = self.bridge
-        self.push_screen(SchedulesScreen(bridge.scheduler(), bridge.now, bridge.task_types))
+        self.push_screen(SchedulesScreen(bridge.schedules(), bridge.now, bridge.task_types))
 
     def _view_may_open(self) -> bool:
         """From the main view, or from the other view screen (which it replaces)."""
@@ -95,8 +96,14 @@ class ClusterViews(_AppBase):
         """Start following the engine's health (called once the app is mounted)."""
         name = self.bridge.instance_name()
         self.sub_title = f"instance {name} (cluster)" if name else ""
+        self._run_source()
         self._wait_fatal()
         self.check_health(force=True)
+
+    @work(group="source", exclusive=True)
+    async def _run_source(self) -> None:
+        """Feed the source (an attached dashboard's connection lives here)."""
+        await self.bridge.run()
 
     @work(group="engine-fatal", exclusive=True)
     async def _wait_fatal(self) -> None:
@@ -105,6 +112,8 @@ class ClusterViews(_AppBase):
         except RuntimeError:  # an engine that is not running (snapshot baselines)
             return
         self.fatal_error = reason
+        if self.bridge.remote:  # attached: the server refused us (the token)
+            self.notify(reason, title="Refused", severity="error")
         _logger.critical("dashboard: %s; stopping", reason)
         self.exit(EXIT_FATAL, return_code=EXIT_FATAL)
 
@@ -112,6 +121,9 @@ class ClusterViews(_AppBase):
         """Mark the header while the engine is degraded (say so once when it starts and
         when it ends); in cluster mode, refresh the task view when it is due."""
         bridge = self.bridge
+        connection = bridge.connection()
+        if connection is not None and connection != self.sub_title:
+            self.sub_title = connection  # attached: the connection's state
         reason = bridge.degraded()
         if reason != self.degraded or force:
             was, self.degraded = self.degraded, reason

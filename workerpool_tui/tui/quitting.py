@@ -2,7 +2,8 @@
 
 ``q`` pauses dispatch and waits for running tasks up to ``worker.shutdown_timeout`` on a
 :class:`ShutdownScreen` the tick keeps up to date; ``q`` again (or the deadline) cancels
-them, each cancel bounded by :data:`CANCEL_ON_QUIT_S`.
+them, each cancel bounded by :data:`CANCEL_ON_QUIT_S`. Attached to a server
+(``workerpool-tui attach``), ``q`` leaves at once: the server keeps running its tasks.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import anyio
 from textual import work
 
 from ..core import EngineError
-from .bridge import Bridge
 from .screens.shutdown import ShutdownScreen
+from .source import DashboardSource
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -29,7 +30,7 @@ CANCEL_ON_QUIT_S = 10.0
 
 
 class Quitting(_AppBase):
-    bridge: Bridge
+    bridge: DashboardSource
     _quitting: bool = False
     _quit_deadline: float = 0.0
     _forcing: bool = False
@@ -45,8 +46,11 @@ class Quitting(_AppBase):
         if self._quitting:
             return
         self._quitting = True
+        if self.bridge.remote:  # attached: the server and its tasks carry on
+            self.exit(0)
+            return
         self._quit_deadline = time.monotonic() + self.bridge.shutdown_timeout()
-        self.bridge.pause()
+        self.bridge.stop_dispatch()
         if not self.bridge.running_ids():
             self.exit(0)
             return

@@ -32,7 +32,7 @@ class Relative(msgspec.Struct, frozen=True):
 def relatives(
     task: Task,
     get: Callable[[str], Task | None],
-    registry: Registry,
+    registry: Registry | None,
     shared: SharedTasks | None,
 ) -> tuple[list[Relative], int]:
     """``task``'s parents then children (oldest first), and how many children were left
@@ -45,12 +45,14 @@ def relatives(
             if parent is None
             else Relative("parent", parent_id, parent.type, parent.status)
         )
-    if shared is None:
+    if registry is not None and shared is None:
         kids = registry.children_of(task.id)
-    else:
+    elif shared is not None:
         kids = sorted(
             (t for t in shared.active_and_final() if task.id in (t.depends_on or ())),
             key=lambda t: t.seq,
         )
+    else:
+        kids = []
     out.extend(Relative("child", k.id, k.type, k.status) for k in kids[:MAX_CHILDREN])
     return out, max(0, len(kids) - MAX_CHILDREN)

@@ -8,8 +8,8 @@ import sys
 from ..config import Config
 from ..core.errors import StoreUnavailable
 from .app import DashboardApp
-from .bridge import ServerStatus
 from .cluster_views import EXIT_FATAL
+from .view_model import ServerStatus
 
 
 def run_dashboard(cfg: Config) -> int:

@@ -4,8 +4,8 @@ Each schedule's rule, its next run counting down, its last run and that run's st
 (coloured), and whether it is paused. ``p`` pauses or resumes the highlighted one, ``r``
 runs it now, ``d`` deletes it (asks first), ``a`` opens the add form. Schedules from the
 configuration file are read-only: the keys that would change them say so and change
-nothing. The screen talks to the engine's :class:`~workerpool_tui.core.schedules.Scheduler`
-in-process (the same calls the API makes).
+nothing. The screen talks to a :class:`~..source.ScheduleOps`: the engine's scheduler
+in-process, or ``/api/v1/schedules`` of the server the dashboard is attached to.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ...core.errors import EngineError
-from ...core.schedules import Schedule, Scheduler, ScheduleSpec
+from ...core.schedules import Schedule, ScheduleSpec
+from ..source import ScheduleOps
 from ..widgets.cells import duration
 from .confirm import ConfirmScreen
 from .schedule_form import ScheduleForm
@@ -100,7 +101,7 @@ class SchedulesScreen(Screen[None]):
 
     def __init__(
         self,
-        scheduler: Scheduler,
+        scheduler: ScheduleOps,
         now: Callable[[], float],
         types: Callable[[], list[str]],
         *,
@@ -132,15 +133,15 @@ class SchedulesScreen(Screen[None]):
 
     @work(exclusive=True, group="schedules-poll")
     async def poll(self) -> None:
-        rows = sorted(self._scheduler.schedules.values(), key=lambda s: s.spec.name)
-        statuses = [await self._status(s) for s in rows]
-        self.show(rows, statuses, self._now())
+        try:
+            pairs = await self._scheduler.rows()
+        except EngineError as exc:  # a server that cannot answer now: say so, try again
+            self.query_one("#schedules-summary", Static).update(
+                Text(f"cannot read the schedules now: {exc}", style="bold red")
+            )
+            return
+        self.show([s for s, _ in pairs], [status for _, status in pairs], self._now())
         self.polls += 1
-
-    async def _status(self, s: Schedule) -> str | None:
-        if s.last_task_id is None:
-            return None
-        return (await self._scheduler.view(s)).last_status
 
     def show(self, rows: list[Schedule], statuses: list[str | None], now: float) -> None:
         self.rows = rows

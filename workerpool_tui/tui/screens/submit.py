@@ -22,7 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 
 from ...config import parse_duration
 from ...core import TaskSpec
-from ..bridge import SubmitRequest, TypeInfo
+from ..view_model import SubmitRequest, TypeInfo
 from ..widgets.cells import duration
 from .typing_order import ORDERED_TYPING, OrderedTyping
 
@@ -149,8 +149,8 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
                 fields = f"  fields: {props}" if props else ""
             limits = f"  ({info.limits})" if info.limits else ""
             defaults = (
-                f"\ndefaults: priority {info.priority} · timeout {duration(info.timeout_s)}"
-                f" · max retries {info.max_retries}"
+                f"\ndefaults: priority {info.priority} · timeout {_timeout_text(info)}"
+                f" · max retries {_retries_text(info)}"
             )
             help_.update(f"{info.description}{fields}{limits}{defaults}")
             self._show_defaults(info)
@@ -214,8 +214,8 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
         """The type's defaults, greyed in the fields the user has not typed in."""
         for field, text in (
             ("#submit-priority", str(info.priority)),
-            ("#submit-timeout", duration(info.timeout_s)),
-            ("#submit-retries", str(info.max_retries)),
+            ("#submit-timeout", _timeout_text(info)),
+            ("#submit-retries", _retries_text(info)),
         ):
             box = self.query_one(field, Input)
             if box.placeholder != text:
@@ -284,3 +284,11 @@ def _schema_props(schema: dict[str, Any]) -> str:
         default = f" = {prop['default']}" if "default" in prop else ""
         parts.append(f"{name}: {kind}{default}")
     return ", ".join(parts)
+
+
+def _timeout_text(info: TypeInfo) -> str:
+    return "server default" if info.timeout_s is None else duration(info.timeout_s)
+
+
+def _retries_text(info: TypeInfo) -> str:
+    return "server default" if info.max_retries is None else str(info.max_retries)

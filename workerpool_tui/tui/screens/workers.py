@@ -10,11 +10,11 @@ resident memory, tasks done and restarts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -94,8 +94,11 @@ class WorkersScreen(Screen[None]):
         instance: str | None = None,
         refresh_s: float = REFRESH_S,
         processes: Callable[[], list[ProcessInfo]] | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
+        self._refresh = refresh
+        """Awaited before each read: an attached dashboard fetches the workers then."""
         self._processes = processes
         self._fetch = fetch
         self._now = now
@@ -125,9 +128,27 @@ class WorkersScreen(Screen[None]):
             self.set_interval(self._refresh_s, self.poll, name="workers-poll")
 
     def poll(self) -> None:
+        if self._refresh is not None:
+            self._poll_remote()
+            return
+        self._show_now()
+
+    def _show_now(self) -> None:
         self.show(self._fetch(), self._now())
         if self._processes is not None:
             self.show_processes(self._processes())
+
+    @work(exclusive=True, group="workers-poll")
+    async def _poll_remote(self) -> None:
+        assert self._refresh is not None
+        try:
+            await self._refresh()
+        except Exception as exc:  # the server cannot answer now: say so, try again
+            self.query_one("#workers-summary", Static).update(
+                Text(f"cannot read the workers now: {exc}", style="bold red")
+            )
+            return
+        self._show_now()
 
     def show_processes(self, processes: list[ProcessInfo]) -> None:
         busy = sum(1 for p in processes if p.task_id is not None)

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ...core.engine import EngineStats
-from ..bridge import ServerStatus
+from ..view_model import ServerStatus
 
 NARROW = 120
 """Narrower than this, the bar uses short words so both lines fit 80 columns."""
@@ -82,7 +82,8 @@ class StatsBar(Widget):
         srv = line.server
         if srv.address is not None:
             out.append(srv.address)
-            out.append(f" · {srv.ws_clients} ws client{'s' if srv.ws_clients != 1 else ''}")
+            if srv.ws_clients >= 0:  # (-1: not known, attached to a remote server)
+                out.append(f" · {srv.ws_clients} ws client{'s' if srv.ws_clients != 1 else ''}")
         elif short:
             out.append("off", style="dim")
         else:

@@ -10,7 +10,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from ...core import Task
-from ..bridge import short_id
+from ..view_model import short_id
 from .cells import BAR_WIDTH, age_or_duration, progress_parts
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
