@@ -13,6 +13,8 @@ applying its effect (``last_effect_at``), as in the embedded run. The server's
 throughput is read from the stream's own stats (tasks finished per second).
 
     .venv/bin/python bench/dashboard.py --attached [--seconds 10] [--rate 2000]
+
+``BENCH_VERBOSE=1`` also prints every press's time and every HTTP call's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import anyio
 
@@ -119,7 +122,19 @@ def _pct(values: list[float], q: float) -> float:
 async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
     source = RemoteSource(ServerUrl.parse(url))
     app = DashboardApp(bridge=source)
-    out: dict[str, list[float]] = {"filter": [], "pause": [], "rate": [], "events": []}
+    calls: list[float] = []
+    if os.environ.get("BENCH_VERBOSE"):
+        call = source.api.call
+
+        async def timed(*a: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await call(*a, **kw)
+            finally:
+                calls.append((time.perf_counter() - t0) * 1000)
+
+        source.api.call = timed  # type: ignore[method-assign]
+    out: dict[str, list[float]] = {"filter": [], "pause": [], "rate": [], "events": [], "cpu": []}
     async with app.run_test(size=(160, 48)) as pilot:
         with anyio.fail_after(20):
             while not (source.connected and source.snapshots):
@@ -135,6 +150,7 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
             return (app.last_effect_at - t0) * 1000
 
         start = time.perf_counter()
+        cpu0 = time.process_time()
         events0 = source.events_seen
         second = int(time.time())
         while time.perf_counter() - start < seconds:
@@ -147,8 +163,12 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
             if int(time.time()) != second:
                 second = int(time.time())
                 out["rate"].append(source.stats().throughput.completed_last_s)
-        out["events"].append((source.events_seen - events0) / (time.perf_counter() - start))
+        wall = time.perf_counter() - start
+        out["events"].append((source.events_seen - events0) / wall)
+        out["cpu"] = [(time.process_time() - cpu0) / wall * 100]
         app.exit(0)
+    if calls:
+        print("HTTP calls (ms):", sorted(round(c) for c in calls))
     return out
 
 
@@ -175,7 +195,7 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
     print(
         f"server finished (its stats): median {statistics.median(rates):,.0f} tasks/s"
         f" (min {min(rates):,.0f}, max {max(rates):,.0f}); dashboard folded"
-        f" {res['events'][0]:,.0f} stream messages/s"
+        f" {res['events'][0]:,.0f} stream messages/s using {res['cpu'][0]:.0f}% of a core"
     )
     for name, ms in (("filter keys (local)", res["filter"]), ("pause keys (HTTP)", res["pause"])):
         print(

@@ -27,3 +27,17 @@ def test_core_imports_no_adapter() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"core imported: {out.stdout.strip()}"
+
+
+def test_the_embedded_dashboard_imports_no_client() -> None:
+    """Only ``attach`` needs the HTTP client: the in-process dashboard stays without it
+    (bench/dashboard.py runs with bench/ first on sys.path, where http.py would hide the
+    standard library's ``http`` the client needs)."""
+    code = (
+        "import sys, workerpool_tui.tui.app, workerpool_tui.tui.run\n"
+        "bad = [m for m in sys.modules if m.startswith('workerpool_tui.client')"
+        " or m == 'http.client']\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the embedded dashboard imported: {out.stdout.strip()}"

@@ -17,7 +17,7 @@ from workerpool_tui.tui.screens.submit import SubmitScreen
 from workerpool_tui.tui.widgets.task_table import TaskTable
 
 from .attach_harness import attached, serve, server_config
-from .harness import long_task, until
+from .harness import long_task, plain, until
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +140,30 @@ async def test_opens_without_a_server_and_quits_at_once() -> None:
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
+
+
+async def test_detail_view_reads_the_tasks_log_lines_from_the_server() -> None:
+    async with serve() as server:
+        engine = server.engine
+        [task] = await engine.submit_many([long_task()])
+        live = engine.get(task.id)
+        assert live is not None
+        live.add_log("hello from the handler")  # (the stream's events carry no log lines)
+        async with attached(server.address) as (app, source, pilot):
+            app.open_task(task.id)
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+            screen = app.screen
+
+            def logs() -> str:
+                return plain(screen.query_one("#detail-logs"))
+
+            await until(pilot, lambda: "hello from the handler" in logs())
+            live.add_log("a second line")
+            await until(pilot, lambda: "a second line" in logs())
+            await pilot.press("escape")  # the detail closes: no more reads of the task
+            await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
+            seen = source.events_seen
+            await until(pilot, lambda: source.events_seen > seen + 3)  # progress events
+            folded = source.get(task.id)
+            assert folded is not None and folded.progress > 0
+            assert list(folded.logs or ()) == ["hello from the handler", "a second line"]

@@ -328,8 +328,8 @@ class TypeGates:
         paused: bool | None = None,
     ) -> TypeLimit:
         """Change a type's limits here (``PATCH /api/v1/types/{name}``): all or nothing,
-        ``InvalidRequest`` naming the field. Not written anywhere: the config file holds
-        the limits a restart starts with."""
+        ``InvalidRequest`` naming the field. Not written here: ``core/type_settings.py``
+        keeps the change (and calls this)."""
         if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 0):
             raise InvalidRequest(f"concurrency: must be 0 (no cap) or more, got {concurrency}")
         if rate_limit is not None:

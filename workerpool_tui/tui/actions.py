@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import anyio
 import msgspec
 from textual import work
 
@@ -21,6 +22,9 @@ from .screens.submit import SubmitScreen
 from .source import DashboardSource
 from .view_model import SubmitRequest
 from .widgets.task_table import TaskTable
+
+FOLLOW_S = 1.0
+"""Attached: how often an open detail view reads its task's log lines."""
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -51,6 +55,24 @@ class Actions(_AppBase):
         self.push_screen(screen)
         screen.show(self.bridge.get(task_id), self.bridge.now())
         self.last_effect_at = time.perf_counter()
+        if self.bridge.remote:
+            self._follow_task(screen)
+
+    @work(group="detail-follow", exclusive=True)
+    async def _follow_task(self, screen: DetailScreen) -> None:
+        """Attached: the task's log lines are not in the stream; read the whole task now
+        and every :data:`FOLLOW_S` while its detail is open (until it ended)."""
+        while screen in self.screen_stack:
+            try:
+                await self.bridge.refresh_task(screen.task_id)
+            except EngineError:
+                pass  # the server is away (the header says so): try again
+            else:
+                self._apply_now()
+                task = self.bridge.get(screen.task_id)
+                if task is not None and task.status.final:
+                    return
+            await anyio.sleep(FOLLOW_S)
 
     def action_open_task(self) -> None:
         task_id = self._table.highlighted_id

@@ -29,11 +29,11 @@ from ..core.engine import EngineStats, PoolState
 from ..core.instance_view import InstanceInfo, instance_infos
 from ..core.models import EventKind
 from ..core.procpool.pool import ProcessInfo
-from ..core.schedules import Schedule, Scheduler, ScheduleSpec
 from ..core.stats import ScalingDecision
 from ..core.worker_view import WorkerInfo, worker_infos
 from ..logging import RecordBuffer
 from .relatives import Relative, relatives
+from .schedule_ops import SchedulerOps
 from .shared_tasks import SharedTasks
 from .source import ScheduleOps
 from .view_model import (
@@ -311,6 +311,9 @@ class EngineSource:
     async def refresh_workers(self) -> None:
         """Nothing to fetch: :meth:`worker_infos` reads the pool itself."""
 
+    async def refresh_task(self, task_id: str) -> None:
+        """Nothing to fetch: the registry holds the task, log lines included."""
+
     def task_types(self) -> list[str]:
         return self._engine.types.names()
 
@@ -398,30 +401,3 @@ class EngineSource:
 
 Bridge = EngineSource
 """The older name of :class:`EngineSource`."""
-
-
-class SchedulerOps:
-    """The Schedules screen's operations on the engine's own scheduler."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
-
-    async def rows(self) -> list[tuple[Schedule, str | None]]:
-        rows = sorted(self.scheduler.schedules.values(), key=lambda s: s.spec.name)
-        out: list[tuple[Schedule, str | None]] = []
-        for s in rows:
-            status = None if s.last_task_id is None else (await self.scheduler.view(s)).last_status
-            out.append((s, status))
-        return out
-
-    async def add(self, spec: ScheduleSpec) -> None:
-        await self.scheduler.add(spec)
-
-    async def replace(self, name: str, spec: ScheduleSpec) -> None:
-        await self.scheduler.replace(name, spec)
-
-    async def delete(self, name: str) -> None:
-        await self.scheduler.delete(name)
-
-    async def run_now(self, name: str) -> str | None:
-        return await self.scheduler.run_now(name)

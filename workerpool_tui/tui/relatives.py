@@ -2,8 +2,9 @@
 
 Parents are the ids in the task's ``depends_on``; children are the tasks whose
 ``depends_on`` names it. With a local store the registry indexes children by parent
-(a dict hit, never a walk of every task); in cluster mode the dashboard's view of the
-cluster's tasks is bounded (``shared_tasks.VIEW_MAX``), and it is searched instead.
+(a dict hit, never a walk of every task); in cluster mode, and attached to a server,
+the dashboard's view of the tasks is bounded (``shared_tasks.VIEW_MAX``), and it is
+searched instead.
 """
 
 from __future__ import annotations
@@ -45,14 +46,13 @@ def relatives(
             if parent is None
             else Relative("parent", parent_id, parent.type, parent.status)
         )
-    if registry is not None and shared is None:
+    if shared is None:
+        assert registry is not None
         kids = registry.children_of(task.id)
-    elif shared is not None:
+    else:
         kids = sorted(
             (t for t in shared.active_and_final() if task.id in (t.depends_on or ())),
             key=lambda t: t.seq,
         )
-    else:
-        kids = []
     out.extend(Relative("child", k.id, k.type, k.status) for k in kids[:MAX_CHILDREN])
     return out, max(0, len(kids) - MAX_CHILDREN)

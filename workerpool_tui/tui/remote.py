@@ -2,7 +2,7 @@
 (``workerpool-tui attach URL``).
 
 **Feeding.** :meth:`RemoteSource.run` (one Textual worker of the app, cancelled when the
-app leaves) holds the connection: it opens ``/api/v1/ws/tasks`` (:mod:`.remote_stream`),
+app leaves) holds the connection (:mod:`.remote_link`): it opens ``/api/v1/ws/tasks``,
 reads the types, the pool bound and the instance once per connection over HTTP, then
 appends each decoded message to a bounded inbox; it never touches the view. The tick's
 :meth:`take` drains the inbox without waiting and folds it into the same
@@ -14,12 +14,9 @@ and ``resync`` as the bridge treats their bus twins. An inbox past :data:`INBOX_
 messages (the dashboard far behind) is dropped and the stream reopened: a fresh
 snapshot is cheaper than catching up.
 
-**Connection state** (:meth:`connection`, shown in the header): ``connecting to URL…``,
-``connected to URL``, ``reconnecting in 2s (attempt 3): connection refused``. A lost or
-refused connection is retried with exponential backoff, :data:`BACKOFF_MIN_S` doubling
-to :data:`BACKOFF_MAX_S`, reset once a connection succeeds. A refused token (401/403)
-is not retried: :meth:`wait_fatal` answers with :data:`~.remote_http.TOKEN_HINT`, the
-dashboard leaves with status 1 (as the client commands do for a refusal) and prints it.
+**Connection state** (:meth:`connection`, shown in the header), reconnecting with
+backoff, and a refused token: :mod:`.remote_link`. A refused token ends the dashboard
+with status 1 (as the client commands do for a refusal), printing the reason.
 
 **What only exists in-process.** The engine's log records are not in the API: the log
 panel shows the stream's own lines (connections, bulk actions). The API side-car's
@@ -28,18 +25,14 @@ status shows the attached URL. Quitting leaves the server and its tasks running.
 
 from __future__ import annotations
 
-import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import msgspec
 
-from ..client.api import ServerUrl
-from ..client.stream import StreamLost
+from ..client.api import ServerUrl, task_path
 from ..core import Task, TaskStatus
 from ..core.bulk import Action, BulkFilter, BulkResult
 from ..core.engine import EngineStats, PoolState
@@ -59,9 +52,7 @@ from .bridge import HISTORY_S, LOG_BACKLOG
 from .relatives import Relative, relatives
 from .remote_http import (
     DEFAULT_CAP,
-    TOKEN_HINT,
     RemoteApi,
-    RemoteError,
     RemoteSchedules,
     empty_stats,
     instance_info,
@@ -71,16 +62,13 @@ from .remote_http import (
     type_info,
     worker_info,
 )
-from .remote_stream import Refused, open_stream
+from .remote_link import BACKOFF_MAX_S, BACKOFF_MIN_S, Link
 from .shared_tasks import VIEW_MAX, SharedTasks
 from .source import ScheduleOps
 from .view_model import Changes, Query, ServerStatus, SubmitRequest, TypeInfo, query_tasks
 
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 10.0
 INBOX_MAX = 50_000
 """Messages waiting for the tick; past it the stream is reopened (see the docstring)."""
-_logger = logging.getLogger("workerpool_tui.tui")
 
 
 class RemoteSource:
@@ -100,9 +88,14 @@ class RemoteSource:
         self._clock = clock
         """Wall time for ages and chart seconds (snapshot tests freeze it)."""
         self.api = RemoteApi(server, token)
-        self._token = token
-        self._idle_timeout_s = idle_timeout_s
-        self._backoff = backoff
+        self.link = Link(
+            server,
+            token,
+            idle_timeout_s=idle_timeout_s,
+            backoff=backoff,
+            log=self._log,
+            changed=self._pool_changed,
+        )
         self._view = SharedTasks(limit=view_max)
         self._inbox: deque[Any] = deque()
         self._changes = Changes()
@@ -114,11 +107,6 @@ class RemoteSource:
         self._processes: list[ProcessInfo] = []
         self._instance: str | None = None
         self._cluster = False
-        self.connected = False
-        self._state = f"connecting to {server.url}…"
-        self._retry_at: float | None = None
-        self._fatal: str | None = None
-        self._fatal_event: anyio.Event | None = None
         self.throughput: deque[float] = deque(maxlen=HISTORY_S)
         self.queue_depth: deque[float] = deque(maxlen=HISTORY_S)
         self.workers: deque[float] = deque(maxlen=HISTORY_S)
@@ -127,80 +115,42 @@ class RemoteSource:
         self.events_seen = 0
         self.snapshots = 0
         """Snapshots folded so far (one per connection; tests wait on it)."""
-        self.attempts = 0
-        """Failed connection attempts since the last success."""
         self.shared: SharedTasks | None = None
         self.shared_stale = False
 
     # ------------------------------------------------------------------ the connection
     async def run(self) -> None:
         """Hold the connection until cancelled (or the token is refused)."""
-        delay = self._backoff[0]
-        while True:
-            try:
-                async with open_stream(
-                    self.url, self._token, idle_timeout_s=self._idle_timeout_s
-                ) as ws:
-                    await self._on_connect()
-                    delay = self._backoff[0]
-                    async for message in ws.messages():
-                        self._inbox.append(message)
-                        if len(self._inbox) > INBOX_MAX:
-                            self._inbox.clear()
-                            break
-                    reason = "the server closed the stream"
-            except Refused as exc:
-                if exc.status in (401, 403):
-                    self._give_up(TOKEN_HINT)
-                    return
-                reason = f"refused: {exc}"
-            except (StreamLost, RemoteError) as exc:
-                reason = str(exc)
-            self.connected = False
-            self.attempts += 1
-            self._retry_at = time.monotonic() + delay
-            self._state = f"reconnecting in {{}}s (attempt {self.attempts}): {reason}"
-            self._log("warning", f"{self.url.url}: {reason}; reconnecting in {delay:g}s")
-            self._changes.pool = True
-            await anyio.sleep(delay)
-            self._retry_at = None
-            self._state = f"connecting to {self.url.url}…"
-            delay = min(delay * 2, self._backoff[1])
+        await self.link.run(self._on_connect, self._inbox, INBOX_MAX)
 
     async def _on_connect(self) -> None:
+        """What is not in the stream, read once per connection."""
         types = await self.api.call("GET", "/api/v1/types", expect=("types",))
         self._types = [type_info(t) for t in types["types"]]
         await self.refresh_workers()
         _, self._cluster = await self.instances()
         self._cap = pool_cap(await self.api.call("GET", "/openapi.json"))
-        self.connected = True
-        self.attempts = 0
-        self._state = f"connected to {self.url.url}"
-        self._log("info", f"connected to {self.url.url}")
-        self._changes.pool = True
-
-    def _give_up(self, why: str) -> None:
-        self._fatal = self._state = why
-        self.connected = False
-        self._log("error", why)
-        if self._fatal_event is not None:
-            self._fatal_event.set()
 
     def _log(self, level: str, line: str) -> None:
         self._logs.append((level, line))
 
+    def _pool_changed(self) -> None:
+        self._changes.pool = True
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def attempts(self) -> int:
+        """Failed connection attempts since the last success."""
+        return self.link.attempts
+
     def connection(self) -> str:
-        if self._retry_at is not None:
-            left = max(1, math.ceil(self._retry_at - time.monotonic()))
-            return self._state.format(left)
-        return self._state
+        return self.link.state()
 
     async def wait_fatal(self) -> str:
-        if self._fatal is None:
-            self._fatal_event = self._fatal_event or anyio.Event()
-            await self._fatal_event.wait()
-        assert self._fatal is not None
-        return self._fatal
+        return await self.link.wait_fatal()
 
     # ------------------------------------------------------------------ folding
     def pump(self) -> None:
@@ -216,6 +166,9 @@ class RemoteSource:
             kind = type(m)
             if kind is TaskMessage:
                 task = task_from_view(m.task)
+                old = self._view.get(task.id)
+                if old is not None and old.logs:  # fetched for the detail view: keep them
+                    task.logs, task.logs_dropped = old.logs, old.logs_dropped
                 self._view.put((task,))
                 if m.event != "progress":
                     ch.membership = True
@@ -308,7 +261,7 @@ class RemoteSource:
         return self._view.get(task_id)
 
     def relatives(self, task: Task) -> tuple[list[Relative], int]:
-        """From the view of the server's tasks (children it does not hold are not listed)."""
+        """From the view (bounded, as in cluster mode: children outside it are not listed)."""
         return relatives(task, self.get, None, self._view)
 
     def query(self, q: Query) -> tuple[list[Task], int]:
@@ -358,6 +311,9 @@ class RemoteSource:
         """Quitting an attached dashboard leaves the server dispatching."""
 
     # ------------------------------------------------------------------ awaited
+    async def refresh_task(self, task_id: str) -> None:
+        self._seen(await self.api.task("GET", task_path(task_id)))
+
     async def refresh_workers(self) -> None:
         data = await self.api.call("GET", "/api/v1/workers", expect=("workers",))
         self._workers = [worker_info(w) for w in data["workers"]]

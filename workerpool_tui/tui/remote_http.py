@@ -142,18 +142,6 @@ def instance_info(i: dict[str, Any]) -> InstanceInfo:
     return msgspec.convert(fields, InstanceInfo)
 
 
-_SPEC_FIELDS = ScheduleSpec.__struct_fields__
-
-
-def schedule_from_view(view: dict[str, Any]) -> tuple[Schedule, str | None]:
-    spec = msgspec.convert({k: v for k, v in view.items() if k in _SPEC_FIELDS}, ScheduleSpec)
-    s = Schedule(spec, str(view.get("source", "api")))
-    s.next_run = epoch(view.get("next_run"))
-    s.last_run = epoch(view.get("last_run"))
-    s.last_task_id = view.get("last_task_id")
-    return s, view.get("last_status")
-
-
 class RemoteApi:
     """Bounded, cancellable HTTP calls against the attached server."""
 
@@ -258,18 +246,27 @@ def type_info(t: dict[str, Any]) -> TypeInfo:
         parts.append("paused")
     if t.get("held"):
         parts.append(f"{t['held']} waiting")
-    # The server sends a type's own timeout / max_retries / priority, or null where the
-    # type has none (its [task] default then applies, which the API does not say).
-    timeout, retries = t.get("timeout"), t.get("max_retries")
     return TypeInfo(
         str(t["name"]),
         str(t.get("description", "")),
         t.get("payload_schema"),
         " · ".join(parts),
-        priority=int(t.get("priority") or 0),
-        timeout_s=float(timeout) if timeout is not None else None,
-        max_retries=int(retries) if retries is not None else None,
+        priority=t.get("priority"),  # None: [task]'s default, which the API does not state
+        timeout_s=t.get("timeout"),
+        max_retries=t.get("max_retries"),
     )
+
+
+_SPEC_FIELDS = ScheduleSpec.__struct_fields__
+
+
+def schedule_from_view(view: dict[str, Any]) -> tuple[Schedule, str | None]:
+    spec = msgspec.convert({k: v for k, v in view.items() if k in _SPEC_FIELDS}, ScheduleSpec)
+    s = Schedule(spec, str(view.get("source", "api")))
+    s.next_run = epoch(view.get("next_run"))
+    s.last_run = epoch(view.get("last_run"))
+    s.last_task_id = view.get("last_task_id")
+    return s, view.get("last_status")
 
 
 def _schedule_path(name: str) -> str:

@@ -35,11 +35,11 @@ class TypeInfo(msgspec.Struct, frozen=True):
     payload_schema: dict[str, Any] | None
     limits: str = ""
     """Its isolation and gates as they are now (``"process · running 1/4 · rate 10/s"``)."""
-    priority: int = 0
-    timeout_s: float | None = None
-    max_retries: int | None = None
+    priority: int | None = 0
+    timeout_s: float | None = 300.0
+    max_retries: int | None = 0
     """What a submission that leaves them out gets: ``[task.types.NAME]``, else ``[task]``
-    (``None``: an attached server's own default, which its API does not say)."""
+    (``None``: the attached server's own default, which its API does not state)."""
 
 
 class SortSpec(msgspec.Struct, frozen=True):

@@ -149,8 +149,9 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
                 fields = f"  fields: {props}" if props else ""
             limits = f"  ({info.limits})" if info.limits else ""
             defaults = (
-                f"\ndefaults: priority {info.priority} · timeout {_timeout_text(info)}"
-                f" · max retries {_retries_text(info)}"
+                f"\ndefaults: priority {_default(info.priority)}"
+                f" · timeout {_default(info.timeout_s, duration)}"
+                f" · max retries {_default(info.max_retries)}"
             )
             help_.update(f"{info.description}{fields}{limits}{defaults}")
             self._show_defaults(info)
@@ -213,9 +214,9 @@ class SubmitScreen(OrderedTyping, ModalScreen[SubmitRequest | None]):
     def _show_defaults(self, info: TypeInfo) -> None:
         """The type's defaults, greyed in the fields the user has not typed in."""
         for field, text in (
-            ("#submit-priority", str(info.priority)),
-            ("#submit-timeout", _timeout_text(info)),
-            ("#submit-retries", _retries_text(info)),
+            ("#submit-priority", _default(info.priority)),
+            ("#submit-timeout", _default(info.timeout_s, duration)),
+            ("#submit-retries", _default(info.max_retries)),
         ):
             box = self.query_one(field, Input)
             if box.placeholder != text:
@@ -286,9 +287,6 @@ def _schema_props(schema: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _timeout_text(info: TypeInfo) -> str:
-    return "server default" if info.timeout_s is None else duration(info.timeout_s)
-
-
-def _retries_text(info: TypeInfo) -> str:
-    return "server default" if info.max_retries is None else str(info.max_retries)
+def _default(value: float | None, fmt: Callable[[float], str] = str) -> str:
+    """A default as the form shows it; ``None``: the server's (attached, not stated)."""
+    return "server's" if value is None else fmt(value)
