@@ -1,32 +1,31 @@
 """The application behind the route table of ``routes.py``: dispatch, decoding and the
 handler of every endpoint.
 
-Every handler decodes its input with the structs of ``schemas.py`` and answers with them;
-engine refusals map to the status codes of SPEC §8 in :func:`engine_error`. Host, token and
-route are checked on the request head (:meth:`Api.refuse_head`), before a body is read.
+Every handler decodes its input with the structs of ``schemas.py`` (``decoding.py``) and
+answers with them; engine refusals map to the status codes of SPEC §8 in
+:func:`~.decoding.engine_error`. Host, token and route are checked on the request head
+(:meth:`Api.refuse_head`), before a body is read. A task's answer is encoded straight from
+the task (``taskjson.py``).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Awaitable, Callable
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qs
 
-import msgspec
-
 from .. import __version__
-from ..config import ServerConfig, parse_duration
-from ..core import wholenum
-from ..core.admission import INT_MAX, PAYLOAD_MAX_DEPTH
+from ..config import ServerConfig
+from ..core.admission import INT_MAX
 from ..core.engine import Engine
-from ..core.errors import AmbiguousId, Duplicate, EngineError, QueueFull, StoreUnavailable
+from ..core.errors import EngineError
 from ..core.models import TaskSpec, TaskStatus
 from .access import HostPolicy, token_matches
 from .broadcast import Broadcaster
+from .decoding import Refused, decode_body, duration, engine_error, invalid
 from .instances import instance_list, worker_list
 from .limits import Limits
 from .ops import OpsHandlers
@@ -59,54 +58,8 @@ _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _T = TypeVar("_T")
 
 
-def engine_error(exc: EngineError) -> Response:
-    """The status of SPEC §8 for each engine refusal."""
-    code = exc.code
-    status = {
-        "invalid_request": 400,
-        "unknown_task_type": 400,
-        "queue_full": 429,
-        "not_found": 404,
-        "already_finished": 409,
-        "ambiguous_id": 409,
-        "duplicate": 409,
-        "read_only": 409,
-        "already_exists": 409,
-        "blocked": 409,
-        "shutting_down": 503,
-        "store_unavailable": 503,
-    }.get(code, 400)
-    headers = []
-    if isinstance(exc, (QueueFull, StoreUnavailable)):
-        headers.append((b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after_s))))
-    candidates = exc.candidates if isinstance(exc, AmbiguousId) else None
-    existing = exc.existing_id if isinstance(exc, Duplicate) else None
-    return error_response(
-        status, code, str(exc), headers=headers, candidates=candidates, existing_id=existing
-    )
-
-
-class _Refused(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-def _invalid(message: str) -> _Refused:
-    return _Refused(error_response(400, "invalid_request", message))
-
-
-def _duration(where: str, name: str, value: float | str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise _invalid(f"{where}{name}: {exc}") from None
-
-
 _NO_PARAMS: dict[str, str] = {}
 """The parameters of a route without any (never mutated)."""
-_JSON_TYPE = b"application/json"
-_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
-"""A decoder per request struct, made on its first use (cheaper than ``decode(type=)``)."""
 
 
 class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
@@ -236,43 +189,11 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             return await (handler(request, **params) if params else handler(request))
         except EngineError as exc:
             return engine_error(exc)
-        except _Refused as refused:
+        except Refused as refused:
             return refused.response
 
     # ------------------------------------------------------------------ decoding
-    def _decode(self, request: Request, type_: type[_T]) -> _T:
-        ctype = request.header(b"content-type")
-        if ctype != _JSON_TYPE and (
-            ctype is None or ctype.partition(b";")[0].strip().lower() != _JSON_TYPE
-        ):
-            raise _Refused(
-                error_response(
-                    415,
-                    "unsupported_media_type",
-                    "send the body as Content-Type: application/json",
-                )
-            )
-        try:
-            decoder = _decoders.get(type_)
-            if decoder is None:
-                decoder = _decoders[type_] = msgspec.json.Decoder(type_)
-            try:
-                return decoder.decode(request.body)  # type: ignore[no-any-return]
-            except msgspec.ValidationError as exc:
-                # JSON Schema's integers include 2.0: the slow path takes those too.
-                first = exc
-            try:
-                return wholenum.convert(msgspec.json.decode(request.body), type_)
-            except msgspec.ValidationError:
-                raise _invalid(str(first)) from None
-        except msgspec.DecodeError as exc:
-            raise _Refused(error_response(400, "invalid_json", f"invalid JSON: {exc}")) from None
-        except RecursionError:
-            # msgspec stops near Python's recursion limit (about 1,000 levels); what it
-            # decodes is then held to the payload limit by the engine.
-            raise _invalid(
-                f"the body is nested too deeply (payloads: at most {PAYLOAD_MAX_DEPTH} levels)"
-            ) from None
+    _decode = staticmethod(decode_body)
 
     def _spec(self, req: SubmitRequest, where: str = "") -> TaskSpec:
         run_at = None
@@ -280,18 +201,18 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             try:
                 run_at = submitted_run_at(req, self.engine.clock.now())
             except ValueError as exc:
-                raise _invalid(f"{where}{exc}") from None
+                raise invalid(f"{where}{exc}") from None
         timeout, unique_for = req.timeout, req.unique_for
         return TaskSpec(
             type=req.type,
             payload=req.payload,
             priority=req.priority,
-            timeout_s=None if timeout is None else _duration(where, "timeout", timeout),
+            timeout_s=None if timeout is None else duration(where, "timeout", timeout),
             max_retries=req.max_retries,
             run_at=run_at,
             depends_on=tuple(req.depends_on),
             unique_key=req.unique_key,
-            unique_for=None if unique_for is None else _duration(where, "unique_for", unique_for),
+            unique_for=None if unique_for is None else duration(where, "unique_for", unique_for),
             on_duplicate=req.on_duplicate,
         )
 
@@ -330,9 +251,9 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
     async def submit_batch(self, request: Request) -> Response:
         batch = self._decode(request, BatchRequest)
         if not batch.tasks:
-            raise _invalid("tasks: must not be empty")
+            raise invalid("tasks: must not be empty")
         if len(batch.tasks) > self.limits.max_batch_tasks:
-            raise _invalid(f"tasks: at most {self.limits.max_batch_tasks} in one batch")
+            raise invalid(f"tasks: at most {self.limits.max_batch_tasks} in one batch")
         specs = [self._spec(t, f"tasks[{i}].") for i, t in enumerate(batch.tasks)]
         tasks = await self.engine.submit_many(specs)
         return Response(201, batch_json(tasks))
@@ -349,10 +270,10 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             if raw is None:
                 return default
             if not _INTEGER.fullmatch(raw):  # int() would take " 5", "+5", "1_0", "٣"
-                raise _invalid(f"{name}: expected an integer from 0 to {high}, got {raw!r}")
+                raise invalid(f"{name}: expected an integer from 0 to {high}, got {raw!r}")
             value = int(raw)
             if not 0 <= value <= high:
-                raise _invalid(f"{name}: must be between 0 and {high}, got {value}")
+                raise invalid(f"{name}: must be between 0 and {high}, got {value}")
             return value
 
         statuses: list[TaskStatus] | None = None
@@ -364,7 +285,7 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
                     statuses.append(TaskStatus(name.strip(" \t")))
                 except ValueError:
                     known = ", ".join(s.value for s in TaskStatus)
-                    raise _invalid(f"status: unknown {name!r} (one of {known})") from None
+                    raise invalid(f"status: unknown {name!r} (one of {known})") from None
         limit = integer("limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
         offset = integer("offset", 0, INT_MAX)
         tasks, total = await self.engine.list_tasks(
@@ -416,7 +337,7 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
             if low > high:
                 # Each value may be fine alone: it is their combination with each other, or
                 # with the current bound, that cannot be (409, not 400; nothing changes).
-                raise _Refused(
+                raise Refused(
                     error_response(
                         409,
                         "pool_conflict",
