@@ -31,7 +31,7 @@ from typing import Any
 import anyio
 
 from workerpool_tui.client.api import ApiClient, ServerUrl
-from workerpool_tui.tui.app import DashboardApp
+from workerpool_tui.tui.attach import AttachedApp
 from workerpool_tui.tui.remote import RemoteSource
 
 KEY_EVERY_S = 0.5
@@ -121,7 +121,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
     source = RemoteSource(ServerUrl.parse(url))
-    app = DashboardApp(bridge=source)
+    app = AttachedApp(bridge=source)
     calls: list[float] = []
     if os.environ.get("BENCH_VERBOSE"):
         call = source.api.call
@@ -135,6 +135,7 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
 
         source.api.call = timed  # type: ignore[method-assign]
     out: dict[str, list[float]] = {"filter": [], "pause": [], "rate": [], "events": [], "cpu": []}
+    out["lag"] = []
     async with app.run_test(size=(160, 48)) as pilot:
         with anyio.fail_after(20):
             while not (source.connected and source.snapshots):
@@ -149,20 +150,32 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
                     await anyio.sleep(0.001)
             return (app.last_effect_at - t0) * 1000
 
+        lags: list[float] = []
+
+        async def probe() -> None:  # how late a 5 ms sleep wakes: the loop's own wait
+            while True:
+                t0 = time.perf_counter()
+                await anyio.sleep(0.005)
+                lags.append((time.perf_counter() - t0 - 0.005) * 1000)
+
         start = time.perf_counter()
         cpu0 = time.process_time()
         events0 = source.events_seen
         second = int(time.time())
-        while time.perf_counter() - start < seconds:
-            for key in ("3", "1"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(probe)
+            while time.perf_counter() - start < seconds:
+                for key in ("3", "1"):
+                    await anyio.sleep(KEY_EVERY_S)
+                    out["filter"].append(await press(key))
                 await anyio.sleep(KEY_EVERY_S)
-                out["filter"].append(await press(key))
-            await anyio.sleep(KEY_EVERY_S)
-            out["pause"].append(await press("p"))  # pause...
-            out["pause"].append(await press("p"))  # ...and resume at once
-            if int(time.time()) != second:
-                second = int(time.time())
-                out["rate"].append(source.stats().throughput.completed_last_s)
+                out["pause"].append(await press("p"))  # pause...
+                out["pause"].append(await press("p"))  # ...and resume at once
+                if int(time.time()) != second:
+                    second = int(time.time())
+                    out["rate"].append(source.stats().throughput.completed_last_s)
+            tg.cancel_scope.cancel()
+        out["lag"] = lags
         wall = time.perf_counter() - start
         out["events"].append((source.events_seen - events0) / wall)
         out["cpu"] = [(time.process_time() - cpu0) / wall * 100]
@@ -202,6 +215,11 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
             f"key -> effect, {name:20} p50 {statistics.median(ms):6.1f}  p99"
             f" {_pct(ms, 0.99):6.1f}  max {max(ms):6.1f} ms ({len(ms)} presses)"
         )
+    lag = res["lag"]
+    print(
+        f"loop turn wait (ms): p50 {statistics.median(lag):6.1f}  p99 {_pct(lag, 0.99):6.1f}"
+        f"  max {max(lag):6.1f} ({len(lag)} samples of a 5 ms sleep in the dashboard's loop)"
+    )
     print(
         f"key -> effect, all:                  p50 {statistics.median(keys):6.1f}  p99"
         f" {_pct(keys, 0.99):6.1f} ms (goal p99 < {GOAL_MS:.0f})"

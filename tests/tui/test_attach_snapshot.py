@@ -21,7 +21,7 @@ from workerpool_tui.client.api import ServerUrl
 from workerpool_tui.config import load_config
 from workerpool_tui.core import Engine
 from workerpool_tui.server import ApiServer
-from workerpool_tui.tui.app import DashboardApp
+from workerpool_tui.tui.attach import AttachedApp
 from workerpool_tui.tui.remote import RemoteSource
 from workerpool_tui.tui.widgets.task_table import TaskTable
 
@@ -55,10 +55,10 @@ def _served_seeded_engine() -> Iterator[None]:
         yield
 
 
-def _attached_app() -> tuple[DashboardApp, RemoteSource]:
+def _attached_app() -> tuple[AttachedApp, RemoteSource]:
     url = ServerUrl.parse(f"http://127.0.0.1:{SNAPSHOT_PORT}")
     source = RemoteSource(url, clock=lambda: T0)
-    return DashboardApp(bridge=source, freeze_timing=True), source
+    return AttachedApp(bridge=source, freeze_timing=True), source
 
 
 def test_attached_main_screen(snap_compare: Any) -> None:
