@@ -9,7 +9,9 @@ is decoded and folded here. Keys, every 500 ms: the filter keys ``3`` then ``1``
 effect is local: the table refiltered from the remote view and redrawn) and ``p``
 twice (pause then resume: the effect needs the server's answer to ``PATCH
 /api/v1/pool``). Key -> effect is from the key entering the app's queue to the app
-applying its effect (``last_effect_at``), as in the embedded run. The server's
+applying its effect (``last_effect_at``), as in the embedded run. Then, the dashboard
+gone and the load still on, the same ``PATCH`` calls from a bare client: the floor the
+server's own answer sets for the HTTP keys. The server's
 throughput is read from the stream's own stats (tasks finished per second).
 
     .venv/bin/python bench/dashboard.py --attached [--seconds 10] [--rate 2000]
@@ -114,6 +116,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _bare_patches(url: str, n: int) -> list[float]:
+    """``n`` pause/resume ``PATCH /api/v1/pool`` calls, each on a new connection as the
+    dashboard makes them, every 500 ms: their times in ms."""
+    server = ServerUrl.parse(url)
+    out = []
+    for i in range(n):
+        time.sleep(KEY_EVERY_S if i % 2 == 0 else 0.0)
+        t0 = time.perf_counter()
+        with ApiClient(server) as api:
+            api.request("PATCH", "/api/v1/pool", {"paused": i % 2 == 0})
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
@@ -194,6 +210,8 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
         try:
             await anyio.sleep(2.0)  # the load settles
             res = await _attached_run(url, seconds)
+            # The floor: the same PATCH calls from a bare client, the dashboard gone.
+            res["bare"] = await anyio.to_thread.run_sync(_bare_patches, url, len(res["pause"]))
         finally:
             await anyio.to_thread.run_sync(_stop, feeder)
             await anyio.to_thread.run_sync(_stop, server)
@@ -210,7 +228,11 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
         f" (min {min(rates):,.0f}, max {max(rates):,.0f}); dashboard folded"
         f" {res['events'][0]:,.0f} stream messages/s using {res['cpu'][0]:.0f}% of a core"
     )
-    for name, ms in (("filter keys (local)", res["filter"]), ("pause keys (HTTP)", res["pause"])):
+    for name, ms in (
+        ("filter keys (local)", res["filter"]),
+        ("pause keys (HTTP)", res["pause"]),
+        ("bare client PATCH", res["bare"]),
+    ):
         print(
             f"key -> effect, {name:20} p50 {statistics.median(ms):6.1f}  p99"
             f" {_pct(ms, 0.99):6.1f}  max {max(ms):6.1f} ms ({len(ms)} presses)"
