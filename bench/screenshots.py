@@ -1,8 +1,8 @@
 """Save the README's screenshots: the app itself writes SVGs (``App.save_screenshot``).
 
 Runs the dashboard headless over a real engine: a burst of quick tasks with a few long
-ones, a scaling decision, then the main screen under load, a task's detail view and the
-submit form.
+ones, a scaling decision, then the main screen under load, a task's detail view, the
+submit form, a pipeline step's detail (its parents and children) and the Schedules screen.
 
     .venv/bin/python bench/screenshots.py [--out screenshots]
 """
@@ -18,8 +18,10 @@ from textual.widgets import Input, Select, TextArea
 
 from workerpool_tui.config import load_config
 from workerpool_tui.core import Engine, TaskSpec
+from workerpool_tui.core.schedules import ScheduleSpec
 from workerpool_tui.tui.app import DashboardApp
 from workerpool_tui.tui.screens.detail import DetailScreen
+from workerpool_tui.tui.screens.schedules import SchedulesScreen
 from workerpool_tui.tui.screens.submit import SubmitScreen
 
 SIZE = (160, 48)
@@ -69,8 +71,41 @@ async def main(out: Path) -> None:
             form.query_one("#submit-count", Input).value = "100"
             await pilot.pause(0.5)
             app.save_screenshot("submit-form.svg", str(out))
+            await pilot.press("escape")
+
+            # A pipeline in one batch: fetch -> two transforms -> a report waiting for both.
+            step = TaskSpec(type="long_running_task", payload={"duration": 30, "steps": 30})
+            _fetch, transform, _other, _report = await engine.submit_many(
+                [
+                    step,
+                    TaskSpec(type="default_task", depends_on=("$0",)),
+                    TaskSpec(type="default_task", depends_on=("$0",)),
+                    TaskSpec(type="example_task", depends_on=("$1", "$2")),
+                ]
+            )
+            app.open_task(transform.id)
+            with anyio.fail_after(10):
+                while not isinstance(app.screen, DetailScreen):
+                    await pilot.pause(0.05)
+            await pilot.pause(0.5)
+            app.save_screenshot("detail-dependencies.svg", str(out))
+            await pilot.press("escape")
+
+            for spec in (
+                ScheduleSpec(name="nightly-report", cron="0 3 * * *", type="example_task"),
+                ScheduleSpec(name="heartbeat", every=30.0, type="default_task"),
+                ScheduleSpec(name="cleanup", cron="*/15 * * * *", type="default_task", paused=True),
+            ):
+                await engine.scheduler.add(spec)
+            await pilot.press("S")
+            with anyio.fail_after(10):
+                while not isinstance(app.screen, SchedulesScreen):
+                    await pilot.pause(0.05)
+            await pilot.pause(1.5)
+            app.save_screenshot("schedules.svg", str(out))
             app.exit(0)
-    for name in ("main-under-load.svg", "detail.svg", "submit-form.svg"):
+    names = ("main-under-load.svg", "detail.svg", "submit-form.svg")
+    for name in (*names, "detail-dependencies.svg", "schedules.svg"):
         print(out / name)
 
 

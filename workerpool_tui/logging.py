@@ -111,9 +111,9 @@ def setup_logging(cfg: LoggerConfig, *, dashboard: bool = False) -> RecordBuffer
     """Configure the ``workerpool_tui`` logger. With ``dashboard``, terminal outputs are
     replaced by a :class:`RecordBuffer` (returned); a file output stays."""
     root = logging.getLogger(LOGGER_NAME)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
     root.setLevel(cfg.level.upper())
     root.propagate = False
     buffer: RecordBuffer | None = None

@@ -72,3 +72,8 @@ def pid(ctx: Any, payload: dict[str, Any]) -> int:
 
 def echo(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return payload
+
+
+def parents(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """What ``ctx.parent_results`` holds in the child (issue 12)."""
+    return dict(ctx.parent_results)

@@ -22,7 +22,7 @@ from enginekit import (
 
 from workerpool_tui.config import ConfigError, load_config
 from workerpool_tui.config_types import parse_bytes
-from workerpool_tui.core import Engine, TaskStatus
+from workerpool_tui.core import Engine, TaskSpec, TaskStatus
 from workerpool_tui.core.builtin import builtin_types
 from workerpool_tui.core.handlers import TaskType, TypeRegistry, task_type
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 KILL_GRACE = 0.5
 NAMES = ("cpu", "chatty", "async_answer", "boom", "crash", "sleepy", "stubborn", "not_json")
-NAMES += ("hog", "pid", "echo")
+NAMES += ("hog", "pid", "echo", "parents")
 
 
 def _types() -> TypeRegistry:
@@ -227,3 +227,19 @@ async def test_a_handler_the_child_cannot_import_fails_its_task_clearly() -> Non
         ok = await wait_final(engine, await submit(engine, "pid"))  # the child goes on
         assert ok.status is TaskStatus.COMPLETED and engine.procs is not None
         assert engine.procs.restarts == 0
+
+
+async def test_a_process_handler_reads_its_parents_results() -> None:
+    async with _engine() as engine:
+        first, second, child = await engine.submit_many(
+            [
+                TaskSpec(type="echo", payload={"n": 1}),
+                TaskSpec(type="async_answer"),
+                TaskSpec(type="parents", depends_on=("$0", "$1")),
+            ]
+        )
+        done = await wait_final(engine, child)
+        assert done.status is TaskStatus.COMPLETED, done.error
+        assert done.result == {first.id: {"n": 1}, second.id: 42}
+        alone = await wait_final(engine, await submit(engine, "parents"))
+        assert alone.result == {}

@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from enginekit import make_config, make_engine, submit, wait_all_final, wait_for, wait_until
 
+import workerpool_tui.core.workers as workers_module
 from workerpool_tui.config import ConfigError, load_config
 from workerpool_tui.config_types import parse_rate
 from workerpool_tui.core import InvalidRequest, TaskStatus
@@ -274,3 +276,39 @@ async def test_with_the_sqlite_store_held_tasks_stay_pending_across_a_restart(
         engine.gates.update("held", paused=False)
         await wait_all_final(engine, [t for t in again if t is not None])
         assert all(t is not None and t.status is TaskStatus.COMPLETED for t in again)
+
+
+async def test_a_worker_yields_between_held_tasks_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Held tasks (a type at its cap) are a next task as much as queued ones: with a zero
+    # time slice, no worker may run two of them in one turn of the loop (#16: a worker
+    # yields between two tasks only when the backlog has a next one).
+    monkeypatch.setattr(workers_module, "SLICE_S", 0.0)
+    gate = anyio.Event()
+    turn = 0
+    turns: list[tuple[int | None, int]] = []  # (worker, loop turn) of each task
+
+    async def one(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        if payload["n"] == 0:
+            await gate.wait()
+        task = engine.get(ctx.task_id)
+        assert task is not None
+        turns.append((task.worker, turn))
+
+    async def ticker() -> None:
+        nonlocal turn
+        while True:
+            turn += 1
+            await anyio.lowlevel.checkpoint()
+
+    cfg = _gated_config({"one": {"concurrency": 1}}, workers=2)
+    async with make_engine({"one": one}, config=cfg) as engine, anyio.create_task_group() as tg:
+        first = await submit(engine, "one", {"n": 0})
+        await wait_until(engine, lambda: first.status is TaskStatus.RUNNING, "the first")
+        rest = [await submit(engine, "one", {"n": n}) for n in range(1, 6)]
+        await wait_for(lambda: engine.gates.limits["one"].held_count == 5, "held")
+        tg.start_soon(ticker)
+        gate.set()
+        await wait_all_final(engine, [first, *rest])
+        tg.cancel_scope.cancel()
+    assert len(turns) == 6
+    assert len(set(turns)) == 6, turns

@@ -13,6 +13,11 @@ from pathlib import Path
 import anyio
 from anyio.abc import Process, TaskGroup
 
+import workerpool_tui
+
+_CHECKOUT = Path(workerpool_tui.__file__).resolve().parent.parent
+"""The checkout under test: the instances import the package from it too (with only their
+work directory on the path they imported the installed one, another checkout's code)."""
 _LISTENING = re.compile(rb"API listening on (http://127\.0\.0\.1:\d+)")
 
 RECORDER = """
@@ -50,7 +55,7 @@ def _env(
         {
             "HOME": str(workdir),
             "XDG_DATA_HOME": str(workdir / "data"),
-            "PYTHONPATH": str(workdir),
+            "PYTHONPATH": os.pathsep.join([str(workdir), str(_CHECKOUT)]),
             "PYTHONUNBUFFERED": "1",
             "WORKERPOOL__STORE__URL": f'"{pg_url}"',
             "WORKERPOOL__STORE__SCHEMA": f'"{schema}"',

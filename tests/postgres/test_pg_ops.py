@@ -77,6 +77,21 @@ async def test_metrics_carry_the_instance_and_one_reporter(pg_url: str, pg_schem
     assert "workerpool_queue_depth" in families["alpha"]
     assert "workerpool_tasks" not in families["beta"]
     assert "workerpool_queue_depth" not in families["beta"]
+    # Each instance's claims: how long they took and how many tasks they took.
+    claimed = {
+        name: sum(
+            s.value for s in found["workerpool_store_claim_rows"].samples if s.name.endswith("_sum")
+        )
+        for name, found in families.items()
+    }
+    assert sum(claimed.values()) == 1.0, claimed
+    for found in families.values():
+        counts = [
+            s.value
+            for s in found["workerpool_store_claim_seconds"].samples
+            if s.name.endswith("_count")
+        ]
+        assert counts and counts[0] >= 1
 
 
 async def test_logs_of_a_task_another_instance_runs(pg_url: str, pg_schema: str) -> None:

@@ -192,6 +192,10 @@ def test_schema_1_is_migrated_to_the_current_one(pg_url: str, pg_schema: str) ->
             ).fetchall()
         }
         assert "tasks_parents" in indexes and "tasks_children" not in indexes
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,)
+        ).fetchall()
+        assert ("type_settings",) in tables
 
 
 async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:
@@ -285,3 +289,26 @@ async def test_parent_results_of_parents_run_on_another_instance(
         done = await wait_final_pg(second, child.id)
         assert done.status is TaskStatus.COMPLETED, done.error
     assert seen == {far.id: {"made_by": "one"}, near.id: {"made_by": "two"}}
+
+
+async def test_type_settings_reach_the_cluster_and_survive_a_restart(
+    pg_url: str, pg_schema: str
+) -> None:
+    def limits(engine: Engine) -> tuple[int, str, bool]:
+        limit = engine.gates.limits.get("default_task")
+        return (
+            (0, "", False) if limit is None else (limit.concurrency, limit.rate_limit, limit.paused)
+        )
+
+    one, _ = pg_engine(pg_url, pg_schema)
+    two, _ = pg_engine(pg_url, pg_schema)
+    async with one, two:
+        await one.type_settings.patch("default_task", concurrency=3, paused=True)
+        assert limits(one) == (3, "", True)
+        # announced (NOTIFY): the other instance reads the table again
+        await _until(two, lambda: limits(two) == (3, "", True))
+        await two.type_settings.patch("default_task", paused=False)
+        await _until(one, lambda: limits(one) == (3, "", False))
+    again, _ = pg_engine(pg_url, pg_schema)
+    async with again:  # a restart: the cluster's settings, before any task is dispatched
+        assert limits(again) == (3, "", False)

@@ -82,3 +82,21 @@ def test_the_registry_indexes_children_and_forgets_them() -> None:
     reg.discard(kids[0])
     reg.discard(kids[2])
     assert reg.children_of("p") == [] and reg._children == {}
+
+
+def test_evicted_and_cleaned_children_leave_the_index() -> None:
+    from workerpool_tui.core import Task
+    from workerpool_tui.core.registry import Registry
+
+    reg = Registry(max_tracked=3)
+    done = TaskStatus.COMPLETED
+    p = Task(id="p", type="t", payload={}, created_at=0.0)
+    reg.add(p)
+    for i in range(4):  # final children, finished in order: the oldest are evicted first
+        kid = Task(id=f"k{i}", type="t", payload={}, created_at=0.0, depends_on=("p",), status=done)
+        kid.finished_at = float(i)
+        reg.add(kid)
+    reg.evict_overflow()
+    assert [k.id for k in reg.children_of("p")] == ["k2", "k3"]
+    reg.cleanup(now=100.0, keep_done_s=1.0, keep_failed_s=1.0)
+    assert reg.children_of("p") == [] and reg._children == {}

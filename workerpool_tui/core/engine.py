@@ -45,6 +45,7 @@ from .submission import Submissions
 from .supervise import supervised
 from .tally import Tally
 from .task_actions import TaskActions
+from .type_settings import MemoryTypeSettings, RuntimeTypeSettings
 from .typelimits import TypeGates
 from .unique import UniqueKeys
 from .waiting import Waiting
@@ -136,6 +137,12 @@ class Engine(Submissions, TaskActions):
             self.gates.share_slots(
                 [t.name for t in self.types if t.isolation == "process"], self.procs.size
             )
+        self.type_settings = RuntimeTypeSettings(
+            cfg.task.types,
+            self.gates,
+            getattr(store or self.journal, "type_settings", None) or MemoryTypeSettings(),
+        )
+        """``PATCH /api/v1/types/{name}``: applied here, kept by the store (if durable)."""
         self.backlog = self.gates
         self.queue = self.backlog
         """The backlog, by its old name (its length is the queue depth)."""
@@ -178,6 +185,7 @@ class Engine(Submissions, TaskActions):
             raise
         try:
             self._recover(recovered)
+            await self.type_settings.load()  # before any task is dispatched
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.journal.close()
@@ -199,6 +207,7 @@ class Engine(Submissions, TaskActions):
         ]
         if self.store is not None:
             jobs.append(("cluster store", self.store.run))
+            jobs.append(("type settings", self.type_settings.follow))
         else:
             jobs.append(("waiting timer", self.waiting.run))
         jobs.append(("scheduler", self.scheduler.run))

@@ -130,10 +130,6 @@ class TaskExecution:
                 TaskError("unknown_task_type", f"task type {task.type!r} is not registered"),
             )
             return
-        procs = self._engine.procs
-        if procs is not None and tt.isolation == "process":
-            await run_in_process(self, procs, w, task, tt)
-            return
         if task.depends_on and self._engine.store is not None:
             try:  # parents that ran on other instances: their results from the store
                 ctx._parents = await self._engine.load_parent_results(task)
@@ -144,6 +140,10 @@ class TaskExecution:
             if w.cancel_reason is not None:
                 self._interrupted(w, task)
                 return
+        procs = self._engine.procs
+        if procs is not None and tt.isolation == "process":
+            await run_in_process(self, procs, w, task, tt, ctx._parents)
+            return
         try:
             if tt.is_async:
                 result = await tt.handler(ctx, task.payload)

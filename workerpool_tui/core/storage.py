@@ -23,9 +23,14 @@ if TYPE_CHECKING:
 
 
 class SharedStore(Protocol):
-    journal: Journal
     name: str
     """This instance's name in the cluster."""
+
+    @property
+    def journal(self) -> Journal:
+        """Where the engine writes its changes (read-only here, so that a store may hold a
+        more specific journal)."""
+        ...
 
     def bind(self, engine: Engine) -> tuple[Backlog, TaskIndex]:
         """Make the backlog and the index, wired to the engine's workers and bus."""

@@ -146,6 +146,10 @@ class TypeGates:
         # The store's own extras (LocalBacklog.queue, .deferred, ...) read through.
         return getattr(self.inner, name)
 
+    def has_next(self) -> bool:
+        # A held task may be the next one too: a worker must still yield between them.
+        return bool(self._held_ids) or self.inner.has_next()
+
     @property
     def free(self) -> int:
         return max(0, self.inner.free - len(self._held_ids))
@@ -324,8 +328,8 @@ class TypeGates:
         paused: bool | None = None,
     ) -> TypeLimit:
         """Change a type's limits here (``PATCH /api/v1/types/{name}``): all or nothing,
-        ``InvalidRequest`` naming the field. Not written anywhere: the config file holds
-        the limits a restart starts with."""
+        ``InvalidRequest`` naming the field. Not written here: ``core/type_settings.py``
+        keeps the change (and calls this)."""
         if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 0):
             raise InvalidRequest(f"concurrency: must be 0 (no cap) or more, got {concurrency}")
         if rate_limit is not None:

@@ -380,7 +380,8 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
         return json_response(200, type_list(self.engine))
 
     async def patch_type(self, request: Request, name: str) -> Response:
-        return json_response(200, patch_type(self.engine, name, self._decode(request, TypePatch)))
+        patch = self._decode(request, TypePatch)
+        return json_response(200, await patch_type(self.engine, name, patch))
 
     async def get_pool(self, request: Request) -> Response:
         return json_response(200, PoolView.of(self.engine.pool_state()))

@@ -153,6 +153,16 @@ class EngineCollector:
             yield self._histograms(
                 "workerpool_store_commit_rows", "Rows written by one commit", {None: commits.rows}
             )
+        claims = getattr(getattr(engine.store, "backlog", None), "claim_tally", None)
+        if claims is not None:
+            yield self._histograms(
+                "workerpool_store_claim_seconds",
+                "One claim of runnable tasks for idle workers (cluster store)",
+                {None: claims.latency},
+            )
+            yield self._histograms(
+                "workerpool_store_claim_rows", "Tasks taken by one claim", {None: claims.rows}
+            )
         if self.reports_cluster:
             yield from self._cluster_gauges(base, inst)
 

@@ -290,8 +290,8 @@ def _routes() -> tuple[Route, ...]:
             method="PATCH",
             path="/api/v1/types/{name}",
             handler="patch_type",
-            summary="Change a type's concurrency, rate_limit or paused (this process, until"
-            " it stops)",
+            summary="Change a type's concurrency, rate_limit or paused (at once; a durable"
+            " store keeps it across restarts, and a cluster shares it)",
             request=TypePatch,
             response=TypeInfo,
             errors=("invalid_json", "unsupported_media_type", "not_found"),

@@ -40,10 +40,11 @@ def type_info(engine: Engine, name: str, running: int) -> TypeInfo:
     )
 
 
-def patch_type(engine: Engine, name: str, patch: TypePatch) -> TypeInfo:
+async def patch_type(engine: Engine, name: str, patch: TypePatch) -> TypeInfo:
+    """Applied at once and kept by a durable store (``core/type_settings.py``)."""
     if name not in engine.types:
         raise NotFound(f"no task type {name!r} (known: {', '.join(engine.types.names())})")
-    engine.gates.update(
+    await engine.type_settings.patch(
         name, concurrency=patch.concurrency, rate_limit=patch.rate_limit, paused=patch.paused
     )
     return type_info(engine, name, engine.pool.running_count(name))

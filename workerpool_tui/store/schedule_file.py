@@ -1,7 +1,9 @@
 """The schedules made through the API, for the SQLite store: a JSON file beside the
 database (``tasks.db.schedules.json``), replaced whole on each change (write, fsync,
 rename). The runs themselves need no file: their tasks carry the due time in their unique
-key (``core/schedules.py``)."""
+key (``core/schedules.py``). The types' run-time settings (``PATCH /api/v1/types``) are
+kept the same way, in ``tasks.db.types.json`` (``core/type_settings.py``): both change
+rarely and are small, and the database belongs to its writer process."""
 
 from __future__ import annotations
 
@@ -12,9 +14,21 @@ import anyio
 import msgspec
 
 from ..core.schedules import ScheduleSpec
+from ..core.type_settings import TypeOverride
 
 _decode = msgspec.json.Decoder(list[ScheduleSpec]).decode
+_decode_types = msgspec.json.Decoder(dict[str, TypeOverride]).decode
 _encode = msgspec.json.Encoder().encode
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file, fsync it, and rename it over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 class FileSchedules:
@@ -40,9 +54,26 @@ class FileSchedules:
         return True
 
     def _write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(_encode(list(self._specs.values())))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        _replace(self.path, _encode(list(self._specs.values())))
+
+
+class FileTypeSettings:
+    """The ``TypeSettingsStore`` of the SQLite store (see the module doc)."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = db.with_name(db.name + ".types.json")
+        self._overrides: dict[str, TypeOverride] = {}
+
+    async def load(self) -> dict[str, TypeOverride]:
+        path = anyio.Path(self.path)
+        if await path.exists():
+            self._overrides = _decode_types(await path.read_bytes())
+        return dict(self._overrides)
+
+    async def save(self, name: str, override: TypeOverride | None) -> None:
+        if override is None:
+            self._overrides.pop(name, None)
+        else:
+            self._overrides[name] = override
+        data = _encode(self._overrides)
+        await anyio.to_thread.run_sync(_replace, self.path, data)

@@ -37,7 +37,7 @@ from ..core.errors import StoreError, StoreLocked, StoreUnavailable
 from ..core.models import Task
 from ..core.supervise import Fatal, one_line, supervised
 from ..core.tally import CommitTally
-from .schedule_file import FileSchedules
+from .schedule_file import FileSchedules, FileTypeSettings
 from .sqlite_layout import SCHEMA_VERSION
 from .sqlite_open import APPLICATION_ID, Lock, SyncMode, open_sync
 from .sqlite_writer import HEADER, Ack, decode_ack, encode_batch, frame
@@ -96,6 +96,8 @@ class SqliteJournal:
         self.path = Path(path)
         self.schedules = FileSchedules(self.path)
         """The API's schedules, kept beside the database."""
+        self.type_settings = FileTypeSettings(self.path)
+        """``PATCH /api/v1/types`` changes, kept beside the database."""
         self.sync: SyncMode = sync
         self._lock = Lock(self.path)
         self._proc: Process | None = None

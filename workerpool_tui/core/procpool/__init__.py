@@ -9,7 +9,7 @@ Only :mod:`.pool` and :func:`run_in_process` are imported by the engine; the chi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..models import TaskStatus
 
@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 
 async def run_in_process(
-    ex: TaskExecution, procs: ProcessPool, w: Worker, task: Task, tt: TaskType
+    ex: TaskExecution,
+    procs: ProcessPool,
+    w: Worker,
+    task: Task,
+    tt: TaskType,
+    ctx_parents: dict[str, Any] | None = None,
 ) -> None:
     """The process path of ``TaskExecution._run``: the task's handler runs in a child,
     its progress and log lines come back here, and the task ends as a thread's would.
@@ -31,6 +36,9 @@ async def run_in_process(
     from .pool import ProcessTaskError
 
     assert tt.target is not None
+    parents: dict[str, Any] | None = None  # ctx.parent_results, sent with the task
+    if task.depends_on:
+        parents = ctx_parents if ctx_parents is not None else ex.parent_results(task)
     try:
         raw = await procs.run(
             task.id,
@@ -39,6 +47,7 @@ async def run_in_process(
             task.attempts,
             progress=lambda pct, message: ex._task_progress(task, pct, message),
             log=lambda line: ex._task_log(task, line),
+            parents=parents,
         )
     except ProcessTaskError as exc:
         if w.cancel_reason is not None:

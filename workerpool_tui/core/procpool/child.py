@@ -84,10 +84,22 @@ class _CancelFlag:
 class ChildContext:
     """``ctx`` in a worker process: the same surface as the engine's ``TaskContext``."""
 
-    def __init__(self, sock: socket.socket, task_id: str, attempt: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        task_id: str,
+        attempt: int,
+        parents: dict[str, Any] | None = None,
+    ) -> None:
         self._sock = sock
         self.task_id = task_id
         self.attempt = attempt
+        self._parents = parents or {}
+
+    @property
+    def parent_results(self) -> dict[str, Any]:
+        """The results of this task's parents (``depends_on``), by id (sent with the task)."""
+        return self._parents
 
     @property
     def cancel_requested(self) -> _CancelFlag:
@@ -146,7 +158,7 @@ async def _awaited(awaitable: Any) -> Any:
 
 def _run(sock: socket.socket, msg: Run) -> None:
     _state.cancelled = False
-    ctx = ChildContext(sock, msg.task_id, msg.attempt)
+    ctx = ChildContext(sock, msg.task_id, msg.attempt, msg.parents)
     try:
         result = _call(_resolve(msg.target), ctx, msg.payload)
     except BaseException as exc:  # every failure goes back to the parent

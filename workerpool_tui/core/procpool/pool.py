@@ -121,6 +121,7 @@ class ProcessPool:
         *,
         progress: Callable[[float, str | None], None],
         log: Callable[[str], None],
+        parents: dict[str, Any] | None = None,
     ) -> msgspec.Raw | None:
         """Run one task in a child; its JSON result. Raises :class:`ProcessTaskError`;
         a cancellation signals the child, waits ``kill_grace`` for it to stop, kills and
@@ -148,7 +149,8 @@ class ProcessPool:
                             raise _Died
                         child.ready = True
                     await self._send(
-                        child, frame(Run(task_id, target, payload, attempt, self._want_rss))
+                        child,
+                        frame(Run(task_id, target, payload, attempt, self._want_rss, parents)),
                     )
                     child.task_id, child.since = task_id, time.monotonic()
                     return await self._exchange(child, progress, log)

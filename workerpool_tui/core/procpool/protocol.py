@@ -30,6 +30,8 @@ class Run(msgspec.Struct, frozen=True, tag=True, tag_field="kind"):
     rss: bool = False
     """Send the resident memory after the task (only ``process_memory_limit`` needs it:
     reading ``/proc`` on every task costs the child more than the rest of the round trip)."""
+    parents: dict[str, Any] | None = None
+    """``ctx.parent_results`` for a task with ``depends_on`` (``None``: it has none)."""
 
 
 class Ready(msgspec.Struct, frozen=True, tag=True, tag_field="kind"):

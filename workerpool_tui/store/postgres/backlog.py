@@ -21,13 +21,14 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...core.models import Task, TaskStatus
+from ...core.tally import CommitTally
 from . import rows
 from .connect import describe
 from .schema import NOW
@@ -114,6 +115,9 @@ class SharedBacklog:
         that, notifications (``at EPOCH``) and this instance's own retries tell it."""
         self.claims = 0
         self.claimed_total = 0
+        self.claim_tally = CommitTally()
+        """Each claim's latency and tasks (``GET /metrics``): an instance runs at most
+        ``workers / claim latency`` tasks a second, one claim at a time."""
 
     # ------------------------------------------------------------------ the engine's side
     def __len__(self) -> int:
@@ -124,7 +128,7 @@ class SharedBacklog:
     def free(self) -> int:
         return max(0, self.capacity - self._waiting())
 
-    def push_many(self, tasks: list[Task], *, force: bool = False) -> None:
+    def push_many(self, tasks: Sequence[Task], *, force: bool = False) -> None:
         """New tasks are in the table already (the insert's notification wakes claimers):
         count them as waiting until the cluster's counts are read again."""
         self._admitted(len(tasks))
@@ -234,6 +238,7 @@ class SharedBacklog:
         return self._idle_workers() - len(self._buffer)
 
     async def _claim_up_to(self, n: int) -> int:
+        started = time.monotonic()
         try:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(self._claim, {"n": n, "me": self._me, "name": self._name})
@@ -244,6 +249,7 @@ class SharedBacklog:
             await anyio.sleep(1.0)  # the journal reports the outage; try again soon
             return 0
         self.claims += 1
+        self.claim_tally.observe(time.monotonic() - started, len(found))
         if not found:
             return 0
         tasks = [rows.task(r) for r in found]

@@ -1,7 +1,8 @@
 """The instance's ear on the cluster: one connection that LISTENs, and the change feed.
 
-Always listened to: ``<schema>_wake`` (tasks became runnable: the claimer looks) and
-``<schema>_cancel`` (``owner:task`` — the owner cancels its task). ``<schema>_changes``
+Always listened to: ``<schema>_wake`` (tasks became runnable: the claimer looks),
+``<schema>_cancel`` (``owner:task`` — the owner cancels its task) and ``<schema>_types``
+(a type's run-time settings changed: read them again). ``<schema>_changes``
 (``origin id,id,...`` per statement) only while somebody on this instance follows events
 (a WebSocket client, a dashboard): then changed tasks of other instances are read back in
 one query every :data:`FEED_GATHER_S` and published on the engine's bus as task events, so
@@ -29,7 +30,7 @@ from ...core.bus import EventBus, TaskEvent
 from ...core.models import EventKind, Task, TaskStatus
 from . import rows
 from .connect import CONNECT_TIMEOUT_S, application_name, describe
-from .schema import channels
+from .schema import channels, types_channel
 
 FEED_GATHER_S = 0.1
 POLL_S = 0.25
@@ -57,11 +58,14 @@ class Listener:
         on_wake: Callable[[str], None],
         on_cancel: Callable[[str], object],
         on_reconnect: Callable[[], None],
+        on_types: Callable[[], None] = lambda: None,
     ) -> None:
         self._url = url
         self._app = application_name(name)
         self._pool = pool
         self._wake, self._changes, self._cancel = channels(schema)
+        self._types = types_channel(schema)
+        self._on_types = on_types
         self._get_many = f"SELECT {rows.COLUMNS} FROM {schema}.tasks WHERE id = ANY(%s::text[])"
         self._set_following = f"UPDATE {schema}.instances SET following = %s WHERE id = %s"
         self._me = str(instance_id)
@@ -109,9 +113,10 @@ class Listener:
                 first = False
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any], first: bool) -> None:
-        for channel in (self._wake, self._cancel):
+        for channel in (self._wake, self._cancel, self._types):
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         self.connected = True
+        self._on_types()  # changes announced before the LISTEN were not heard
         if not first:
             self._on_reconnect()  # something may have been missed
             self._bus.resync_all()
@@ -136,6 +141,8 @@ class Listener:
                     owner, _, task_id = note.payload.partition(":")
                     if owner == self._me:
                         self._on_cancel(task_id)
+                elif channel == self._types:
+                    self._on_types()
                 elif channel == self._changes and self._following:
                     origin, _, ids = note.payload.partition(" ")
                     if origin != self._me and ids:

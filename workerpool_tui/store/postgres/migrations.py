@@ -420,7 +420,16 @@ LANGUAGE sql AS $$
 $$;
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+_V4 = """
+-- Run-time settings of task types (PATCH /api/v1/types/NAME): one row per type with an
+-- override of its config (core/type_settings.py); every instance reads it again often.
+CREATE TABLE {s}.type_settings (
+    name     text PRIMARY KEY,
+    settings json NOT NULL  -- the set ones of concurrency, rate_limit, paused
+);
+"""
+
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 

@@ -25,6 +25,8 @@ statement (a recursive walk), so a chain of any depth ends at once instead of ne
 trigger per level up to ``max_stack_depth``.
 It also indexes every task's ``depends_on`` (``tasks_parents``, GIN), so the
 children of a task are found by the index whatever their status (``?parent=ID``).
+Schema 4 adds ``type_settings``: the types' run-time settings (``PATCH
+/api/v1/types/{name}``, ``core/type_settings.py``), one row per type with an override.
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 
@@ -59,6 +61,11 @@ def check_schema_name(name: str) -> str:
 def channels(schema: str) -> tuple[str, str, str]:
     """The wake, changes and cancel notification channels of a schema."""
     return f"{schema}_wake", f"{schema}_changes", f"{schema}_cancel"
+
+
+def types_channel(schema: str) -> str:
+    """The channel a change of ``type_settings`` is announced on (its type's name)."""
+    return f"{schema}_types"
 
 
 NOW = "extract(epoch from clock_timestamp())::float8"

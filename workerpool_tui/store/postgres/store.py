@@ -36,6 +36,7 @@ from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
 from .schedules import PgKeys, PgSchedules
+from .type_settings import PgTypeSettings
 
 if TYPE_CHECKING:
     from ...core.engine import Engine
@@ -137,6 +138,8 @@ class PostgresStore:
         self.schedules = PgSchedules(self.pool, self.schema)
         """Schedules made through the API, and the cluster's record of each run."""
         self.keys = PgKeys(self.pool, self.schema)
+        self.type_settings = PgTypeSettings(self.pool, self.schema)
+        """The types' run-time settings, shared by the cluster."""
         self.backlog: SharedBacklog
         self.index: SharedIndex
         self.cluster: Cluster
@@ -184,6 +187,7 @@ class PostgresStore:
             on_wake=self.backlog.notify,
             on_cancel=lambda task_id: engine.interrupt_held(task_id, "cancelled"),
             on_reconnect=self.backlog.reconnected,
+            on_types=lambda: engine.type_settings.poke(),
         )
         return self.backlog, self.index
 

@@ -9,7 +9,8 @@ from the summarising bulk event like every other client.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -52,7 +53,7 @@ class BulkScreen(ModalScreen[Action | None]):
         Binding("escape,q", "choose('')", "Close", tooltip="Do nothing", id="bulk.close"),
     ]
 
-    def __init__(self, scope: str, counts: dict[str, tuple[int, int]]) -> None:
+    def __init__(self, scope: str, counts: Mapping[Action, tuple[int, int]]) -> None:
         super().__init__()
         self._scope = scope
         self._counts = counts
@@ -72,7 +73,7 @@ class BulkScreen(ModalScreen[Action | None]):
                     )
 
     def action_choose(self, action: str) -> None:
-        if action and self._counts.get(action, (0, 0))[0] == 0:
+        if action and self._counts.get(cast(Action, action), (0, 0))[0] == 0:
             return
         self.dismiss(action or None)  # type: ignore[arg-type]
 
@@ -97,7 +98,8 @@ class BulkActions(_AppBase):
     def _marks(self) -> set[str]:
         marks: set[str] | None = getattr(self, "_bulk_marks", None)
         if marks is None:
-            marks = self._bulk_marks = set()
+            marks = set()
+            self._bulk_marks = marks
         return marks
 
     def action_toggle_mark(self) -> None:

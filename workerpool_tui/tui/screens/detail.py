@@ -49,6 +49,16 @@ class DetailScreen(Screen[None]):
             tooltip="Submit a new task with the same type, payload and options",
             id="detail.retry",
         ),
+        # Priority: the list of parents and children has Enter too; one binding (and one
+        # [keymap] id) whatever has the focus.
+        Binding(
+            "enter",
+            "open_relative",
+            "Open parent/child",
+            tooltip="Open the highlighted parent or child",
+            id="detail.open",
+            priority=True,
+        ),
     ]
 
     class CancelTask(Message):
@@ -180,6 +190,20 @@ class DetailScreen(Screen[None]):
             family.highlighted = min(highlighted or 0, len(rows) - 1)
             if first:
                 family.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_relative":
+            return self.has_relatives
+        return True
+
+    def action_open_relative(self) -> None:
+        family = self.query_one("#detail-family", OptionList)
+        index = family.highlighted
+        if index is None or not family.display:
+            return
+        task_id = family.get_option_at_index(index).id
+        if task_id is not None:
+            self.post_message(self.OpenTask(task_id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -19,6 +19,7 @@ throughput at 12 refreshes a second.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import ClassVar, NamedTuple
 
 from rich.segment import Segment
@@ -270,7 +271,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._scroll_to_cursor()
         self._repaint(redrawn)
 
-    def _repaint(self, redrawn: set[str]) -> None:
+    def _repaint(self, redrawn: AbstractSet[str]) -> None:
         """Ask for a redraw of the row lines that now show something else (or changed)."""
         order, top, cursor = self._order, self._top, self.cursor_row
         shown = [
