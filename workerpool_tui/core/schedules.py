@@ -26,7 +26,7 @@ import anyio
 import msgspec
 from croniter import croniter  # type: ignore[import-untyped]
 
-from .errors import EngineError, InvalidRequest, NotFound
+from .errors import EngineError, InvalidRequest, NotFound, ShuttingDown
 from .models import TaskSpec, rfc3339
 
 if TYPE_CHECKING:
@@ -318,6 +318,13 @@ class Scheduler:
         )
         try:
             (task,) = await engine.submit_many([task_spec])
+        except ShuttingDown:
+            # Not a fault: the run is not recorded, so a durable store's catch_up submits
+            # it at the next start.
+            engine.log(
+                "info", f"schedule {spec.name}: run at {rfc3339(due)} left for the next start"
+            )
+            return None
         except EngineError as exc:
             engine.log("warning", f"schedule {spec.name}: run at {rfc3339(due)} refused: {exc}")
             return None

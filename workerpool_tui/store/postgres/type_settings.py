@@ -9,11 +9,19 @@ should a notification be missed, within ``REFRESH_S``).
 
 from __future__ import annotations
 
-import msgspec
-from psycopg_pool import AsyncConnectionPool
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import msgspec
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ...core.errors import StoreUnavailable
 from ...core.type_settings import TypeOverride
 from .schema import types_channel
+
+_AWAY = (psycopg.OperationalError, PoolTimeout, OSError)
+"""PostgreSQL is out of reach (restarting, connections killed): the caller may try again."""
 
 _decode = msgspec.json.Decoder(TypeOverride).decode
 _encode = msgspec.json.Encoder().encode
@@ -26,13 +34,17 @@ class PgTypeSettings:
         self._channel = types_channel(schema)
 
     async def load(self) -> dict[str, TypeOverride]:
-        async with self._pool.connection() as conn:
+        async with _reachable("read the types' settings"), self._pool.connection() as conn:
             cur = await conn.execute(f"SELECT name, settings::text FROM {self._s}.type_settings")
             found = await cur.fetchall()
         return {name: _decode(raw) for name, raw in found}
 
     async def save(self, name: str, override: TypeOverride | None) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with (
+            _reachable(f"store type {name}'s settings"),
+            self._pool.connection() as conn,
+            conn.transaction(),
+        ):
             await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, name))
             if override is None:
                 await conn.execute(f"DELETE FROM {self._s}.type_settings WHERE name = %s", (name,))
@@ -42,3 +54,13 @@ class PgTypeSettings:
                     " ON CONFLICT (name) DO UPDATE SET settings = excluded.settings",
                     (name, _encode(override).decode()),
                 )
+
+
+@asynccontextmanager
+async def _reachable(what: str) -> AsyncIterator[None]:
+    """An outage is :class:`StoreUnavailable` (a 503 for a PATCH; the cluster's follower
+    reads again once the store is back), not a crash."""
+    try:
+        yield
+    except _AWAY as exc:
+        raise StoreUnavailable(f"PostgreSQL: cannot {what}: {exc}") from exc
