@@ -1,0 +1,89 @@
+"""Issue 14 across the cluster: a bulk action on one instance reaches the others as ONE
+summary (a ``BulkEvent`` on their bus), not as an event per task; a single task's change
+still reaches them as a task event."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from pgkit import pg_engine
+
+from workerpool_tui.core import TaskSpec, TaskStatus
+from workerpool_tui.core.bulk import BulkFilter, run_bulk
+from workerpool_tui.core.bus import RESYNC, BulkEvent, Delivery, Subscription, TaskEvent
+from workerpool_tui.core.models import EventKind
+
+pytestmark = pytest.mark.anyio
+
+N = 2_000
+DEADLINE_S = 30.0
+AFTER_S = 1.5
+"""How long instance B is watched after the summary arrived: the change feed publishes
+what it heard within ``FEED_GATHER_S`` (0.1 s) and one query, and the per-task
+notifications of the bulk's statements, had there been any, were committed before it."""
+
+
+async def _collect_until(sub: Subscription, done: object, seen: list[Delivery]) -> None:
+    """Gather deliveries into ``seen`` until one satisfies ``done`` (a deadline)."""
+    with anyio.fail_after(DEADLINE_S):
+        while True:
+            batch = await sub.get_batch()
+            seen.extend(batch)
+            if any(done(d) for d in batch):  # type: ignore[operator]
+                return
+
+
+async def test_a_bulk_cancel_reaches_another_instance_as_one_summary(
+    pg_url: str, pg_schema: str
+) -> None:
+    task = {"queue_capacity": 10 * N, "max_tracked_tasks": 20 * N}
+    a, _ = pg_engine(pg_url, pg_schema, task=task)
+    b, _ = pg_engine(pg_url, pg_schema, task=task)
+    async with a, b:
+        a.pause()
+        b.pause()  # nobody claims: every task stays pending in the table
+        async with b.bus.subscribe(maxsize=10 * N, name="instance-b") as sub:
+            seen: list[Delivery] = []
+            # B follows the cluster's changes once its listener LISTENs (it resyncs then).
+            await _collect_until(sub, lambda d: d is RESYNC, seen)
+            tasks = await a.submit_many([TaskSpec(type="default_task") for _ in range(N + 1)])
+            ids = {t.id for t in tasks}
+            created: set[str] = set()
+
+            def all_created(d: Delivery) -> bool:
+                if isinstance(d, TaskEvent) and d.task.id in ids:
+                    created.add(d.task.id)
+                return len(created) == len(ids)
+
+            await _collect_until(sub, all_created, seen)  # submissions are announced
+
+            # A single cancel still reaches B as that task's event.
+            single = tasks[0]
+            await a.cancel(single.id, wait_s=0)
+            seen.clear()
+            await _collect_until(
+                sub,
+                lambda d: (
+                    isinstance(d, TaskEvent)
+                    and d.task.id == single.id
+                    and d.kind is EventKind.CANCELLED
+                ),
+                seen,
+            )
+
+            # A bulk cancel of the rest: one summary, no task events.
+            seen.clear()
+            result = await run_bulk(a, "cancel", BulkFilter(status=[TaskStatus.PENDING]))
+            assert (result.matched, result.changed, result.skipped) == (N, N, {})
+            await _collect_until(sub, lambda d: isinstance(d, BulkEvent), seen)
+            with anyio.move_on_after(AFTER_S):
+                while True:
+                    seen.extend(await sub.get_batch())
+            summaries = [d for d in seen if isinstance(d, BulkEvent)]
+            assert summaries == [BulkEvent("cancel", N, N, {})]
+            about_them = [d for d in seen if isinstance(d, TaskEvent) and d.task.id in ids]
+            assert about_them == []
+            assert RESYNC not in seen
+            # And the tasks are cancelled, as B reads them.
+            page, total = await b.list_tasks(status=frozenset({TaskStatus.CANCELLED}), limit=1)
+            assert total == N + 1 and page
