@@ -72,18 +72,41 @@ async def test_a_bulk_cancel_reaches_another_instance_as_one_summary(
             )
 
             # A bulk cancel of the rest: one summary, no task events.
-            seen.clear()
             result = await run_bulk(a, "cancel", BulkFilter(status=[TaskStatus.PENDING]))
             assert (result.matched, result.changed, result.skipped) == (N, N, {})
-            await _collect_until(sub, lambda d: isinstance(d, BulkEvent), seen)
-            with anyio.move_on_after(AFTER_S):
-                while True:
-                    seen.extend(await sub.get_batch())
-            summaries = [d for d in seen if isinstance(d, BulkEvent)]
-            assert summaries == [BulkEvent("cancel", N, N, {})]
-            about_them = [d for d in seen if isinstance(d, TaskEvent) and d.task.id in ids]
-            assert about_them == []
+            seen = await _after_bulk(sub)
+            assert [d for d in seen if isinstance(d, BulkEvent)] == [BulkEvent("cancel", N, N, {})]
+            assert [d for d in seen if isinstance(d, TaskEvent) and d.task.id in ids] == []
             assert RESYNC not in seen
-            # And the tasks are cancelled, as B reads them.
             page, total = await b.list_tasks(status=frozenset({TaskStatus.CANCELLED}), limit=1)
-            assert total == N + 1 and page
+            assert total == N + 1 and page  # B reads them cancelled
+
+            # A bulk retry: its new tasks (written by A's journal) are not announced either.
+            result = await run_bulk(a, "retry", BulkFilter(status=[TaskStatus.CANCELLED]))
+            assert (result.matched, result.changed) == (N + 1, N + 1)
+            seen = await _after_bulk(sub)
+            assert [d for d in seen if isinstance(d, BulkEvent)] == [
+                BulkEvent("retry", N + 1, N + 1, {})
+            ]
+            assert [d for d in seen if isinstance(d, TaskEvent)] == []
+            page, total = await b.list_tasks(status=frozenset({TaskStatus.PENDING}), limit=1)
+            assert total == N + 1 and page[0].retry_of in ids
+
+            # A bulk delete: one summary.
+            result = await run_bulk(a, "delete", BulkFilter(status=[TaskStatus.CANCELLED]))
+            assert (result.matched, result.changed) == (N + 1, N + 1)
+            seen = await _after_bulk(sub)
+            assert [d for d in seen if isinstance(d, BulkEvent)] == [
+                BulkEvent("delete", N + 1, N + 1, {})
+            ]
+            assert [d for d in seen if isinstance(d, TaskEvent)] == []
+
+
+async def _after_bulk(sub: Subscription) -> list[Delivery]:
+    """What B's bus delivers until the summary arrives, and for :data:`AFTER_S` after."""
+    seen: list[Delivery] = []
+    await _collect_until(sub, lambda d: isinstance(d, BulkEvent), seen)
+    with anyio.move_on_after(AFTER_S):
+        while True:
+            seen.extend(await sub.get_batch())
+    return seen
