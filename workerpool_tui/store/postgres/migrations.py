@@ -8,6 +8,7 @@ the new version, see ``store.py``). A new version appends one more entry to
 
 from __future__ import annotations
 
+from .quiet import V5 as _V5
 from .schema import COUNT_SHARDS, NOW
 
 _V1 = """
@@ -427,32 +428,6 @@ CREATE TABLE {s}.type_settings (
     name     text PRIMARY KEY,
     settings json NOT NULL  -- the set ones of concurrency, rate_limit, paused
 );
-"""
-
-_V5 = """
--- Issue 14 in a cluster: the statements of a bulk action run with the transaction-local
--- setting workerpool.quiet = 'on' and announce no per-task changes; the acting instance
--- then sends ONE summary on the changes channel (store.py, PostgresStore.bulk_done).
-CREATE OR REPLACE FUNCTION {s}.notify_changes(ids text[]) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    origin text := coalesce(current_setting('workerpool.instance', true), '');
-    n integer := coalesce(array_length(ids, 1), 0);
-    i integer := 1;
-BEGIN
-    IF coalesce(current_setting('workerpool.quiet', true), '') = 'on' THEN
-        RETURN;
-    END IF;
-    -- Only while some live instance follows the changes (a dashboard, WebSocket clients).
-    IF NOT EXISTS (
-        SELECT 1 FROM {s}.instances WHERE following AND state IN ('running', 'stopping')
-    ) THEN
-        RETURN;
-    END IF;
-    WHILE i <= n LOOP
-        PERFORM pg_notify('{s}_changes', origin || ' ' || array_to_string(ids[i:i + 399], ','));
-        i := i + 400;
-    END LOOP;
-END $$;
 """
 
 MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
