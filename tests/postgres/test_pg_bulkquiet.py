@@ -10,8 +10,16 @@ from pgkit import pg_engine
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.core.bulk import BulkFilter, run_bulk
-from workerpool_tui.core.bus import RESYNC, BulkEvent, Delivery, Subscription, TaskEvent
+from workerpool_tui.core.bus import (
+    RESYNC,
+    BulkEvent,
+    Delivery,
+    EventBus,
+    Subscription,
+    TaskEvent,
+)
 from workerpool_tui.core.models import EventKind
+from workerpool_tui.store.postgres.listener import Listener
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +118,23 @@ async def _after_bulk(sub: Subscription) -> list[Delivery]:
         while True:
             seen.extend(await sub.get_batch())
     return seen
+
+
+async def test_the_listener_publishes_a_summary_and_resyncs_on_a_garbled_one() -> None:
+    bus = EventBus()
+    ear = Listener(
+        "postgresql://127.0.0.1/none",
+        None,  # type: ignore[arg-type]  # (no query is made)
+        "wp",
+        1,
+        bus,
+        name="b",
+        on_wake=lambda _: None,
+        on_cancel=lambda _: None,
+        on_reconnect=lambda: None,
+    )
+    async with bus.subscribe(name="b") as sub:
+        ear._bulk('{"action": "delete", "matched": 3, "changed": 2, "skipped": {"gone": 1}}')
+        assert sub.get_nowait() == [BulkEvent("delete", 3, 2, {"gone": 1})]
+        ear._bulk('{"action": "delete"')
+        assert sub.get_nowait() == [RESYNC]
