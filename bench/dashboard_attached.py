@@ -9,7 +9,9 @@ is decoded and folded here. Keys, every 500 ms: the filter keys ``3`` then ``1``
 effect is local: the table refiltered from the remote view and redrawn) and ``p``
 twice (pause then resume: the effect needs the server's answer to ``PATCH
 /api/v1/pool``). Key -> effect is from the key entering the app's queue to the app
-applying its effect (``last_effect_at``), as in the embedded run. The server's
+applying its effect (``last_effect_at``), as in the embedded run. Then, the dashboard
+gone and the load still on, the same ``PATCH`` calls from a bare client: the floor the
+server's own answer sets for the HTTP keys. The server's
 throughput is read from the stream's own stats (tasks finished per second).
 
     .venv/bin/python bench/dashboard.py --attached [--seconds 10] [--rate 2000]
@@ -31,7 +33,7 @@ from typing import Any
 import anyio
 
 from workerpool_tui.client.api import ApiClient, ServerUrl
-from workerpool_tui.tui.app import DashboardApp
+from workerpool_tui.tui.attach import AttachedApp
 from workerpool_tui.tui.remote import RemoteSource
 
 KEY_EVERY_S = 0.5
@@ -114,6 +116,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _bare_patches(url: str, n: int) -> list[float]:
+    """``n`` pause/resume ``PATCH /api/v1/pool`` calls, each on a new connection as the
+    dashboard makes them, every 500 ms: their times in ms."""
+    server = ServerUrl.parse(url)
+    out = []
+    for i in range(n):
+        time.sleep(KEY_EVERY_S if i % 2 == 0 else 0.0)
+        t0 = time.perf_counter()
+        with ApiClient(server) as api:
+            api.request("PATCH", "/api/v1/pool", {"paused": i % 2 == 0})
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
@@ -121,7 +137,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
     source = RemoteSource(ServerUrl.parse(url))
-    app = DashboardApp(bridge=source)
+    app = AttachedApp(bridge=source)
     calls: list[float] = []
     if os.environ.get("BENCH_VERBOSE"):
         call = source.api.call
@@ -135,6 +151,7 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
 
         source.api.call = timed  # type: ignore[method-assign]
     out: dict[str, list[float]] = {"filter": [], "pause": [], "rate": [], "events": [], "cpu": []}
+    out["lag"] = []
     async with app.run_test(size=(160, 48)) as pilot:
         with anyio.fail_after(20):
             while not (source.connected and source.snapshots):
@@ -149,20 +166,32 @@ async def _attached_run(url: str, seconds: float) -> dict[str, list[float]]:
                     await anyio.sleep(0.001)
             return (app.last_effect_at - t0) * 1000
 
+        lags: list[float] = []
+
+        async def probe() -> None:  # how late a 5 ms sleep wakes: the loop's own wait
+            while True:
+                t0 = time.perf_counter()
+                await anyio.sleep(0.005)
+                lags.append((time.perf_counter() - t0 - 0.005) * 1000)
+
         start = time.perf_counter()
         cpu0 = time.process_time()
         events0 = source.events_seen
         second = int(time.time())
-        while time.perf_counter() - start < seconds:
-            for key in ("3", "1"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(probe)
+            while time.perf_counter() - start < seconds:
+                for key in ("3", "1"):
+                    await anyio.sleep(KEY_EVERY_S)
+                    out["filter"].append(await press(key))
                 await anyio.sleep(KEY_EVERY_S)
-                out["filter"].append(await press(key))
-            await anyio.sleep(KEY_EVERY_S)
-            out["pause"].append(await press("p"))  # pause...
-            out["pause"].append(await press("p"))  # ...and resume at once
-            if int(time.time()) != second:
-                second = int(time.time())
-                out["rate"].append(source.stats().throughput.completed_last_s)
+                out["pause"].append(await press("p"))  # pause...
+                out["pause"].append(await press("p"))  # ...and resume at once
+                if int(time.time()) != second:
+                    second = int(time.time())
+                    out["rate"].append(source.stats().throughput.completed_last_s)
+            tg.cancel_scope.cancel()
+        out["lag"] = lags
         wall = time.perf_counter() - start
         out["events"].append((source.events_seen - events0) / wall)
         out["cpu"] = [(time.process_time() - cpu0) / wall * 100]
@@ -181,6 +210,8 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
         try:
             await anyio.sleep(2.0)  # the load settles
             res = await _attached_run(url, seconds)
+            # The floor: the same PATCH calls from a bare client, the dashboard gone.
+            res["bare"] = await anyio.to_thread.run_sync(_bare_patches, url, len(res["pause"]))
         finally:
             await anyio.to_thread.run_sync(_stop, feeder)
             await anyio.to_thread.run_sync(_stop, server)
@@ -197,11 +228,20 @@ async def run_attached(seconds: float, workers: int, rate: float) -> None:
         f" (min {min(rates):,.0f}, max {max(rates):,.0f}); dashboard folded"
         f" {res['events'][0]:,.0f} stream messages/s using {res['cpu'][0]:.0f}% of a core"
     )
-    for name, ms in (("filter keys (local)", res["filter"]), ("pause keys (HTTP)", res["pause"])):
+    for name, ms in (
+        ("filter keys (local)", res["filter"]),
+        ("pause keys (HTTP)", res["pause"]),
+        ("bare client PATCH", res["bare"]),
+    ):
         print(
             f"key -> effect, {name:20} p50 {statistics.median(ms):6.1f}  p99"
             f" {_pct(ms, 0.99):6.1f}  max {max(ms):6.1f} ms ({len(ms)} presses)"
         )
+    lag = res["lag"]
+    print(
+        f"loop turn wait (ms): p50 {statistics.median(lag):6.1f}  p99 {_pct(lag, 0.99):6.1f}"
+        f"  max {max(lag):6.1f} ({len(lag)} samples of a 5 ms sleep in the dashboard's loop)"
+    )
     print(
         f"key -> effect, all:                  p50 {statistics.median(keys):6.1f}  p99"
         f" {_pct(keys, 0.99):6.1f} ms (goal p99 < {GOAL_MS:.0f})"

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from workerpool_tui.client.api import ServerUrl
 from workerpool_tui.config import Config
 from workerpool_tui.server import ApiServer
-from workerpool_tui.tui.app import DashboardApp
+from workerpool_tui.tui.attach import AttachedApp
 from workerpool_tui.tui.remote import RemoteSource
 
 from .harness import SIZE, until
@@ -37,9 +37,9 @@ async def serve(cfg: Config | None = None) -> AsyncIterator[ApiServer]:
 @asynccontextmanager
 async def attached(
     url: str, token: str | None = None, *, connect: bool = True, **app: Any
-) -> AsyncIterator[tuple[DashboardApp, RemoteSource, Pilot[int]]]:
+) -> AsyncIterator[tuple[AttachedApp, RemoteSource, Pilot[int]]]:
     source = RemoteSource(ServerUrl.parse(url), token, backoff=FAST_BACKOFF, idle_timeout_s=2.0)
-    dash = DashboardApp(bridge=source, **app)
+    dash = AttachedApp(bridge=source, **app)
     async with dash.run_test(size=SIZE) as pilot:
         if connect:
             await until(pilot, lambda: source.connected and source.snapshots >= 1)

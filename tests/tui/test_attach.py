@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+import anyio
+import anyio.abc
 import pytest
 from live_server import free_port
 from textual.widgets import Input, TextArea
@@ -167,3 +169,29 @@ async def test_detail_view_reads_the_tasks_log_lines_from_the_server() -> None:
             folded = source.get(task.id)
             assert folded is not None and folded.progress > 0
             assert list(folded.logs or ()) == ["hello from the handler", "a second line"]
+
+
+async def test_something_else_at_the_url_is_retried_and_named() -> None:
+    """Not a workerpool server (an HTTP server answering 404 with HTML): the header says
+    the upgrade was refused and keeps retrying with backoff; nothing crashes."""
+
+    async def not_workerpool(client: anyio.abc.SocketStream) -> None:
+        async with client:
+            with anyio.move_on_after(2):
+                await client.receive()
+                body = b"<html>nope</html>"
+                await client.send(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, not_workerpool)
+        async with attached(f"http://127.0.0.1:{port}", connect=False) as (app, source, pilot):
+            await until(pilot, lambda: source.attempts >= 2)
+            await until(pilot, lambda: "reconnecting in" in app.sub_title)
+            assert "refused" in app.sub_title and "HTTP 404" in app.sub_title
+            assert app.fatal_error is None and app.is_running
+        tg.cancel_scope.cancel()

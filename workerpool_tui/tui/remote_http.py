@@ -1,11 +1,12 @@
 """The attached dashboard's HTTP side: every action and every read that is not in the
-WebSocket stream, over the client's blocking :class:`~workerpool_tui.client.api.ApiClient`
-run in a worker thread.
+WebSocket stream, on the event loop (:mod:`.remote_request`: why not the blocking client
+in a worker thread).
 
-Each call opens its own client (one keep-alive connection per call: calls may overlap,
-and a loopback connect costs well under a millisecond), is bounded by
-:data:`CALL_TIMEOUT_S`, and is abandoned at once when the caller is cancelled (quitting
-never waits for a slow server). Whatever goes wrong becomes an
+Each call opens its own connection (calls may overlap; a loopback connect costs well
+under a millisecond; and a reused keep-alive connection could meet a server that closed
+it, where a ``POST`` must never be sent twice), is bounded by :data:`CALL_TIMEOUT_S`, and
+is abandoned at once when the caller is cancelled (quitting never waits for a slow
+server). Whatever goes wrong becomes an
 :class:`~workerpool_tui.core.EngineError` with one readable sentence: the dashboard
 shows it as a notification, as it does the in-process engine's refusals.
 
@@ -17,12 +18,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import anyio
 import msgspec
 
-from ..client.api import ApiClient, ApiError, ServerUrl, Unreachable, task_path
+from ..client.api import (
+    ApiError,
+    ServerUrl,
+    Unreachable,
+    Unrecognised,
+    decode_response,
+    task_path,
+)
 from ..core import EngineError, Task, TaskSpec
 from ..core.engine import EngineStats, PoolState
 from ..core.index import TaskCounts
@@ -32,6 +40,7 @@ from ..core.procpool.pool import ProcessInfo
 from ..core.schedules import Schedule, ScheduleSpec
 from ..core.stats import BusStats, Latency, Percentiles, QueueStats, Throughput
 from ..core.worker_view import WorkerInfo
+from .remote_request import request
 from .view_model import TypeInfo
 
 CALL_TIMEOUT_S = 10.0
@@ -143,7 +152,8 @@ def instance_info(i: dict[str, Any]) -> InstanceInfo:
 
 
 class RemoteApi:
-    """Bounded, cancellable HTTP calls against the attached server."""
+    """Bounded, cancellable HTTP calls against the attached server, on the event loop
+    (:mod:`.remote_request`)."""
 
     def __init__(
         self, server: ServerUrl, token: str | None, *, timeout_s: float = CALL_TIMEOUT_S
@@ -161,15 +171,16 @@ class RemoteApi:
         query: dict[str, str | int] | None = None,
         expect: tuple[str, ...] = (),
     ) -> Any:
-        def blocking() -> Any:
-            with ApiClient(
-                self.server, self.token, connect_timeout_s=5.0, read_timeout_s=self.timeout_s
-            ) as api:
-                return api.request(method, path, body, query=query, expect=expect)
-
+        target = self.server.prefix + path + (f"?{urlencode(query)}" if query else "")
+        data = None if body is None else msgspec.json.encode(body)
         try:
-            with anyio.fail_after(self.timeout_s + 1):
-                return await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+            with anyio.fail_after(self.timeout_s):
+                status, raw = await request(self.server, self.token, method, target, data)
+            return decode_response(status, "", raw, expect)
+        except Unrecognised as odd:
+            raise RemoteError(
+                f"{method} {path}: {odd.what} (is {self.server.url} a workerpool server?)"
+            ) from None
         except ApiError as exc:
             if exc.status in (401, 403) and exc.code != "forbidden_origin":
                 raise RemoteError(TOKEN_HINT) from None

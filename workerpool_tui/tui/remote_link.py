@@ -85,6 +85,8 @@ class Link:
                 reason = f"refused: {exc}"
             except (StreamLost, RemoteError) as exc:
                 reason = str(exc)
+            except (KeyError, TypeError, ValueError) as exc:  # an answer of another shape
+                reason = f"an unexpected answer: {exc!r}"
             if behind:
                 inbox.clear()
                 self.behind += 1
