@@ -196,6 +196,12 @@ def test_schema_1_is_migrated_to_the_current_one(pg_url: str, pg_schema: str) ->
             "SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,)
         ).fetchall()
         assert ("type_settings",) in tables
+        (source,) = conn.execute(  # schema 5: a bulk action's statements may be quiet
+            "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s AND p.proname = 'notify_changes'",
+            (pg_schema,),
+        ).fetchone() or ("",)
+        assert "workerpool.quiet" in source
 
 
 async def test_other_instances_take_in_api_schedules(pg_url: str, pg_schema: str) -> None:

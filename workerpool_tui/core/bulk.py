@@ -7,6 +7,8 @@ the clock every :data:`CHECK_EVERY` tasks). They do not flood the bus either: th
 per-task events of the change are not published (a cancelled running task, which its
 worker ends, is the exception: at most ``max_concurrent_tasks`` of them); one
 :class:`~.bus.BulkEvent` summarises it, and every subscriber takes a fresh snapshot on it.
+With a shared store, the action's writes are quiet for the other instances too
+(``SharedStore.bulk``), which then hear the one summary (``SharedStore.bulk_done``).
 
 Each task is checked again when its chunk is acted on (it may have moved since it was
 matched); what is not changed is counted under a reason in ``skipped``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
@@ -110,20 +113,25 @@ async def run_bulk(
                 skip(why)
             await pacer.tick()
         return BulkResult(len(tasks), changed, skipped)
-    for start in range(0, len(tasks), CHUNK):
-        chunk = tasks[start : start + CHUNK]
-        if action == "cancel":
-            changed += await _cancel(engine, chunk, skip, pacer)
-        elif action == "delete":
-            changed += await _delete(engine, chunk, skip, pacer)
-        else:
-            for at in range(0, len(chunk), RETRY_BATCH):
-                changed += await _retry(engine, chunk[at : at + RETRY_BATCH], skip)
-                await pacer.tick(RETRY_BATCH)
-    if engine.journaling and action != "retry":
-        await engine.journal.commit()
+    # A shared store's writes of the action are quiet: the other instances hear one summary.
+    with nullcontext() if engine.store is None else engine.store.bulk():
+        for start in range(0, len(tasks), CHUNK):
+            chunk = tasks[start : start + CHUNK]
+            if action == "cancel":
+                changed += await _cancel(engine, chunk, skip, pacer)
+            elif action == "delete":
+                changed += await _delete(engine, chunk, skip, pacer)
+            else:
+                for at in range(0, len(chunk), RETRY_BATCH):
+                    changed += await _retry(engine, chunk[at : at + RETRY_BATCH], skip)
+                    await pacer.tick(RETRY_BATCH)
+        if engine.journaling and action != "retry":
+            await engine.journal.commit()
     result = BulkResult(len(tasks), changed, skipped)
-    engine.bus.publish(BulkEvent(action, result.matched, result.changed, dict(skipped)))
+    event = BulkEvent(action, result.matched, result.changed, dict(skipped))
+    engine.bus.publish(event)
+    if engine.store is not None:
+        await engine.store.bulk_done(event)
     return result
 
 

@@ -10,9 +10,11 @@ other instances, and lists the instances. The engine knows it only through this 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .backlog import Backlog
+from .bus import BulkEvent
 from .index import TaskIndex
 from .instance_view import InstanceInfo
 from .journal import Journal
@@ -47,6 +49,17 @@ class SharedStore(Protocol):
 
     async def delete_final(self, ids: list[str]) -> int:
         """Delete the final ones of these tasks (a bulk delete); how many were deleted."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """While entered, the store's writes made by the calling task (a bulk action) do
+        not announce their tasks one by one to the other instances; :meth:`bulk_done`
+        then sums them up."""
+        ...
+
+    async def bulk_done(self, event: BulkEvent) -> None:
+        """Tell the other instances about a bulk action in one message (they publish it
+        on their bus, and their followers take a fresh snapshot)."""
         ...
 
     keys: Any

@@ -37,6 +37,7 @@ from ...core.instance_view import InstanceInfo
 from ...core.models import Task
 from . import rows
 from .connect import describe
+from .quiet import HUSH, QUIET
 from .schema import NOW
 
 _logger = logging.getLogger("workerpool_tui.store")
@@ -341,8 +342,11 @@ class Cluster:
         """Cancel a task this instance does not run: a pending one in the table; a running
         one by asking its owner (a notification, and the row's flag its heartbeat reads),
         then waiting until it is final, at most ``wait_s`` (the owner confirms, or its
-        lease expires and recovery cancels it). ``None`` when there is no such task."""
-        async with self._pool.connection() as conn:
+        lease expires and recovery cancels it). ``None`` when there is no such task.
+        Within a bulk action (:data:`~.quiet.QUIET`) the change is not announced."""
+        async with self._pool.connection() as conn, conn.transaction():
+            if QUIET.get():
+                await conn.execute(HUSH)
             cur = await conn.execute(self._sql["cancel_pending"], (task_id,))
             row = await cur.fetchone()
             if row is not None:

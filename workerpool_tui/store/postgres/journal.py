@@ -5,7 +5,9 @@ flusher writes what is dirty as one transaction of at most three statements, eac
 whole batch: new tasks (one multi-row ``INSERT``), changes of tasks this instance runs
 (one ``UPDATE ... FROM unnest(...)`` fenced by the instance's id), and tasks to forget
 (a submission that was refused). Concurrent submissions share that transaction, and a
-task started and finished within one gathering window is one row write.
+task started and finished within one gathering window is one row write. Changes recorded
+by a bulk action (:data:`~.quiet.QUIET` set) are written last in that transaction, after
+``workerpool.quiet`` is turned on: the other instances do not hear them one by one.
 
 While PostgreSQL is unreachable the flusher retries with a backoff that doubles up to
 :data:`MAX_BACKOFF_S`, with jitter; running tasks go on, their changes stay dirty and are
@@ -22,10 +24,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from typing import Any
 
 import anyio
 import psycopg
 from anyio.abc import TaskGroup
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...core.errors import StoreUnavailable
@@ -34,6 +38,7 @@ from ...core.supervise import Fatal, supervised
 from ...core.tally import CommitTally
 from . import rows
 from .connect import describe
+from .quiet import HUSH, QUIET
 
 LINGER_S = 0.005
 """With nobody waiting for a commit, the flusher gathers changes for this long first."""
@@ -70,6 +75,8 @@ class PgJournal:
         self._on_lost = on_lost
         self._dirty: dict[str, Task] = {}
         self._forgotten: set[str] = set()
+        self._quiet: set[str] = set()
+        """Dirty tasks whose last change was a bulk action's."""
         self._recorded = 0
         self._committed = 0
         self._waiters: deque[tuple[int, anyio.Event]] = deque()
@@ -101,6 +108,10 @@ class PgJournal:
 
     def changed(self, task: Task) -> None:
         self._dirty[task.id] = task
+        if QUIET.get():
+            self._quiet.add(task.id)
+        else:
+            self._quiet.discard(task.id)
         self._recorded += 1
         self._wake.set()
 
@@ -161,15 +172,16 @@ class PgJournal:
                 self._hurry = anyio.Event()
                 batch, self._dirty = self._dirty, {}
                 forgotten, self._forgotten = self._forgotten, set()
+                quiet, self._quiet = self._quiet, set()
                 upto = self._recorded
                 try:
                     started = time.monotonic()
-                    lost = await self._write(list(batch.values()), forgotten)
+                    lost = await self._write(list(batch.values()), forgotten, quiet)
                     self.commit_tally.observe(
                         time.monotonic() - started, len(batch) + len(forgotten)
                     )
                 except (psycopg.Error, PoolTimeout, OSError) as exc:
-                    self._failed(batch, forgotten, describe(exc))
+                    self._failed(batch, forgotten, quiet, describe(exc))
                     if self._closing:
                         _logger.error("store: closing with unwritten changes: %s", exc)
                         return
@@ -189,36 +201,52 @@ class PgJournal:
             self._release(failed=True)
             self._done.set()
 
-    def _failed(self, batch: dict[str, Task], forgotten: set[str], why: str) -> None:
+    def _failed(
+        self, batch: dict[str, Task], forgotten: set[str], quiet: set[str], why: str
+    ) -> None:
         if self.degraded is None:
             _logger.error("store: cannot write to PostgreSQL, retrying: %s", why)
         self.degraded = why
+        # Quiet still, unless changed again meanwhile (that change said which it is).
+        self._quiet |= {i for i in quiet if i not in self._dirty}
         for task_id, task in batch.items():
             self._dirty.setdefault(task_id, task)  # as they are by the next attempt
         self._forgotten |= forgotten
         self._release(failed=True)
 
-    async def _write(self, tasks: list[Task], forgotten: set[str]) -> list[Task]:
-        """One transaction for the batch; returns the tasks whose lease was lost."""
+    async def _write(self, tasks: list[Task], forgotten: set[str], quiet: set[str]) -> list[Task]:
+        """One transaction for the batch (the ``quiet`` ids last, unannounced); returns
+        the tasks whose lease was lost."""
+        lost: list[Task] = []
+        async with self._pool.connection() as conn, conn.transaction():
+            if forgotten:
+                await conn.execute(self._forget, (list(forgotten),))
+            if quiet := quiet & {t.id for t in tasks}:
+                loud = [t for t in tasks if t.id not in quiet]
+                lost += await self._write_part(conn, loud)
+                await conn.execute(HUSH)
+                lost += await self._write_part(conn, [t for t in tasks if t.id in quiet])
+            else:
+                lost += await self._write_part(conn, tasks)
+        self.batches += 1
+        self.rows_written += len(tasks)
+        return lost
+
+    async def _write_part(self, conn: AsyncConnection[Any], tasks: list[Task]) -> list[Task]:
         new = [t for t in tasks if t.seq == 0]
         held = [t for t in tasks if t.seq != 0]
         lost: list[Task] = []
-        async with self._pool.connection() as conn, conn.transaction():
-            if new:
-                parents = sorted({p for t in new for p in t.depends_on or ()})
-                if parents:
-                    await conn.execute(self._lock_parents, (parents,))
-                cur = await conn.execute(self._insert, rows.insert_params(new))
-                seqs: dict[str, int] = {r[0]: r[1] for r in await cur.fetchall()}
-                for task in new:
-                    task.seq = seqs[task.id]
-            if held:
-                cur = await conn.execute(self._update, rows.update_params(held, self.instance_id))
-                written = {r[0] for r in await cur.fetchall()}
-                if len(written) != len(held):
-                    lost = [t for t in held if t.id not in written]
-            if forgotten:
-                await conn.execute(self._forget, (list(forgotten),))
-        self.batches += 1
-        self.rows_written += len(tasks)
+        if new:
+            parents = sorted({p for t in new for p in t.depends_on or ()})
+            if parents:
+                await conn.execute(self._lock_parents, (parents,))
+            cur = await conn.execute(self._insert, rows.insert_params(new))
+            seqs: dict[str, int] = {r[0]: r[1] for r in await cur.fetchall()}
+            for task in new:
+                task.seq = seqs[task.id]
+        if held:
+            cur = await conn.execute(self._update, rows.update_params(held, self.instance_id))
+            written = {r[0] for r in await cur.fetchall()}
+            if len(written) != len(held):
+                lost = [t for t in held if t.id not in written]
         return lost

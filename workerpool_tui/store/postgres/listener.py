@@ -7,7 +7,8 @@ Always listened to: ``<schema>_wake`` (tasks became runnable: the claimer looks)
 (a WebSocket client, a dashboard): then changed tasks of other instances are read back in
 one query every :data:`FEED_GATHER_S` and published on the engine's bus as task events, so
 that every instance shows the whole cluster's changes, within a second. Without followers
-the feed costs nothing.
+the feed costs nothing. Another instance's bulk action comes as one summary (``origin
+!bulk {json}``, see ``quiet.py``), published as the same :class:`BulkEvent`.
 
 If the connection breaks it is made again with backoff; what may have been missed is
 assumed: the claimer looks for work, and followers get a resync (a fresh snapshot).
@@ -22,14 +23,16 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import msgspec
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ...core.bus import EventBus, TaskEvent
+from ...core.bus import BulkEvent, EventBus, TaskEvent
 from ...core.models import EventKind, Task, TaskStatus
 from . import rows
 from .connect import CONNECT_TIMEOUT_S, application_name, describe
+from .quiet import BULK_TAG
 from .schema import channels, types_channel
 
 FEED_GATHER_S = 0.1
@@ -145,9 +148,25 @@ class Listener:
                     self._on_types()
                 elif channel == self._changes and self._following:
                     origin, _, ids = note.payload.partition(" ")
-                    if origin != self._me and ids:
+                    if origin == self._me or not ids:
+                        continue
+                    if ids.startswith(BULK_TAG):
+                        self._bulk(ids[len(BULK_TAG) :])
+                    else:
                         self._changed.update(ids.split(","))
                         self._changed_event.set()
+
+    def _bulk(self, summary: str) -> None:
+        """Another instance's bulk action: its tasks were not announced one by one."""
+        try:
+            event = msgspec.json.decode(summary, type=BulkEvent)
+        except msgspec.DecodeError as exc:
+            _logger.warning("store: unreadable bulk summary: %s", exc)
+            event = None
+        if event is None:
+            self._bus.resync_all()
+        else:
+            self._bus.publish(event)
 
     # ------------------------------------------------------------------ the feed
     async def _feed(self) -> None:

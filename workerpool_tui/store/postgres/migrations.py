@@ -8,6 +8,7 @@ the new version, see ``store.py``). A new version appends one more entry to
 
 from __future__ import annotations
 
+from .quiet import V5 as _V5
 from .schema import COUNT_SHARDS, NOW
 
 _V1 = """
@@ -429,7 +430,7 @@ CREATE TABLE {s}.type_settings (
 );
 """
 
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
 """From version N to N + 1 (SQL with ``{s}`` for the schema); each runs in the
 transaction that also records the new version."""
 

@@ -27,6 +27,9 @@ It also indexes every task's ``depends_on`` (``tasks_parents``, GIN), so the
 children of a task are found by the index whatever their status (``?parent=ID``).
 Schema 4 adds ``type_settings``: the types' run-time settings (``PATCH
 /api/v1/types/{name}``, ``core/type_settings.py``), one row per type with an override.
+Schema 5 lets a bulk action's statements be quiet: ``notify_changes`` sends nothing while
+the transaction-local setting ``workerpool.quiet`` is ``on``; the acting instance sends one
+summary instead (``origin !bulk {json}`` on ``<schema>_changes``).
 
 Statement-level triggers (one run per statement, not per row) keep ``counts`` and send
 the notifications instances listen to: ``<schema>_wake`` when tasks become runnable (the
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 COUNT_SHARDS = 64
 

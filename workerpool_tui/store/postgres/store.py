@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import msgspec
 import psycopg
 from psycopg_pool import PoolTimeout
 
 from ...config import Config
+from ...core.bus import BulkEvent
 from ...core.errors import NotFound, StoreError, StoreUnavailable
 from ...core.index import (
     AMBIGUOUS_CANDIDATES,
@@ -35,7 +39,9 @@ from .connect import check_url, connect, describe, ensure_schema, make_pool, red
 from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
+from .quiet import BULK_TAG, HUSH, QUIET
 from .schedules import PgKeys, PgSchedules
+from .schema import channels
 from .type_settings import PgTypeSettings
 
 if TYPE_CHECKING:
@@ -119,6 +125,7 @@ class PostgresStore:
         self.cfg = cfg
         self.url = check_url(st.url)
         self.schema = st.schema
+        self._changes = channels(self.schema)[1]
         self.instance_id = secrets.randbits(63)
         self.name = st.instance_name or default_name()
         self.version = version
@@ -307,6 +314,26 @@ class PostgresStore:
             raise NotFound(f"no task with id {task.id!r}")
         return found
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """The writes made meanwhile by the calling task are quiet (see ``quiet.py``)."""
+        token = QUIET.set(True)
+        try:
+            yield
+        finally:
+            QUIET.reset(token)
+
+    async def bulk_done(self, event: BulkEvent) -> None:
+        """One notification for the whole bulk action: the other instances publish it on
+        their bus as the same :class:`BulkEvent` (their followers take a fresh snapshot).
+        Not sent, a warning is logged: the action itself was done."""
+        payload = f"{self.instance_id} {BULK_TAG}" + msgspec.json.encode(event).decode()
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_notify(%s, %s)", (self._changes, payload))
+        except (psycopg.Error, PoolTimeout, OSError) as exc:
+            _logger.warning("store: cannot announce a bulk %s: %s", event.action, describe(exc))
+
     async def delete_final(self, ids: list[str]) -> int:
         """Delete these tasks if they are final (a bulk delete); returns how many went."""
         if not ids:
@@ -317,6 +344,8 @@ class PostgresStore:
         )
         try:
             async with self.pool.connection() as conn, conn.transaction():
+                if QUIET.get():
+                    await conn.execute(HUSH)
                 cur = await conn.execute(statement, (ids,))
                 deleted: int = cur.rowcount
                 # Their unique keys go with them (a duplicate must not name a deleted task).
