@@ -393,8 +393,15 @@ function renderStats() {
   const lat = s.latency || {};
   const wait = lat.queue_wait_s || {};
   const run = lat.run_s || {};
+  // Pending counts only runnable tasks: those waiting for a time or for their parents
+  // are said apart, or "4 tracked" would not add up.
+  const waiting = [];
+  if (counts.scheduled) waiting.push(`${NUM.format(counts.scheduled)} scheduled`);
+  if (counts.blocked) waiting.push(`${NUM.format(counts.blocked)} waiting for parents`);
   $("stat-latency").textContent =
-    `${NUM.format(counts.total ?? 0)} tracked · wait p95 ${fmtSeconds(wait.p95)} · ` +
+    `${NUM.format(counts.total ?? 0)} tracked` +
+    (waiting.length ? ` (${waiting.join(", ")})` : "") +
+    ` · wait p95 ${fmtSeconds(wait.p95)} · ` +
     `run p50 ${fmtSeconds(run.p50)}, p95 ${fmtSeconds(run.p95)}`;
   $("uptime").textContent = s.uptime_s != null ? `up ${fmtSeconds(s.uptime_s)}` : "";
 }
