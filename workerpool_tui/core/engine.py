@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -32,7 +32,6 @@ from .bus import EventBus, LogEvent
 from .clock import Clock, SystemClock
 from .handlers import TypeRegistry, build_registry
 from .index import LocalIndex, TaskIndex
-from .instance_view import InstanceInfo
 from .journal import Journal, MemoryJournal
 from .logs import LogFeed
 from .models import Task, TaskStatus
@@ -45,6 +44,7 @@ from .submission import Submissions
 from .supervise import supervised
 from .tally import Tally
 from .task_actions import TaskActions
+from .task_reads import TaskReads
 from .type_settings import MemoryTypeSettings, RuntimeTypeSettings
 from .typelimits import TypeGates
 from .unique import UniqueKeys
@@ -52,7 +52,6 @@ from .waiting import Waiting
 from .workers import PoolState, WorkerPool, error_summary
 
 LOOP_PROBE_S = 0.25
-SNAPSHOT_LIMIT = 500
 SHARED_KEEP_FINISHED = 1000
 """With a shared store, how many of its finished tasks an instance keeps in memory (for
 fresh answers right after they end); the cluster's history is in the database."""
@@ -67,7 +66,7 @@ def random_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-class Engine(Submissions, TaskActions):
+class Engine(Submissions, TaskActions, TaskReads):
     def __init__(
         self,
         config: Config | None = None,
@@ -383,66 +382,8 @@ class Engine(Submissions, TaskActions):
     def scale_once(self, busy_avg: float | None = None) -> int:
         return self.pool.scale_once(busy_avg)
 
-    # ------------------------------------------------------------------ reading
-    def get(self, task_id: str) -> Task | None:
-        """A task this instance holds (every task, with a local store), without waiting."""
-        return self.registry.get(task_id)
-
-    async def lookup(self, id_or_prefix: str) -> Task:
-        """The task with this id or unique prefix (4+ characters), wherever it is;
-        ``AmbiguousId`` / ``NotFound`` otherwise. A held task is its live record."""
-        task = self.registry.get(id_or_prefix)
-        if task is not None:
-            return task
-        found = await self.index.lookup(id_or_prefix)
-        return self.registry.get(found.id) or found
-
-    async def list_tasks(
-        self,
-        *,
-        status: Iterable[TaskStatus] | None = None,
-        type_: str | None = None,
-        q: str | None = None,
-        waiting: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        parent: str | None = None,
-    ) -> tuple[list[Task], int]:
-        """Newest first; ``q`` matches an id prefix, the type or the message; ``waiting``
-        is ``time``, ``dependencies`` or ``none`` (pending tasks waiting for that, or
-        tasks waiting for nothing); ``parent`` (a full id): the tasks depending on it."""
-        statuses = frozenset(status) if status is not None else None
-        return await self.index.page(
-            statuses=statuses,
-            type_=type_,
-            q=q,
-            limit=limit,
-            offset=offset,
-            waiting=waiting,
-            parent=parent,
-        )
-
-    async def snapshot(self, limit: int = SNAPSHOT_LIMIT) -> list[Task]:
-        """Every non-final task and the most recent final ones, ``limit`` in all, newest first."""
-        return await self.index.snapshot(limit)
-
-    def snapshot_now(self, limit: int = SNAPSHOT_LIMIT) -> list[Task] | None:
-        """:meth:`snapshot` without waiting, when the tasks are all here (a local store);
-        ``None`` with a shared store."""
-        index = self.index
-        return index.snapshot_now(limit) if isinstance(index, LocalIndex) else None
-
     def uptime_s(self) -> float:
         return round(time.monotonic() - self._started_mono, 3)
-
-    def degraded(self) -> str | None:
-        """Why the engine is not fully working (its shared store cannot reach its
-        database, say); ``None`` when it is."""
-        return None if self.store is None else self.store.degraded()
-
-    async def instances(self) -> list[InstanceInfo]:
-        """The instances of the cluster (``[]`` without a shared store)."""
-        return [] if self.store is None else await self.store.instances()
 
     def stats(self) -> EngineStats:
         now = self.clock.now()
