@@ -197,26 +197,65 @@ async def _match(engine: Engine, flt: BulkFilter) -> list[Task]:
 
 async def _cancel(engine: Engine, tasks: Iterable[Task], skip: _Skip, pacer: _Pacer) -> int:
     changed = 0
+    loose: list[Task] = []
+    """Pending in a shared store and held by no instance, as matched: one statement."""
     for task in tasks:
         await pacer.tick()
-        held = engine.registry.get(task.id)
-        live = held or task
-        if live.status in FINAL_STATUSES:
-            skip("already_final")
-            continue
-        if held is None:  # another cluster instance's: its owner stops it
-            try:
-                await engine.cancel(task.id, wait_s=0)
-            except (AlreadyFinished, NotFound) as exc:  # it ended, or went, meanwhile
-                skip(exc.code)
-                continue
-        elif live.status is TaskStatus.PENDING:
-            engine.cancel_pending_quietly(live)
-        elif not engine.interrupt_held(live.id, "cancelled"):
-            skip("not_running_here")
-            continue
-        changed += 1
+        if (
+            engine.store is not None
+            and task.status is TaskStatus.PENDING
+            and engine.registry.get(task.id) is None
+        ):
+            loose.append(task)
+        else:
+            changed += await _cancel_one(engine, task, skip)
+    if loose:
+        changed += await _cancel_loose(engine, loose, skip, pacer)
     return changed
+
+
+async def _cancel_loose(engine: Engine, tasks: list[Task], skip: _Skip, pacer: _Pacer) -> int:
+    """Tasks no instance held when matched: the store cancels those still pending and
+    unclaimed in one statement. This instance holds none of those (it would have claimed
+    them: they would be running in the table, which the statement leaves alone), so none
+    of its own records changes; the ones claimed since go through the single cancel."""
+    assert engine.store is not None
+    outcome = await engine.store.cancel_pending([t.id for t in tasks])
+    done = set(outcome.cancelled)
+    changed = len(done)
+    for task in tasks:
+        if task.id in done:
+            continue
+        await pacer.tick()
+        status = outcome.others.get(task.id)
+        if status is None:
+            skip(NotFound.code)  # deleted meanwhile
+        elif status in FINAL_STATUSES:  # it ended, or a cancelled parent took it along
+            skip("already_final")
+        else:
+            changed += await _cancel_one(engine, task, skip)
+    return changed
+
+
+async def _cancel_one(engine: Engine, task: Task, skip: _Skip) -> int:
+    """One task as it is now: 1 if it was cancelled (or its owner asked to)."""
+    held = engine.registry.get(task.id)
+    live = held or task
+    if live.status in FINAL_STATUSES:
+        skip("already_final")
+        return 0
+    if held is None:  # another cluster instance's: its owner stops it
+        try:
+            await engine.cancel(task.id, wait_s=0)
+        except (AlreadyFinished, NotFound) as exc:  # it ended, or went, meanwhile
+            skip(exc.code)
+            return 0
+    elif live.status is TaskStatus.PENDING:
+        engine.cancel_pending_quietly(live)
+    elif not engine.interrupt_held(live.id, "cancelled"):
+        skip("not_running_here")
+        return 0
+    return 1
 
 
 async def _delete(engine: Engine, tasks: Iterable[Task], skip: _Skip, pacer: _Pacer) -> int:

@@ -11,17 +11,27 @@ other instances, and lists the instances. The engine knows it only through this 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .backlog import Backlog
 from .bus import BulkEvent
 from .index import TaskIndex
 from .instance_view import InstanceInfo
 from .journal import Journal
-from .models import Task
+from .models import Task, TaskStatus
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+
+class PendingCancel(NamedTuple):
+    """What :meth:`SharedStore.cancel_pending` did to a chunk of a bulk cancel."""
+
+    cancelled: list[str]
+    """The ids it cancelled."""
+    others: dict[str, TaskStatus]
+    """The others by id, with the status it found them in (claimed since they were
+    matched: running; ended: final). An id the store does not have is left out."""
 
 
 class SharedStore(Protocol):
@@ -45,6 +55,12 @@ class SharedStore(Protocol):
     async def cancel(self, task: Task, wait_s: float) -> Task:
         """Cancel a task this instance does not run (see the store's docs for when it
         returns)."""
+        ...
+
+    async def cancel_pending(self, ids: list[str]) -> PendingCancel:
+        """Cancel those of these tasks that are pending and claimed by no instance, as
+        a single cancel does, in one statement (a chunk of a bulk cancel); their waiting
+        children are cancelled with them."""
         ...
 
     async def delete_final(self, ids: list[str]) -> int:

@@ -23,7 +23,7 @@ from psycopg_pool import PoolTimeout
 
 from ...config import Config
 from ...core.bus import BulkEvent
-from ...core.errors import NotFound, StoreError, StoreUnavailable
+from ...core.errors import NotFound, StoreError
 from ...core.index import (
     AMBIGUOUS_CANDIDATES,
     MIN_ID_PREFIX,
@@ -33,13 +33,15 @@ from ...core.index import (
 )
 from ...core.models import Task, TaskStatus
 from ...core.registry import Registry
+from ...core.storage import PendingCancel
 from .backlog import SharedBacklog
+from .bulkops import PgBulk
 from .cluster import Cluster, Instance, InstanceFigures, default_name
 from .connect import check_url, connect, describe, ensure_schema, make_pool, redact
 from .index import COUNTS_TTL_S, WAITING, PgIndex
 from .journal import PgJournal
 from .listener import Listener
-from .quiet import BULK_TAG, HUSH, QUIET
+from .quiet import BULK_TAG, QUIET
 from .schedules import PgKeys, PgSchedules
 from .schema import channels
 from .type_settings import PgTypeSettings
@@ -142,6 +144,7 @@ class PostgresStore:
         )
         self._engine: Engine | None = None
         self._pg = PgIndex(self.pool, self.schema)
+        self._bulk = PgBulk(self.pool, self.schema)
         self.schedules = PgSchedules(self.pool, self.schema)
         """Schedules made through the API, and the cluster's record of each run."""
         self.keys = PgKeys(self.pool, self.schema)
@@ -334,30 +337,14 @@ class PostgresStore:
         except (psycopg.Error, PoolTimeout, OSError) as exc:
             _logger.warning("store: cannot announce a bulk %s: %s", event.action, describe(exc))
 
+    async def cancel_pending(self, ids: list[str]) -> PendingCancel:
+        """Cancel the pending, unclaimed ones of these tasks in one statement (a chunk of
+        a bulk cancel, see ``bulkops.py``)."""
+        return await self._bulk.cancel_pending(ids)
+
     async def delete_final(self, ids: list[str]) -> int:
         """Delete these tasks if they are final (a bulk delete); returns how many went."""
-        if not ids:
-            return 0
-        statement = (
-            f"DELETE FROM {self.schema}.tasks WHERE id = ANY(%s::text[])"
-            " AND status IN ('completed', 'failed', 'cancelled')"
-        )
-        try:
-            async with self.pool.connection() as conn, conn.transaction():
-                if QUIET.get():
-                    await conn.execute(HUSH)
-                cur = await conn.execute(statement, (ids,))
-                deleted: int = cur.rowcount
-                # Their unique keys go with them (a duplicate must not name a deleted task).
-                await conn.execute(
-                    f"DELETE FROM {self.schema}.unique_keys k USING unnest(%s::text[]) AS g(id)"
-                    f" WHERE k.task_id = g.id AND NOT EXISTS"
-                    f" (SELECT 1 FROM {self.schema}.tasks t WHERE t.id = g.id)",
-                    (ids,),
-                )
-                return deleted
-        except (psycopg.Error, PoolTimeout, OSError) as exc:
-            raise StoreUnavailable(f"PostgreSQL: {describe(exc)}", retry_after_s=1.0) from None
+        return await self._bulk.delete_final(ids)
 
     async def retention(self) -> int:
         t = self.cfg.task
