@@ -129,9 +129,9 @@ async def run_bulk(
             await engine.journal.commit()
     result = BulkResult(len(tasks), changed, skipped)
     event = BulkEvent(action, result.matched, result.changed, dict(skipped))
-    engine.bus.publish(event)
-    if engine.store is not None:
+    if engine.store is not None:  # first: it reads the counts again, for this bus's followers
         await engine.store.bulk_done(event)
+    engine.bus.publish(event)
     return result
 
 

@@ -75,7 +75,8 @@ class SharedStore(Protocol):
 
     async def bulk_done(self, event: BulkEvent) -> None:
         """Tell the other instances about a bulk action in one message (they publish it
-        on their bus, and their followers take a fresh snapshot)."""
+        on their bus, and their followers take a fresh snapshot); called before the
+        acting instance publishes it on its own bus."""
         ...
 
     keys: Any

@@ -329,9 +329,12 @@ class PostgresStore:
     async def bulk_done(self, event: BulkEvent) -> None:
         """One notification for the whole bulk action: the other instances publish it on
         their bus as the same :class:`BulkEvent` (their followers take a fresh snapshot).
-        Not sent, a warning is logged: the action itself was done."""
+        The counts are read again first: this instance's followers' snapshot has them
+        right at once (a bulk cancel may have moved 100,000 tasks). Not sent, a warning is
+        logged: the action itself was done."""
         payload = f"{self.instance_id} {BULK_TAG}" + msgspec.json.encode(event).decode()
         try:
+            await self._pg.refresh_counts()
             async with self.pool.connection() as conn:
                 await conn.execute("SELECT pg_notify(%s, %s)", (self._changes, payload))
         except (psycopg.Error, PoolTimeout, OSError) as exc:
