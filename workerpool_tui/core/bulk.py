@@ -8,7 +8,9 @@ per-task events of the change are not published (a cancelled running task, which
 worker ends, is the exception: at most ``max_concurrent_tasks`` of them); one
 :class:`~.bus.BulkEvent` summarises it, and every subscriber takes a fresh snapshot on it.
 With a shared store, the action's writes are quiet for the other instances too
-(``SharedStore.bulk``), which then hear the one summary (``SharedStore.bulk_done``).
+(``SharedStore.bulk``), which then hear the one summary (``SharedStore.bulk_done``); a
+cancel hands the store a chunk's pending tasks that no instance holds, which it cancels
+in one statement (``SharedStore.cancel_pending``), and cancels the others one by one.
 
 Each task is checked again when its chunk is acted on (it may have moved since it was
 matched); what is not changed is counted under a reason in ``skipped``.
