@@ -55,8 +55,21 @@ async def test_a_dashboard_on_a_third_instance_shows_both_instances_and_their_ta
     tmp_path: Path, pg_url: str, pg_schema: str
 ) -> None:
     async with cluster() as (tg, instances):
+        # Long leases: this test is about what the dashboard shows, not about recovery; a
+        # 1.5 s lease (cluster_procs' default, for the recovery tests) let a loaded
+        # machine's late heartbeat mark an instance dead before the Instances screen read.
         for name in ("alpha", "beta"):
-            instances.append(await start(tmp_path, pg_url, pg_schema, name, tg))
+            instances.append(
+                await start(
+                    tmp_path,
+                    pg_url,
+                    pg_schema,
+                    name,
+                    tg,
+                    WORKERPOOL__STORE__HEARTBEAT='"0.5s"',
+                    WORKERPOOL__STORE__LEASE='"10s"',
+                )
+            )
         a, b = instances
         async with (
             httpx.AsyncClient(base_url=a.url, timeout=10) as ca,
