@@ -45,8 +45,20 @@ async def test_work_spreads_and_every_instance_shows_the_whole_cluster(
     tmp_path: Path, pg_url: str, pg_schema: str
 ) -> None:
     async with cluster() as (tg, instances):
+        # Long leases: the test asserts both instances are running at the end, which a
+        # loaded machine's late heartbeat could deny with the recovery tests' 1.5 s lease.
         for name in ("A", "B"):
-            instances.append(await start(tmp_path, pg_url, pg_schema, name, tg))
+            instances.append(
+                await start(
+                    tmp_path,
+                    pg_url,
+                    pg_schema,
+                    name,
+                    tg,
+                    WORKERPOOL__STORE__HEARTBEAT='"0.5s"',
+                    WORKERPOOL__STORE__LEASE='"10s"',
+                )
+            )
         a, b = instances
         async with (
             httpx.AsyncClient(base_url=a.url, timeout=10) as ca,
