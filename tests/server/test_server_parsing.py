@@ -114,7 +114,9 @@ async def test_absolute_form_target_takes_its_host_from_the_authority() -> None:
         # The Host rule applies to the authority, whatever the Host header says.
         foreign = await exchange(
             server.port,
-            b"GET http://attacker.example/health HTTP/1.1\r\n" + HOST + b"\r\n",
+            b"GET http://attacker.example/health HTTP/1.1\r\n"
+            + HOST
+            + b"Connection: close\r\n\r\n",
         )
         assert status(foreign) == 403, foreign
 
