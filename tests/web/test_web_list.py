@@ -194,3 +194,28 @@ def test_a_count_in_the_header_filters_the_list(page: Any, fresh_server: LiveSer
     page.click("#status-filter .chip[data-status='completed']", modifiers=["Control"])
     wait_foot(page, rows_text(1, 7, 7))
     wait_until(lambda: len(api_list(fresh_server, status="failed,completed")[0]) == 7, "listing")
+
+
+def test_the_footer_names_a_new_page_only_once_its_rows_are_there(
+    page: Any, fresh_server: LiveServer
+) -> None:
+    """While the next page is on its way the rows on screen are the previous page's: the
+    footer says it is loading instead of naming the new range (it did, and a reader of the
+    footer saw rows 51-100 over rows 1-50)."""
+    api_batch(fresh_server, [OK] * 120)
+    wait_idle(fresh_server, 120)
+    open_page(page, fresh_server)
+    wait_foot(page, rows_text(1, 50, 120))
+    held: list[Any] = []
+    page.route(lambda url: "offset=50" in url, lambda route: held.append(route))  # held
+    page.click("#page-older")
+    page.wait_for_function(
+        "document.getElementById('tasks-foot').textContent.startsWith('loading rows from 51')"
+    )
+    assert held, "the page asked for offset 50"
+    assert page_ids(page) == api_list(fresh_server, limit=50, offset=0)[0]
+    page.unroute_all()
+    for route in held:
+        route.continue_()
+    wait_foot(page, rows_text(51, 100, 120))
+    assert page_ids(page) == api_list(fresh_server, limit=50, offset=50)[0]

@@ -559,7 +559,11 @@ function renderFoot(shown) {
   let text;
   if (list.total == null) text = list.error ? `Cannot list tasks: ${list.error}` : "loading…";
   else if (list.total === 0) text = list.filtered ? "no matching tasks" : "no tasks";
-  else if (shown === 0) text = `0 rows of ${NUM.format(list.total)}`;
+  else if (list.fresh && !list.error) {
+    // A new page or query is on its way: the rows on screen are still the previous
+    // ones, so the footer must not name the new range yet.
+    text = `loading rows from ${NUM.format(list.offset + 1)} of ${NUM.format(list.total)}…`;
+  } else if (shown === 0) text = `0 rows of ${NUM.format(list.total)}`;
   else text = `rows ${NUM.format(list.offset + 1)}–${NUM.format(list.offset + shown)} of ${NUM.format(list.total)}`;
   if (list.total != null && list.error) text += ` · not updated: ${list.error}`;
   put(foot, text);
