@@ -47,6 +47,11 @@ class Instance:
         self.output = b""
 
 
+STEADY = {"WORKERPOOL__STORE__HEARTBEAT": '"0.5s"', "WORKERPOOL__STORE__LEASE": '"10s"'}
+"""Extra settings for a test about what instances show, not recovery: with the recovery
+tests' 1.5 s lease a loaded machine's late heartbeat can mark an instance dead."""
+
+
 def _env(
     workdir: Path, pg_url: str, schema: str, name: str, extra: dict[str, str]
 ) -> dict[str, str]:

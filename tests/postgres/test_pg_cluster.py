@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 import websockets
-from cluster_procs import cluster, start, stop
+from cluster_procs import STEADY, cluster, start, stop
 
 pytestmark = pytest.mark.anyio
 
@@ -48,17 +48,7 @@ async def test_work_spreads_and_every_instance_shows_the_whole_cluster(
         # Long leases: the test asserts both instances are running at the end, which a
         # loaded machine's late heartbeat could deny with the recovery tests' 1.5 s lease.
         for name in ("A", "B"):
-            instances.append(
-                await start(
-                    tmp_path,
-                    pg_url,
-                    pg_schema,
-                    name,
-                    tg,
-                    WORKERPOOL__STORE__HEARTBEAT='"0.5s"',
-                    WORKERPOOL__STORE__LEASE='"10s"',
-                )
-            )
+            instances.append(await start(tmp_path, pg_url, pg_schema, name, tg, **STEADY))
         a, b = instances
         async with (
             httpx.AsyncClient(base_url=a.url, timeout=10) as ca,

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from cluster_procs import cluster, start, stop
+from cluster_procs import STEADY, cluster, start, stop
 from pgkit import pg_engine
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
@@ -59,17 +59,7 @@ async def test_a_dashboard_on_a_third_instance_shows_both_instances_and_their_ta
         # 1.5 s lease (cluster_procs' default, for the recovery tests) let a loaded
         # machine's late heartbeat mark an instance dead before the Instances screen read.
         for name in ("alpha", "beta"):
-            instances.append(
-                await start(
-                    tmp_path,
-                    pg_url,
-                    pg_schema,
-                    name,
-                    tg,
-                    WORKERPOOL__STORE__HEARTBEAT='"0.5s"',
-                    WORKERPOOL__STORE__LEASE='"10s"',
-                )
-            )
+            instances.append(await start(tmp_path, pg_url, pg_schema, name, tg, **STEADY))
         a, b = instances
         async with (
             httpx.AsyncClient(base_url=a.url, timeout=10) as ca,
