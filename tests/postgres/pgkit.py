@@ -54,6 +54,17 @@ async def wait_final_pg(engine: Engine, task_id: str) -> Task:
     return await wait_task(engine, task_id, lambda t: t.status.final, "final")
 
 
+async def wait_claimed(engine: Engine) -> None:
+    """Wait (deadline) until the instance has finished at least one claim: each claims at
+    start, but ``async with engine`` does not wait for that first round trip."""
+    backlog: Any = engine.store.backlog
+    async with engine.bus.subscribe(maxsize=100_000, name="test-wait") as sub:
+        with anyio.fail_after(DEADLINE_S):
+            while backlog.claims < 1:
+                with anyio.move_on_after(0.02):  # a claim that finds nothing publishes nothing
+                    await sub.get_batch()
+
+
 def rows(url: str, schema: str, where: str = "true") -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(

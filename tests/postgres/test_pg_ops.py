@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 from enginekit import submit
-from pgkit import pg_engine, rows, wait_final_pg, wait_task
+from pgkit import pg_engine, rows, wait_claimed, wait_final_pg, wait_task
 from prometheus_client.parser import text_string_to_metric_families
 
 from workerpool_tui.core import TaskSpec, TaskStatus
@@ -57,6 +57,8 @@ async def test_metrics_carry_the_instance_and_one_reporter(pg_url: str, pg_schem
         async with second:
             task = await submit(first, "default_task")
             await wait_final_pg(first, task.id)
+            for engine in (first, second):
+                await wait_claimed(engine)
             texts = {}
             for engine, name in ((first, "alpha"), (second, "beta")):
                 exporter = MetricsExporter(engine, Broadcaster(engine, Limits()))
