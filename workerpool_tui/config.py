@@ -24,7 +24,7 @@ from .config_sources import (
     undecodable,
 )
 from .config_types import TypeSettings, normalise_types, parse_bytes, type_settings_problem
-from .core.schedules import ScheduleSpec, check_schedule
+from .core.schedule_rules import ScheduleSpec, check_schedule
 
 __all__ = ["ENV_PREFIX", "ConfigError", "env_overrides", "read_file", "undecodable"]
 
