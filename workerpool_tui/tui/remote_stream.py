@@ -120,7 +120,7 @@ class WsStream:
             self._ws.receive_data(await self._receive())
 
     async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        """The closing handshake from our side: a close frame (1000, going away normally),
+        """The closing handshake from our side: a close frame (1000, a normal closure),
         then the server's answer, read until it comes, the server hangs up or ``timeout_s``
         passes. Shielded: it runs when quitting cancels the stream's reader."""
         ws = self._ws
