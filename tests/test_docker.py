@@ -345,7 +345,9 @@ def unavailable(why: str) -> None:
 
 def pip(*args: str, what: str, timeout: float) -> None:
     env = {
-        **os.environ,
+        # Not PYTHONPATH: a checkout on it (a git worktree's tests) looks installed to
+        # pip, which then installs the wheel's dependencies and not its command.
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         "PIP_CACHE_DIR": PIP_CACHE,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_INPUT": "1",
