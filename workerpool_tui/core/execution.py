@@ -39,7 +39,10 @@ _encode_json = msgspec.json.Encoder().encode
 _PENDING = TaskStatus.PENDING
 _RUNNING = TaskStatus.RUNNING
 _COMPLETED = TaskStatus.COMPLETED
+_FAILED = TaskStatus.FAILED
 _STARTED = EventKind.STARTED
+_STATUS_VALUE = {status: status.value for status in TaskStatus}
+"""``status.value`` without the enum's descriptor (Python code on 3.11): hot path."""
 _FINAL_EVENT = {
     TaskStatus.COMPLETED: EventKind.COMPLETED,
     TaskStatus.FAILED: EventKind.FAILED,
@@ -254,7 +257,7 @@ class TaskExecution:
             self.done += 1
             if w is not None:
                 w.done += 1
-        elif status is TaskStatus.FAILED:
+        elif status is _FAILED:
             self.failed += 1
             if w is not None:
                 w.failed += 1
@@ -267,7 +270,8 @@ class TaskExecution:
         if task.started_at is not None:
             ran = now - task.started_at
             stats.run_time.append(ran)
-        self._engine.tally.on_finished(task.type, status.value, ran if old is _RUNNING else None)
+        ran_here = ran if old is _RUNNING else None
+        self._engine.tally.on_finished(task.type, _STATUS_VALUE[status], ran_here)
         if self._journaling:
             self._changed(task)
         self._publish(TaskEvent(_FINAL_EVENT[status], task))

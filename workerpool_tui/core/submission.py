@@ -43,6 +43,8 @@ def _no_event(event: TaskEvent) -> None:
 
 
 _ON_DUPLICATE = frozenset(("error", "return"))
+_CREATED = EventKind.CREATED
+"""(A module name: an enum class's attribute costs a ``__getattr__`` hook call on 3.11.)"""
 
 
 def _plain(spec: TaskSpec) -> bool:
@@ -192,13 +194,13 @@ class Submissions:
             on_submitted(task.type)
         if self.store is not None:
             for task in tasks:
-                publish(TaskEvent(EventKind.CREATED, task))
+                publish(TaskEvent(_CREATED, task))
             self.backlog.push_many(tasks)
             return
         registry = self.registry
         registry.add_pending(tasks)
         for task in tasks:
-            publish(TaskEvent(EventKind.CREATED, task))
+            publish(TaskEvent(_CREATED, task))
         if _all_runnable(tasks):  # the common case: no key to take, nothing to wait for
             self.backlog.push_many(tasks, force=True)  # room was checked at admission
             self.pool.wake(len(tasks))
@@ -237,7 +239,8 @@ class Submissions:
         safely send it again. ``created``, if given, is filled with whether each answer
         is a new task (False: an existing one, ``on_duplicate="return"``).
         """
-        known = await self._shared_parents(specs)
+        # (Without a shared store there is nothing to look up: no coroutine for it.)
+        known = await self._shared_parents(specs) if self.store is not None else frozenset()
         tasks, answers = self._admit(specs, known)
         if self.store is not None and any(t.unique_key for t in tasks):
             tasks = await self._claim_shared_keys(specs, tasks, answers)
