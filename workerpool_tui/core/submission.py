@@ -160,13 +160,14 @@ class Submissions:
         runnable now, none a duplicate, so no plan to make (issue #16: the common case)."""
         self._check_room(len(specs))
         local = self.store is None
-        registry, new_id, cfg = self.registry, self._new_id, self._tcfg
+        tracked, new_id, cfg = self.registry.get, self._new_id, self._tcfg
         tasks: list[Task] = []
         for spec in specs:
             if local:  # a shared store numbers tasks for the whole cluster
                 self._seq += 1
             task_id = new_id()
-            while task_id in registry:  # 64-bit ids: practically never
+            # (get, not "in": Registry.__contains__ is called through a slot, from C)
+            while tracked(task_id) is not None:  # 64-bit ids: practically never
                 task_id = new_id()
             tasks.append(new_task(spec, cfg, task_id, self._seq if local else 0, now))
         return tasks, tasks.copy()

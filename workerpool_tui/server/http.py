@@ -179,12 +179,13 @@ class HttpConnection(Answering):
         if reader.ready:
             await anyio.lowlevel.checkpoint()  # pipelined: other connections go first
         elif reader.error is None and not reader.upgraded:
-            if reader.in_head:
+            current = reader.current  # (reader.in_head, inlined: a property costs a call)
+            if current is not None and not current.head_done:
                 self.phase = _HEAD
                 self.deadline = time.monotonic() + limits.header_timeout_s
-            elif self.requests:
+            elif self.requests:  # idle since the end of the previous answer
                 self.phase = _WAIT
-                self.deadline = time.monotonic() + limits.keep_alive_timeout_s
+                self.deadline = self.waiting_since + limits.keep_alive_timeout_s
             # else: a fresh connection keeps its header deadline from the accept
             while not reader.ready and reader.error is None:
                 data = await self._receive()
@@ -222,7 +223,8 @@ class HttpConnection(Answering):
                 target,
             )
             return None
-        request = Request(method, target, message.headers, b"", local_ip=self.local_ip)
+        # (All by position: a keyword makes CPython build a dict to call a class.)
+        request = Request(method, target, message.headers, b"", self.local_ip)
         refusal = self.handler.refuse_head(request)
         if refusal is None and message.upgrade and message.has_body:
             # llhttp hands what follows an upgrade request over unread: its body too.
