@@ -11,7 +11,6 @@ import msgspec
 import pytest
 
 from workerpool_tui.config import (
-    MAX_RETRIES_MAX,
     Config,
     ConfigError,
     default_config,
@@ -20,6 +19,7 @@ from workerpool_tui.config import (
     parse_duration,
     store_path,
 )
+from workerpool_tui.config_checks import MAX_RETRIES_MAX
 
 REPO = Path(__file__).resolve().parent.parent
 

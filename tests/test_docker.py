@@ -5,7 +5,7 @@
 - Every ``WORKERPOOL__SECTION__KEY`` the ``Dockerfile`` and ``compose.yaml`` set is a
   setting (``section.key`` of the structs in ``workerpool_tui.config``), and each
   container's environment loads as a configuration.
-- Every command line they run parses with ``workerpool_tui.cli.build_parser()``.
+- Every command line they run parses with ``workerpool_tui.cli_parser.build_parser()``.
 - The image's entry command works from a wheel of this checkout in a fresh virtualenv:
   ``--help``, then ``serve`` on a loopback port, ``/health`` (also through the image's own
   ``HEALTHCHECK`` command), SIGTERM and exit 0. That needs pip and the package index;
@@ -33,7 +33,7 @@ import msgspec
 import pytest
 import yaml
 
-from workerpool_tui.cli import UsageError, build_parser
+from workerpool_tui.cli_parser import UsageError, build_parser
 from workerpool_tui.config import Config, ConfigError, load_config
 
 if sys.version_info >= (3, 11):
@@ -345,7 +345,9 @@ def unavailable(why: str) -> None:
 
 def pip(*args: str, what: str, timeout: float) -> None:
     env = {
-        **os.environ,
+        # Not PYTHONPATH: a checkout on it (a git worktree's tests) looks installed to
+        # pip, which then installs the wheel's dependencies and not its command.
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         "PIP_CACHE_DIR": PIP_CACHE,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_INPUT": "1",

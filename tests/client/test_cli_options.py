@@ -9,7 +9,7 @@ import pytest
 from cli_helpers import Cli
 from live_server import LiveServer
 
-from workerpool_tui.cli import CLIENT_COMMANDS, ENGINE_COMMANDS, build_parser
+from workerpool_tui.cli_parser import CLIENT_COMMANDS, ENGINE_COMMANDS, build_parser
 
 ENGINE_ONLY = ("--no-server", "--log-level", "--store")
 CLIENT_ONLY = ("--url", "--token", "--json")

@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import run
 from live_server import isolated_env
 
-from workerpool_tui.cli import CLIENT_COMMANDS, build_parser
+from workerpool_tui.cli_parser import CLIENT_COMMANDS, build_parser
 from workerpool_tui.completion import SHELLS
 
 COMMANDS = [*CLIENT_COMMANDS, "dashboard", "serve", "attach", "completion"]

@@ -12,7 +12,7 @@ from enginekit import _BASE, make_engine, wait_until
 from workerpool_tui.config import load_config
 from workerpool_tui.core.clock import FakeClock
 from workerpool_tui.core.errors import InvalidRequest
-from workerpool_tui.core.schedules import (
+from workerpool_tui.core.schedule_rules import (
     ScheduleSpec,
     last_at_or_before,
     next_after,

@@ -164,3 +164,35 @@ async def test_an_idle_instance_makes_at_most_one_query_a_second(
         await anyio.sleep(4.0)  # idle: what it does on its own, over a fixed window
         used = store.pool.checkouts - before
     assert used <= 4, f"{used} queries in 4 s of idleness"
+
+
+async def test_a_submission_does_not_wait_behind_a_blocked_change(
+    pg_url: str, pg_schema: str
+) -> None:
+    """New tasks and changes of held tasks are written by two lanes: a submission waits
+    for its own ``INSERT`` only, not for an ``UPDATE`` in flight (here one blocked by a
+    row lock another session holds)."""
+    release = anyio.Event()
+
+    async def hold(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        await release.wait()
+
+    engine, _ = pg_engine(pg_url, pg_schema, handlers={"hold": hold})
+    async with engine:
+        held = await submit(engine, "hold")
+        await wait_task(engine, held.id, lambda t: t.status is TaskStatus.RUNNING, "running")
+        await engine.journal.commit()  # 'running' is in its row: nothing else to write
+        async with await psycopg.AsyncConnection.connect(pg_url) as locker:
+            await locker.execute(
+                f"SELECT 1 FROM {pg_schema}.tasks WHERE id = %s FOR UPDATE", (held.id,)
+            )
+            release.set()  # its finish is now an UPDATE waiting for the lock
+            await wait_task(engine, held.id, lambda t: t.status.final, "finished in memory")
+            with anyio.fail_after(10):
+                new = await engine.submit(TaskSpec(type="hold", payload={}))
+            (row,) = rows(pg_url, pg_schema, f"id = '{new.id}'")  # durable: it was answered
+            assert row[1] in ("pending", "running")  # it may be claimed already
+            assert rows(pg_url, pg_schema, f"id = '{held.id}'")[0][1] == "running"
+            await locker.rollback()
+        await engine.journal.commit()  # the blocked change went through once unlocked
+        assert rows(pg_url, pg_schema, f"id = '{held.id}'")[0][1] == "completed"

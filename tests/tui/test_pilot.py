@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Button, Input, Label, Select, TextArea
+from textual.widgets._footer import FooterKey
 
 from workerpool_tui.core import TaskSpec, TaskStatus
 from workerpool_tui.tui.screens.confirm import ConfirmScreen
@@ -266,6 +267,25 @@ async def test_pause_and_resume() -> None:
         await pilot.press("p")
         assert not engine.paused
         await until(pilot, lambda: status_of(engine, task.id) is TaskStatus.COMPLETED)
+
+
+async def test_pausing_changes_the_footer_word_in_place() -> None:
+    """Pause <-> Resume is one word: the footer's keys stay the same widgets (a rebuild
+    of all of them stalled the loop 75 ms and more), and they say the right word."""
+    async with live_app() as (engine, app, pilot):
+
+        def words() -> list[str]:
+            return [k.description for k in app.screen.query(FooterKey)]
+
+        await until(pilot, lambda: "Pause" in words())
+        keys = list(app.screen.query(FooterKey))
+        await pilot.press("p")
+        await until(pilot, lambda: "Resume" in words() and "Pause" not in words())
+        await pilot.press("p")
+        await until(pilot, lambda: "Pause" in words() and "Resume" not in words())
+        assert list(app.screen.query(FooterKey)) == keys
+        await pilot.press("p")  # the key a user presses acts on the word it shows
+        await until(pilot, lambda: engine.paused)
 
 
 async def test_resize_keys_and_form() -> None:

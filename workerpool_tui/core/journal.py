@@ -31,10 +31,11 @@ class Journal(Protocol):
 
     def forget(self, tasks: Iterable[Task]) -> None: ...
 
-    async def commit(self, *, fail_fast: bool = False) -> None:
+    async def commit(self, *, fail_fast: bool = False, new_only: bool = False) -> None:
         """Return once every change recorded so far is durable; ``fail_fast``: refuse at
-        once while the store is known to be failing (submissions do). Raise
-        :class:`~.errors.StoreUnavailable` when they could not be written (they are
+        once while the store is known to be failing (submissions do); ``new_only``: the
+        new tasks recorded so far suffice (a submission; a journal may wait for more).
+        Raise :class:`~.errors.StoreUnavailable` when they could not be written (they are
         retried in the background; a submission then forgets its tasks)."""
         ...
 
@@ -55,7 +56,7 @@ class MemoryJournal:
     def forget(self, tasks: Iterable[Task]) -> None:
         pass
 
-    async def commit(self, *, fail_fast: bool = False) -> None:
+    async def commit(self, *, fail_fast: bool = False, new_only: bool = False) -> None:
         pass
 
     async def close(self) -> None:

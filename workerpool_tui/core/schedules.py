@@ -1,12 +1,11 @@
-"""Recurring schedules: a named rule (``cron`` or ``every``) that submits a task at each
-due time (see ``docs/scheduling.md``).
+"""Recurring schedules at run time (see ``docs/scheduling.md``): the scheduler that fires each
+schedule at its due times, and the API's calls on them. The rule itself, its validation and
+due-time arithmetic are in :mod:`.schedule_rules`.
 
-Due times are pure functions of the rule: ``every`` runs at whole multiples of its period
-since the epoch, ``cron`` (5 fields, or 6 with seconds, through ``croniter``) in its
-``timezone`` (DST as croniter handles it). Each run is submitted with the unique key
-``schedule:NAME:DUE`` (held for a day), so a due time is submitted once even if two
-instances or a restart try again; and the last due time is found again after a restart
-from those keys (local stores) or from the schedules table (cluster).
+Each run is submitted with the unique key ``schedule:NAME:DUE`` (held for a day), so a due
+time is submitted once even if two instances or a restart try again; and the last due time
+is found again after a restart from those keys (local stores) or from the schedules table
+(cluster).
 
 After a restart, runs missed while the process was down fire once at start
 (``catch_up = "one"``, the default) or not at all (``"none"``). ``overlap = "skip"`` (the
@@ -17,101 +16,30 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import msgspec
-from croniter import croniter  # type: ignore[import-untyped]
 
 from .errors import EngineError, InvalidRequest, NotFound, ShuttingDown
 from .models import TaskSpec, rfc3339
+from .schedule_rules import (
+    KEY_HOLD_S,
+    KEY_PREFIX,
+    check_schedule,
+    last_at_or_before,
+    next_after,
+    run_key,
+)
+
+# The engine, the server and the stores import the spec with the scheduler.
+from .schedule_rules import ScheduleSpec as ScheduleSpec
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-KEY_PREFIX = "schedule:"
-KEY_HOLD_S = 86400.0
-"""How long a run's unique key stays taken (a due time is never submitted twice)."""
 MAX_SLEEP_S = 30.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _logger = logging.getLogger("workerpool_tui.schedules")
-
-
-class ScheduleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A schedule as ``[[schedule]]`` and ``POST /api/v1/schedules`` give it."""
-
-    name: str
-    type: str
-    cron: str | None = None
-    every: float | None = None
-    """Seconds between runs (the API and the config also take a duration string)."""
-    timezone: str = "UTC"
-    payload: dict[str, Any] = msgspec.field(default_factory=dict)
-    priority: int = 0
-    timeout: float | None = None
-    max_retries: int | None = None
-    paused: bool = False
-    overlap: Literal["skip", "allow"] = "skip"
-    catch_up: Literal["one", "none"] = "one"
-
-
-def check_schedule(spec: ScheduleSpec) -> None:
-    """``ValueError`` naming the field for a schedule that cannot run."""
-    if not _NAME.match(spec.name):
-        raise ValueError(
-            f"name: {spec.name!r}: 1 to 64 letters, digits, '_', '.', '-' (first a letter or digit)"
-        )
-    if (spec.cron is None) == (spec.every is None):
-        raise ValueError("give either cron or every")
-    if spec.cron is not None and (
-        len(spec.cron.split()) not in (5, 6) or not croniter.is_valid(spec.cron)
-    ):
-        raise ValueError(f"cron: {spec.cron!r} is not a 5-field (or 6 with seconds) expression")
-    if spec.every is not None and not 0 < spec.every < math.inf:
-        raise ValueError("every: must be more than 0 seconds")
-    try:
-        ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"timezone: unknown time zone {spec.timezone!r}") from None
-    if spec.timeout is not None and not spec.timeout > 0:
-        raise ValueError("timeout: must be more than 0 seconds")
-
-
-def next_after(spec: ScheduleSpec, after: float) -> float:
-    """The first due time strictly after ``after`` (epoch seconds)."""
-    if spec.every is not None:
-        return (math.floor(after / spec.every) + 1) * spec.every
-    assert spec.cron is not None
-    base = datetime.fromtimestamp(after, ZoneInfo(spec.timezone))
-    return float(croniter(spec.cron, base).get_next(float))
-
-
-def last_at_or_before(spec: ScheduleSpec, at: float) -> float:
-    """The latest due time at or before ``at``."""
-    if spec.every is not None:
-        return math.floor(at / spec.every) * spec.every
-    assert spec.cron is not None
-    base = datetime.fromtimestamp(at, ZoneInfo(spec.timezone))
-    itr = croniter(spec.cron, base)
-    nxt = float(itr.get_next(float))
-    if nxt <= at:  # exactly on a due time
-        return nxt
-    return float(croniter(spec.cron, base).get_prev(float))
-
-
-def next_times(spec: ScheduleSpec, after: float, n: int) -> list[float]:
-    out: list[float] = []
-    for _ in range(n):
-        after = next_after(spec, after)
-        out.append(after)
-    return out
-
-
-def run_key(name: str, due: float) -> str:
-    return f"{KEY_PREFIX}{name}:{due:.0f}"
 
 
 class Schedule:

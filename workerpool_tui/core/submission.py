@@ -262,7 +262,7 @@ class Submissions:
                 # Shielded: once written, the tasks must be queued, whatever happens to
                 # the caller; the journal answers every commit (or breaks) in bounded time.
                 with anyio.CancelScope(shield=True):
-                    await self.journal.commit(fail_fast=True)
+                    await self.journal.commit(fail_fast=True, new_only=True)
             except StoreUnavailable:
                 self.journal.forget(tasks)  # not written: never will be
                 raise

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from ..core.schedules import ScheduleSpec
+from ..core.schedule_rules import ScheduleSpec
 from ..core.type_settings import TypeOverride
 
 _decode = msgspec.json.Decoder(list[ScheduleSpec]).decode

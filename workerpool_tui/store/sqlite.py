@@ -196,7 +196,8 @@ class SqliteJournal:
             self._asleep = False
             self._wake.set()
 
-    async def commit(self, *, fail_fast: bool = False) -> None:
+    async def commit(self, *, fail_fast: bool = False, new_only: bool = False) -> None:
+        # One writer, one queue of changes: ``new_only`` waits for all of them.
         target = self._recorded
         if self._committed >= target:
             return

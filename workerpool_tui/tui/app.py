@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Tabs, TextArea
+from textual.widgets import Header, Input, Tabs, TextArea
 
 from ..core import Engine, Task
 from ..logging import RecordBuffer
@@ -37,6 +37,7 @@ from .ticking import TICK_HZ, Ticking
 from .view_model import SORT_COLUMNS, Query, ServerStatus, SortSpec
 from .widgets.chart import Chart
 from .widgets.filter_tabs import FILTER_WAITING, FILTERS, FilterTabs
+from .widgets.footer import Footer
 from .widgets.log_panel import LogPanel
 from .widgets.scaling_log import ScalingLog
 from .widgets.stats_bar import StatsBar, StatsLine

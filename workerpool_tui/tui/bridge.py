@@ -17,7 +17,6 @@ remote source.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +35,7 @@ from .relatives import Relative, relatives
 from .schedule_ops import SchedulerOps
 from .shared_tasks import SharedTasks
 from .source import ScheduleOps
+from .type_view import type_infos
 from .view_model import (
     SORT_COLUMNS,
     Changes,
@@ -231,41 +231,7 @@ class EngineSource:
         return relatives(task, self.get, self._engine.registry, self.shared)
 
     def types(self) -> list[TypeInfo]:
-        task_cfg = self._engine.config.task
-        out = []
-        for t in self._engine.types:
-            ts = task_cfg.types.get(t.name)
-            out.append(
-                TypeInfo(
-                    t.name,
-                    t.description,
-                    t.payload_schema(),
-                    self._limits(t.name, t.isolation),
-                    priority=ts.priority if ts and ts.priority is not None else 0,
-                    timeout_s=ts.timeout
-                    if ts and ts.timeout is not None
-                    else task_cfg.default_task_timeout,
-                    max_retries=ts.max_retries
-                    if ts and ts.max_retries is not None
-                    else task_cfg.default_max_retries,
-                )
-            )
-        return out
-
-    def _limits(self, name: str, isolation: str) -> str:
-        parts = ["process"] if isolation == "process" else []
-        limit = self._engine.gates.limits.get(name)
-        if limit is not None:
-            if limit.concurrency:
-                parts.append(f"running {limit.running}/{limit.concurrency}")
-            if limit.rate_limit:
-                holding = " (holding tasks back)" if limit.rate_holding(time.monotonic()) else ""
-                parts.append(f"rate {limit.rate_limit}{holding}")
-            if limit.paused:
-                parts.append("paused")
-            if limit.held_count:
-                parts.append(f"{limit.held_count} waiting")
-        return " · ".join(parts)
+        return type_infos(self._engine)
 
     def shutdown_timeout(self) -> float:
         return self._engine.config.worker.shutdown_timeout

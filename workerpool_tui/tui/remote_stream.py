@@ -7,7 +7,8 @@ The async twin of :class:`~workerpool_tui.client.stream.EventStream` (which bloc
 :func:`~workerpool_tui.client.stream.refusal`). Every wait is bounded and cancellable:
 the connection and handshake by ``connect_timeout_s``; silence by ``idle_timeout_s``
 (the server sends stats every second: after one silent period we ping, after a second
-one the stream is lost).
+one the stream is lost); leaving the stream (quitting, or reopening it) says goodbye with a
+close frame (1000) and waits at most ``CLOSE_TIMEOUT_S`` for the server's answer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import anyio
 import anyio.abc
 import msgspec
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
@@ -29,6 +31,7 @@ from wsproto.events import (
     RejectData,
     TextMessage,
 )
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ..client.api import ApiError, ServerUrl, describe_oserror
@@ -38,7 +41,10 @@ from ..server.schemas import WsMessage
 CONNECT_TIMEOUT_S = 5.0
 IDLE_TIMEOUT_S = 5.0
 """The server sends stats every second: this much silence means trouble."""
+CLOSE_TIMEOUT_S = 1.0
+"""Leaving: how long the server has to answer our close frame (quitting waits this at most)."""
 _RECV_BYTES = 1 << 16
+_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _logger = logging.getLogger("workerpool_tui.tui")
 _decode = msgspec.json.Decoder(WsMessage).decode
 
@@ -113,6 +119,23 @@ class WsStream:
                     return
             self._ws.receive_data(await self._receive())
 
+    async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """The closing handshake from our side: a close frame (1000, a normal closure),
+        then the server's answer, read until it comes, the server hangs up or ``timeout_s``
+        passes. Shielded: it runs when quitting cancels the stream's reader."""
+        ws = self._ws
+        if ws.state is not ConnectionState.OPEN:
+            return  # the server closed first (answered in messages()) or it broke
+        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout_s):
+            try:
+                await self._send(CloseConnection(code=CloseReason.NORMAL_CLOSURE))
+                while self._ws.state is not ConnectionState.CLOSED:
+                    ws.receive_data(await self._sock.receive(_RECV_BYTES))
+                    for _event in ws.events():
+                        pass  # messages still in flight, then the server's close frame
+            except (StreamLost, RemoteProtocolError, anyio.EndOfStream, *_GONE):
+                pass  # broken, or the server hung up without answering: nothing to wait for
+
 
 @asynccontextmanager
 async def open_stream(
@@ -140,7 +163,10 @@ async def open_stream(
                 await _handshake(stream)
         except TimeoutError:
             raise StreamLost("the handshake timed out") from None
-        yield stream
+        try:
+            yield stream
+        finally:
+            await stream.close()
 
 
 async def _handshake(stream: WsStream) -> None:

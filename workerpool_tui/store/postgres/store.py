@@ -49,7 +49,8 @@ from .type_settings import PgTypeSettings
 if TYPE_CHECKING:
     from ...core.engine import Engine
 
-POOL_SIZE = 4
+POOL_SIZE = 6
+"""Connections per instance: the journal's two lanes, claims, reads and heartbeats."""
 COUNTS_READERS_S = 2.0
 """Counts are refreshed while somebody read them within this long."""
 _logger = logging.getLogger("workerpool_tui.store")

@@ -16,12 +16,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets import Header, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from ...core import Task, TaskStatus, TaskView, task_view
 from ..relatives import Relative
 from ..widgets.cells import duration
+from ..widgets.footer import Footer
 
 STATUS_STYLE = {
     "completed": "green",

@@ -17,10 +17,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...core.instance_view import InstanceInfo
 from ..widgets.cells import duration
+from ..widgets.footer import Footer
 
 REFRESH_S = 1.0
 Fetch = Callable[[], Awaitable[tuple[list[InstanceInfo], bool]]]

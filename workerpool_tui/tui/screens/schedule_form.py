@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ...config import parse_duration
-from ...core.schedules import ScheduleSpec, check_schedule, next_times
+from ...core.schedule_rules import ScheduleSpec, check_schedule, next_times
 from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PREVIEW_N = 5

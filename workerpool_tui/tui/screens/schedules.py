@@ -19,12 +19,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...core.errors import EngineError
 from ...core.schedules import Schedule, ScheduleSpec
 from ..source import ScheduleOps
 from ..widgets.cells import duration
+from ..widgets.footer import Footer
 from .confirm import ConfirmScreen
 from .schedule_form import ScheduleForm
 

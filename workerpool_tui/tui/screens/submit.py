@@ -18,12 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from ...config import parse_duration
 from ...core import TaskSpec
 from ..view_model import SubmitRequest, TypeInfo
 from ..widgets.cells import duration
+from ..widgets.footer import Footer
 from .typing_order import ORDERED_TYPING, OrderedTyping
 
 PayloadCheck = Callable[[str, dict[str, Any]], "str | None"]

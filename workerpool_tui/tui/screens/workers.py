@@ -19,11 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...core.procpool.pool import ProcessInfo
 from ...core.worker_view import WorkerInfo
 from ..widgets.cells import duration
+from ..widgets.footer import Footer
 
 REFRESH_S = 0.5
 COLUMNS = ("Worker", "State", "Task", "Type", "Running for", "Done", "Failed")

@@ -8,6 +8,7 @@ from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
+from textual.theme import Theme
 
 from ...core import Task
 from ..view_model import short_id
@@ -133,3 +134,14 @@ def column_at(x: int) -> str | None:
             return key
         start += width + 2
     return None
+
+
+def status_styles(theme: Theme) -> dict[str, Style]:
+    """The status column's colour for each status, from the theme."""
+    return {
+        "pending": Style.parse(theme.warning or "yellow"),
+        "running": Style.parse(f"bold {theme.accent or theme.primary}"),
+        "completed": Style.parse(theme.success or "green"),
+        "failed": Style.parse(f"bold {theme.error or 'red'}"),
+        "cancelled": Style(dim=True),
+    }

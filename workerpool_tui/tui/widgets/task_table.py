@@ -33,16 +33,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core import Task
-from .cells import is_live
-from .task_rows import (
-    _DIM,
-    HEADER,
-    HEADER_CLUSTER,
-    Cells,
-    column_at,
-    row_cells,
-    row_strip,
-)
+from .task_rows import _DIM, HEADER, HEADER_CLUSTER, Cells, column_at, row_strip, status_styles
+from .task_window import RowWindow
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -114,13 +106,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._tasks: dict[str, Task] = {}
-        """The window: the tasks the table may show, by id."""
-        self._cells: dict[str, Cells] = {}
-        """Cells of the rows drawn so far (only rows that were on screen are ever built)."""
-        self._now = 0.0
-        self._order: list[str] = []
-        self._index: dict[str, int] = {}
+        self._rows = RowWindow()
         self._strips: dict[str, tuple[int, list[Strip | None]]] = {}
         """Each row's finished line by task id: ``(width, [even, odd])``."""
         self._pen: _Pen | None = None
@@ -134,40 +120,40 @@ class TaskTable(ScrollView, can_focus=True):
         self._shown: list[tuple[str, bool]] = []
         """What each row line on screen shows: ``(task id, has the cursor)``."""
         self._empty_text = ""
-        self._offset = 0
-        """Position of the first row held in the whole filtered, sorted list."""
-        self._total = 0
-        """Rows in the whole list (the table holds a window of it)."""
         self._wanted: int | None = None
         """A position asked for (WindowNeeded): the cursor goes there once rows come."""
         self.lines_refreshed = 0
         """Row lines asked to be redrawn so far (benches read it)."""
         self.marked: frozenset[str] = frozenset()
         """Tasks marked for a bulk action (``space``): their id shows a ``●``."""
-        self.cluster = False
-        """Cluster mode: each row names the instance that runs (or ran) its task."""
 
     def on_mount(self) -> None:
         self.use_theme()
 
     # ------------------------------------------------------------------ data
     @property
+    def cluster(self) -> bool:
+        """Cluster mode: each row names the instance that runs (or ran) its task."""
+        return self._rows.cluster
+
+    @cluster.setter
+    def cluster(self, cluster: bool) -> None:
+        self._rows.cluster = cluster
+
+    @property
     def row_count(self) -> int:
-        return len(self._order)
+        return len(self._rows.order)
 
     @property
     def shown_ids(self) -> list[str]:
-        return list(self._order)
+        return list(self._rows.order)
 
     @property
     def highlighted_id(self) -> str | None:
         return self._cursor_id
 
     def get_row(self, task_id: str) -> Cells:
-        cells = self._cells.get(task_id)
-        if cells is None:
-            cells = self._cells[task_id] = row_cells(self._tasks[task_id], self._now, self.cluster)
-        return cells
+        return self._rows.row(task_id)
 
     @property
     def empty_text(self) -> str:
@@ -178,7 +164,7 @@ class TaskTable(ScrollView, can_focus=True):
     def empty_text(self, text: str) -> None:
         if text != self._empty_text:
             self._empty_text = text
-            if not self._order:
+            if not self._rows.order:
                 self.refresh()
 
     def _shown_row(self, task_id: str) -> Cells:
@@ -198,14 +184,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def use_theme(self) -> None:
         """Take the status colours from the current theme (again on a theme change)."""
-        theme = self.app.current_theme
-        self._status_styles = {
-            "pending": Style.parse(theme.warning or "yellow"),
-            "running": Style.parse(f"bold {theme.accent or theme.primary}"),
-            "completed": Style.parse(theme.success or "green"),
-            "failed": Style.parse(f"bold {theme.error or 'red'}"),
-            "cancelled": Style(dim=True),
-        }
+        self._status_styles = status_styles(self.app.current_theme)
         self._pen = None
         self._strips.clear()
         self.refresh()
@@ -233,47 +212,26 @@ class TaskTable(ScrollView, can_focus=True):
         Only rows that were drawn have cells to compare; only the lines whose row, cells
         or cursor changed are redrawn.
         """
-        self._now = now
-        self._offset = offset
-        self._total = len(tasks) if total is None else max(total, offset + len(tasks))
-        window = {t.id: t for t in tasks}
-        cells, strips = self._cells, self._strips
-        for tid in [tid for tid in cells if tid not in window]:
-            del cells[tid]
-            strips.pop(tid, None)
-        self._tasks = window
-        if changed is None:
-            check: Iterable[str] = list(cells)
-        else:
-            check = {tid for tid in changed if tid in cells}
-            if refresh_times:
-                check.update(tid for tid in cells if is_live(window[tid]))
-        redrawn: set[str] = set()
-        for tid in check:
-            new = row_cells(window[tid], now, self.cluster)
-            if new != cells[tid]:
-                cells[tid] = new
-                strips.pop(tid, None)
-                redrawn.add(tid)
         at_top = self.cursor_row == 0 and offset == 0
-        want = list(window)
-        if self._order != want:
-            self._order = want
-            self._index = {tid: i for i, tid in enumerate(want)}
+        redrawn, dropped = self._rows.take(
+            tasks, now, changed=changed, refresh_times=refresh_times, offset=offset, total=total
+        )
+        for tid in (*dropped, *redrawn):
+            self._strips.pop(tid, None)
         wanted, self._wanted = self._wanted, None
-        if wanted is not None and self._order:
-            row = max(0, min(len(self._order) - 1, wanted - offset))
-            self._cursor_id = self._order[row]
+        if wanted is not None and self._rows.order:
+            row = max(0, min(len(self._rows.order) - 1, wanted - offset))
+            self._cursor_id = self._rows.order[row]
             self.cursor_row = row
-        elif at_top and self._order:
-            self._cursor_id = self._order[0]  # a cursor on the first row follows the newest
+        elif at_top and self._rows.order:
+            self._cursor_id = self._rows.order[0]  # a cursor on the first row follows the newest
         self._place_cursor()
         self._scroll_to_cursor()
         self._repaint(redrawn)
 
     def _repaint(self, redrawn: AbstractSet[str]) -> None:
         """Ask for a redraw of the row lines that now show something else (or changed)."""
-        order, top, cursor = self._order, self._top, self.cursor_row
+        order, top, cursor = self._rows.order, self._top, self.cursor_row
         shown = [
             (order[row], row == cursor) for row in range(top, min(len(order), top + self._page))
         ]
@@ -299,14 +257,14 @@ class TaskTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ cursor
     def _place_cursor(self) -> None:
         """Keep the cursor on the same task when rows move; clamp when it left."""
-        if not self._order:
+        if not self._rows.order:
             self._cursor_id = None
             self.cursor_row = 0
             return
-        row = self._index.get(self._cursor_id or "", -1)
+        row = self._rows.index.get(self._cursor_id or "", -1)
         if row < 0:
-            row = min(self.cursor_row, len(self._order) - 1)
-            self._cursor_id = self._order[row]
+            row = min(self.cursor_row, len(self._rows.order) - 1)
+            self._cursor_id = self._rows.order[row]
         self.cursor_row = row
 
     @property
@@ -315,15 +273,13 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _scroll_to_cursor(self) -> None:
         row, page = self.cursor_row, self._page
-        top = max(0, min(self._top, len(self._order) - page))
+        top = max(0, min(self._top, len(self._rows.order) - page))
         if row < top:
             top = row
         elif row >= top + page:
             top = row - page + 1
         self._top = top
-        shown = min(len(self._order), top + page)
-        first = self._offset + top + 1 if shown else 0
-        subtitle = f"rows {first:,}-{self._offset + shown:,} of {self._total:,}"
+        subtitle = self._rows.span(top, page)
         if subtitle != self._subtitle:
             # Setting a border title redraws the whole widget: only when it changed.
             self._subtitle = subtitle
@@ -331,15 +287,15 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _move_to(self, row: int) -> None:
         """Put the cursor on ``row`` of the rows held; past them, ask for another window."""
-        if not self._order:
+        if not self._rows.order:
             return
-        position = max(0, min(self._total - 1, self._offset + row))
-        if not 0 <= position - self._offset < len(self._order):
+        position = max(0, min(self._rows.total - 1, self._rows.offset + row))
+        if not 0 <= position - self._rows.offset < len(self._rows.order):
             self._wanted = position
             self.post_message(self.WindowNeeded(position))
             return
-        row = position - self._offset
-        self._cursor_id = self._order[row]
+        row = position - self._rows.offset
+        self._cursor_id = self._rows.order[row]
         self.cursor_row = row
         self._scroll_to_cursor()
         self._repaint(set())
@@ -363,7 +319,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._move_to(self.cursor_row + direction * self._page)
 
     def action_edge(self, end: int) -> None:
-        self._move_to(self._total - 1 - self._offset if end else -self._offset)
+        self._move_to(self._rows.total - 1 - self._rows.offset if end else -self._rows.offset)
 
     def action_open(self) -> None:
         if self._cursor_id is not None:
@@ -379,7 +335,7 @@ class TaskTable(ScrollView, can_focus=True):
                 self.post_message(self.HeaderClicked(column))
             return
         row = self._top + offset.y - 1
-        if 0 <= row < len(self._order):
+        if 0 <= row < len(self._rows.order):
             if row == self.cursor_row and event.chain >= 2:
                 self.action_open()
             self._move_to(row)
@@ -400,12 +356,12 @@ class TaskTable(ScrollView, can_focus=True):
         if y == 0:
             return row_strip(HEADER_CLUSTER if self.cluster else HEADER, pen.header, None, width)
         row = self._top + y - 1
-        if row >= len(self._order):
-            if y == 2 and not self._order and self._empty_text:
+        if row >= len(self._rows.order):
+            if y == 2 and not self._rows.order and self._empty_text:
                 text = f"  {self._empty_text}"[:width].ljust(width)
                 return Strip([Segment(text, pen.base + _DIM)], width)
             return Strip.blank(width, pen.base)
-        tid = self._order[row]
+        tid = self._rows.order[row]
         if row == self.cursor_row:
             return row_strip(self._shown_row(tid), pen.cursor, None, width)
         odd = row % 2
