@@ -86,7 +86,7 @@ class TaskExecution:
     _gates: TypeGates
     _changed: Callable[[Task], None]
     _journaling: bool
-    _publish: Callable[[TaskEvent], None]
+    _publish: Callable[[EventKind, Task], None]
     _stats: Stats
     _watch_next: float
     _watch_wake: anyio.Event | None
@@ -123,7 +123,7 @@ class TaskExecution:
                 self._watch_wake.set()
         if self._journaling:
             self._changed(task)
-        self._publish(TaskEvent(_STARTED, task))
+        self._publish(_STARTED, task)
         if tt is None:  # recovered from a store whose type is no longer registered
             self._fail(
                 w,
@@ -272,7 +272,7 @@ class TaskExecution:
         self._engine.tally.on_finished(task.type, STATUS_VALUE[status], ran_here)
         if self._journaling:
             self._changed(task)
-        self._publish(TaskEvent(_FINAL_EVENT[status], task))
+        self._publish(_FINAL_EVENT[status], task)
         if self.finish_waiters:
             self.notify_finished(task)
         waiting = self._engine.waiting

@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from .admission import check_spec, new_task
 from .backlog import Backlog
-from .bus import EventBus, TaskEvent
+from .bus import EventBus
 from .clock import Clock
 from .errors import Duplicate, EngineError, NotFound, QueueFull, ShuttingDown, StoreUnavailable
 from .handlers import TypeRegistry
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .workers import WorkerPool
 
 
-def _no_event(event: TaskEvent) -> None:
+def _no_event(kind: EventKind, task: Task) -> None:
     """A publisher that publishes nothing (``announce=False``)."""
 
 
@@ -189,19 +189,19 @@ class Submissions:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
         with a shared store, in its table already (its claimers were notified).
         ``announce=False``: no ``created`` events (a bulk retry publishes one summary)."""
-        publish = self.bus.publish_uncoalesced if announce else _no_event
+        publish = self.bus.publish_task if announce else _no_event
         on_submitted = self.tally.on_submitted
         for task in tasks:
             on_submitted(task.type)
         if self.store is not None:
             for task in tasks:
-                publish(TaskEvent(_CREATED, task))
+                publish(_CREATED, task)
             self.backlog.push_many(tasks)
             return
         registry = self.registry
         registry.add_pending(tasks)
         for task in tasks:
-            publish(TaskEvent(_CREATED, task))
+            publish(_CREATED, task)
         if _all_runnable(tasks):  # the common case: no key to take, nothing to wait for
             self.backlog.push_many(tasks, force=True)  # room was checked at admission
             self.pool.wake(len(tasks))

@@ -102,7 +102,7 @@ class WorkerPool(TaskExecution, PoolSizing):
         self._gates = engine.gates
         self._changed: Callable[[Task], None] = engine.journal.changed
         self._journaling = engine.journaling
-        self._publish = engine.bus.publish_uncoalesced  # never used for progress
+        self._publish = engine.bus.publish_task  # never used for progress
         self._stats = engine.stats_data
         # The running backend's Event class, made directly: ``anyio.Event()`` looks the
         # backend up on every call, and an idle worker makes one per wait (hot path).
