@@ -340,11 +340,11 @@ async def test_a_worker_yields_between_tasks_only_when_a_next_one_waits(
     # loop a turn between every two tasks, and none after its last one (its idle wait
     # does: a checkpoint first cost each task of a light load one loop turn more, #16).
     checkpoints: list[str | None] = []
-    real = anyio.lowlevel.checkpoint
+    real = workers_module._backend_checkpoint  # the worker's checkpoint, found once
 
     async def counted() -> None:
         checkpoints.append(ran[-1] if ran else None)
-        await real()
+        await real()()
 
     ran: list[str] = []
 
@@ -352,7 +352,7 @@ async def test_a_worker_yields_between_tasks_only_when_a_next_one_waits(
         ran.append(ctx.task_id)
 
     monkeypatch.setattr(workers_module, "SLICE_S", 0.0)
-    monkeypatch.setattr(anyio.lowlevel, "checkpoint", counted)
+    monkeypatch.setattr(workers_module, "_backend_checkpoint", lambda: counted)
     cfg = make_config(worker={"min_workers": 1, "max_workers": 1})
     async with make_engine({"rec": record}, config=cfg) as engine:
         one = await engine.submit(TaskSpec(type="rec"))

@@ -62,8 +62,8 @@ __all__ = ["Engine", "EngineStats", "PoolState", "error_summary", "random_id"]
 
 
 def random_id() -> str:
-    """A URL-safe, 16-hex-digit random id (64 bits)."""
-    return f"{random.getrandbits(64):016x}"
+    """A URL-safe, 16-hex-digit random id (64 bits): ``f"{n:016x}"`` without int.__format__."""
+    return random.getrandbits(64).to_bytes(8, "big").hex()
 
 
 class Engine(Submissions, TaskActions, TaskReads):

@@ -19,7 +19,7 @@ import msgspec
 
 from .bus import TaskEvent
 from .handlers import TaskContext, TaskInterrupted
-from .models import EventKind, Task, TaskError, TaskStatus
+from .models import STATUS_VALUE, EventKind, Task, TaskError, TaskStatus
 from .pool import Worker
 from .procpool import run_in_process
 
@@ -39,6 +39,7 @@ _encode_json = msgspec.json.Encoder().encode
 _PENDING = TaskStatus.PENDING
 _RUNNING = TaskStatus.RUNNING
 _COMPLETED = TaskStatus.COMPLETED
+_FAILED = TaskStatus.FAILED
 _STARTED = EventKind.STARTED
 _FINAL_EVENT = {
     TaskStatus.COMPLETED: EventKind.COMPLETED,
@@ -85,7 +86,7 @@ class TaskExecution:
     _gates: TypeGates
     _changed: Callable[[Task], None]
     _journaling: bool
-    _publish: Callable[[TaskEvent], None]
+    _publish: Callable[[EventKind, Task], None]
     _stats: Stats
     _watch_next: float
     _watch_wake: anyio.Event | None
@@ -122,7 +123,7 @@ class TaskExecution:
                 self._watch_wake.set()
         if self._journaling:
             self._changed(task)
-        self._publish(TaskEvent(_STARTED, task))
+        self._publish(_STARTED, task)
         if tt is None:  # recovered from a store whose type is no longer registered
             self._fail(
                 w,
@@ -254,7 +255,7 @@ class TaskExecution:
             self.done += 1
             if w is not None:
                 w.done += 1
-        elif status is TaskStatus.FAILED:
+        elif status is _FAILED:
             self.failed += 1
             if w is not None:
                 w.failed += 1
@@ -267,10 +268,11 @@ class TaskExecution:
         if task.started_at is not None:
             ran = now - task.started_at
             stats.run_time.append(ran)
-        self._engine.tally.on_finished(task.type, status.value, ran if old is _RUNNING else None)
+        ran_here = ran if old is _RUNNING else None
+        self._engine.tally.on_finished(task.type, STATUS_VALUE[status], ran_here)
         if self._journaling:
             self._changed(task)
-        self._publish(TaskEvent(_FINAL_EVENT[status], task))
+        self._publish(_FINAL_EVENT[status], task)
         if self.finish_waiters:
             self.notify_finished(task)
         waiting = self._engine.waiting

@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from .admission import check_spec, new_task
 from .backlog import Backlog
-from .bus import EventBus, TaskEvent
+from .bus import EventBus
 from .clock import Clock
 from .errors import Duplicate, EngineError, NotFound, QueueFull, ShuttingDown, StoreUnavailable
 from .handlers import TypeRegistry
@@ -38,11 +38,13 @@ if TYPE_CHECKING:
     from .workers import WorkerPool
 
 
-def _no_event(event: TaskEvent) -> None:
+def _no_event(kind: EventKind, task: Task) -> None:
     """A publisher that publishes nothing (``announce=False``)."""
 
 
 _ON_DUPLICATE = frozenset(("error", "return"))
+_CREATED = EventKind.CREATED
+"""(A module name: an enum class's attribute costs a ``__getattr__`` hook call on 3.11.)"""
 
 
 def _plain(spec: TaskSpec) -> bool:
@@ -158,13 +160,14 @@ class Submissions:
         runnable now, none a duplicate, so no plan to make (issue #16: the common case)."""
         self._check_room(len(specs))
         local = self.store is None
-        registry, new_id, cfg = self.registry, self._new_id, self._tcfg
+        tracked, new_id, cfg = self.registry.get, self._new_id, self._tcfg
         tasks: list[Task] = []
         for spec in specs:
             if local:  # a shared store numbers tasks for the whole cluster
                 self._seq += 1
             task_id = new_id()
-            while task_id in registry:  # 64-bit ids: practically never
+            # (get, not "in": Registry.__contains__ is called through a slot, from C)
+            while tracked(task_id) is not None:  # 64-bit ids: practically never
                 task_id = new_id()
             tasks.append(new_task(spec, cfg, task_id, self._seq if local else 0, now))
         return tasks, tasks.copy()
@@ -186,19 +189,19 @@ class Submissions:
         """Announce admitted (and, if stored, committed) tasks and queue them: here, or,
         with a shared store, in its table already (its claimers were notified).
         ``announce=False``: no ``created`` events (a bulk retry publishes one summary)."""
-        publish = self.bus.publish_uncoalesced if announce else _no_event
+        publish = self.bus.publish_task if announce else _no_event
         on_submitted = self.tally.on_submitted
         for task in tasks:
             on_submitted(task.type)
         if self.store is not None:
             for task in tasks:
-                publish(TaskEvent(EventKind.CREATED, task))
+                publish(_CREATED, task)
             self.backlog.push_many(tasks)
             return
         registry = self.registry
         registry.add_pending(tasks)
         for task in tasks:
-            publish(TaskEvent(EventKind.CREATED, task))
+            publish(_CREATED, task)
         if _all_runnable(tasks):  # the common case: no key to take, nothing to wait for
             self.backlog.push_many(tasks, force=True)  # room was checked at admission
             self.pool.wake(len(tasks))
@@ -237,7 +240,8 @@ class Submissions:
         safely send it again. ``created``, if given, is filled with whether each answer
         is a new task (False: an existing one, ``on_duplicate="return"``).
         """
-        known = await self._shared_parents(specs)
+        # (Without a shared store there is nothing to look up: no coroutine for it.)
+        known = await self._shared_parents(specs) if self.store is not None else frozenset()
         tasks, answers = self._admit(specs, known)
         if self.store is not None and any(t.unique_key for t in tasks):
             tasks = await self._claim_shared_keys(specs, tasks, answers)

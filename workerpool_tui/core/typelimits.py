@@ -142,9 +142,17 @@ class TypeGates:
     def __len__(self) -> int:
         return len(self.inner) + len(self._held_ids)
 
-    def __getattr__(self, name: str) -> Any:
-        # The store's own extras (LocalBacklog.queue, .deferred, ...) read through.
-        return getattr(self.inner, name)
+    # No __getattr__ forwarding to the inner backlog: on a class that has one, every
+    # attribute read goes through a slow hook and none is specialised (hot path, #16).
+    @property
+    def queue(self) -> Any:
+        """The local backlog's queue (:class:`~.backlog.LocalBacklog`; tests read it)."""
+        return getattr(self.inner, "queue")  # noqa: B009 - not every backlog has one
+
+    @property
+    def deferred(self) -> int:
+        """The local backlog's retries waiting for their time."""
+        return int(getattr(self.inner, "deferred"))  # noqa: B009
 
     def has_next(self) -> bool:
         # A held task may be the next one too: a worker must still yield between them.

@@ -11,10 +11,12 @@ is :mod:`.sizing`: :class:`WorkerPool` is both, over the state kept here.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING
 
 import anyio
@@ -33,6 +35,24 @@ ABANDON_AFTER_S = 5.0
 ``ctx.cancel_requested`` or ``ctx.progress``) before its thread is abandoned."""
 SLICE_S = 0.002
 """Workers together hold the loop for at most about this long between turns."""
+
+
+def _backend_checkpoint() -> Callable[[], Awaitable[None]]:
+    """The running backend's checkpoint, looked up once: ``anyio.lowlevel.checkpoint``
+    finds the backend on every call (three coroutines and a loop lookup), and a busy
+    worker takes one per slice. On asyncio it is ``sleep(0)``, as anyio's own is."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.lowlevel.checkpoint
+    return _sleep0
+
+
+@types.coroutine
+def _sleep0() -> Generator[None, None, None]:
+    """``asyncio.sleep(0)``'s own yield: the task is scheduled again at once."""
+    yield
+
 
 __all__ = ["ABANDON_AFTER_S", "SLICE_S", "PoolState", "WorkerPool", "error_summary"]
 
@@ -82,11 +102,12 @@ class WorkerPool(TaskExecution, PoolSizing):
         self._gates = engine.gates
         self._changed: Callable[[Task], None] = engine.journal.changed
         self._journaling = engine.journaling
-        self._publish = engine.bus.publish_uncoalesced  # never used for progress
+        self._publish = engine.bus.publish_task  # never used for progress
         self._stats = engine.stats_data
         # The running backend's Event class, made directly: ``anyio.Event()`` looks the
         # backend up on every call, and an idle worker makes one per wait (hot path).
         self._new_event: Callable[[], anyio.Event] = type(anyio.Event())
+        self._checkpoint = _backend_checkpoint()
         for _ in range(self.min_workers):
             self.spawn()
 
@@ -170,7 +191,7 @@ class WorkerPool(TaskExecution, PoolSizing):
             # first cost a loop turn more per task under a light load: issue #16.)
             if now - self._slice_start > SLICE_S / len(self.live) and has_next():
                 self._slice_start = now
-                await anyio.lowlevel.checkpoint()
+                await self._checkpoint()
                 self._slice_start = time.monotonic()
 
     # ------------------------------------------------------------------ timeouts

@@ -244,8 +244,9 @@ class Api(PageHandlers, OpsHandlers, ScheduleHandlers):
         task = (await self.engine.submit_many([spec], created=created))[0]
         # A duplicate answered with the existing task (on_duplicate="return") is 200.
         status = 201 if created[0] else 200
+        # (Headers by position: a keyword makes CPython build a dict to call a class.)
         return Response(
-            status, task_json(task), headers=[(b"location", f"/api/v1/tasks/{task.id}".encode())]
+            status, task_json(task), [(b"location", f"/api/v1/tasks/{task.id}".encode())]
         )
 
     async def submit_batch(self, request: Request) -> Response:

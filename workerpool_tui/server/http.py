@@ -44,6 +44,9 @@ from .responses import Response, Upgrade, error_response
 log = logging.getLogger("workerpool_tui.server")
 
 CLOSED_MID_REQUEST = "malformed HTTP: the client closed mid-request"
+_WAIT, _HEAD, _BODY, _BUSY = Phase.WAIT, Phase.HEAD, Phase.BODY, Phase.BUSY
+"""(An enum class's attribute costs a call of ``EnumType.__getattr__``'s hook on 3.11:
+module names are a dict lookup on the hot path.)"""
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 """The usual methods, decoded once."""
 
@@ -81,7 +84,7 @@ class HttpConnection(Answering):
         self.requests = 0
         now = time.monotonic()
         self.deadline = now + limits.header_timeout_s
-        self.phase = Phase.WAIT
+        self.phase = _WAIT
         self.waiting_since = now
         """When the connection last began waiting for its client (accept, or the end of
         the previous answer): at the cap, the longest waiting is cut first."""
@@ -137,7 +140,7 @@ class HttpConnection(Answering):
             self.waiting_since = time.monotonic()
 
     async def _cut_for_room(self) -> None:
-        if self.phase is Phase.HEAD or self.phase is Phase.BODY:
+        if self.phase is _HEAD or self.phase is _BODY:
             response = error_response(
                 503,
                 "too_many_connections",
@@ -147,11 +150,11 @@ class HttpConnection(Answering):
             )
             with anyio.move_on_after(self.limits.write_timeout_s):
                 if not self.answering:
-                    await self._write(response)
+                    await self._send(self._framed(response))
 
     async def _timed_out(self) -> None:
         phase = self.phase
-        if phase is Phase.HEAD or phase is Phase.BODY:
+        if phase is _HEAD or phase is _BODY:
             with anyio.move_on_after(self.limits.write_timeout_s):
                 await self._send_error(
                     error_response(408, "request_timeout", f"timed out {phase.value}", close=True)
@@ -176,12 +179,13 @@ class HttpConnection(Answering):
         if reader.ready:
             await anyio.lowlevel.checkpoint()  # pipelined: other connections go first
         elif reader.error is None and not reader.upgraded:
-            if reader.in_head:
-                self.phase = Phase.HEAD
+            current = reader.current  # (reader.in_head, inlined: a property costs a call)
+            if current is not None and not current.head_done:
+                self.phase = _HEAD
                 self.deadline = time.monotonic() + limits.header_timeout_s
-            elif self.requests:
-                self.phase = Phase.WAIT
-                self.deadline = time.monotonic() + limits.keep_alive_timeout_s
+            elif self.requests:  # idle since the end of the previous answer
+                self.phase = _WAIT
+                self.deadline = self.waiting_since + limits.keep_alive_timeout_s
             # else: a fresh connection keeps its header deadline from the accept
             while not reader.ready and reader.error is None:
                 data = await self._receive()
@@ -189,12 +193,12 @@ class HttpConnection(Answering):
                     if reader.current is not None:
                         reader.error = ProtocolError(400, CLOSED_MID_REQUEST)
                     break
-                if self.phase is Phase.WAIT:
+                if self.phase is _WAIT:
                     # The head has header_timeout from its first byte.
-                    self.phase = Phase.HEAD
+                    self.phase = _HEAD
                     self.deadline = time.monotonic() + limits.header_timeout_s
                 reader.feed(data)
-        self.phase = Phase.BUSY
+        self.phase = _BUSY
         self.deadline = math.inf
         if not reader.ready:
             if reader.error is not None:
@@ -219,7 +223,8 @@ class HttpConnection(Answering):
                 target,
             )
             return None
-        request = Request(method, target, message.headers, b"", local_ip=self.local_ip)
+        # (All by position: a keyword makes CPython build a dict to call a class.)
+        request = Request(method, target, message.headers, b"", self.local_ip)
         refusal = self.handler.refuse_head(request)
         if refusal is None and message.upgrade and message.has_body:
             # llhttp hands what follows an upgrade request over unread: its body too.
@@ -266,7 +271,7 @@ class HttpConnection(Answering):
             start = time.monotonic()
             latest = start + limits.body_max_time_s
             received = 0
-            self.phase = Phase.BODY
+            self.phase = _BODY
             while not message.complete and not message.too_large and reader.error is None:
                 # One deadline for the whole body, extended only by what arrives (a byte
                 # now and then earns next to nothing), never past latest.
@@ -279,7 +284,7 @@ class HttpConnection(Answering):
                     break
                 received += len(data)
                 reader.feed(data)
-            self.phase = Phase.BUSY
+            self.phase = _BUSY
             self.deadline = math.inf
         if message.too_large:
             await self._send_error(
@@ -326,7 +331,7 @@ class HttpConnection(Answering):
             or self.is_draining()
         ):
             response.close = True
-        await self._write(response, request.method == "HEAD")
+        await self._send(self._framed(response, request.method == "HEAD"))
         if logging_on:
             access_log.info(
                 '%s "%s %s" %d %d %.1fms',

@@ -35,7 +35,6 @@ class Request:
         target: str,
         headers: Headers,
         body: bytes,
-        *,
         local_ip: Callable[[], str | None] = _no_address,
     ) -> None:
         self.method = method

@@ -71,9 +71,9 @@ class Response:
         self,
         status: int,
         body: bytes = b"",
+        headers: Headers | None = None,
         *,
         content_type: bytes = JSON,
-        headers: Headers | None = None,
         close: bool = False,
     ) -> None:
         self.status = status
