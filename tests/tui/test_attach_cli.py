@@ -3,7 +3,6 @@ against a real ``serve`` in another process."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,27 +10,14 @@ from pathlib import Path
 import pytest
 from live_server import LiveServer
 
-from .test_fatal_exit import Terminal
+from .test_fatal_exit import Terminal, terminal_env
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="a pseudo-terminal")
 
 
 def _attach(tmp_path: Path, *args: str) -> Terminal:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERPOOL")}
-    env.update({"HOME": str(tmp_path), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    env = terminal_env(tmp_path)
     return Terminal([sys.executable, "-m", "workerpool_tui", "attach", *args], env, tmp_path)
-
-
-def _finish(term: Terminal) -> str:
-    try:
-        term.until(lambda: term.proc.poll() is not None, "attach to exit")
-        term.read(0.5)
-    finally:
-        if term.proc.poll() is None:
-            term.proc.kill()
-        term.proc.wait(10)
-        os.close(term.fd)
-    return term.output.decode(errors="replace").replace("\r", "")
 
 
 def test_connects_then_q_leaves_at_once_and_the_server_goes_on(tmp_path: Path) -> None:
@@ -40,7 +26,7 @@ def test_connects_then_q_leaves_at_once_and_the_server_goes_on(tmp_path: Path) -
         term = _attach(tmp_path, server.url, "--token", "right-token")
         term.until(lambda: b"connected to" in term.output, "the connection in the header")
         term.send(b"q")
-        _finish(term)
+        term.finish("attach to exit")
         assert term.proc.returncode == 0
         assert server.proc is not None and server.proc.poll() is None  # still serving
     finally:
@@ -51,7 +37,7 @@ def test_a_refused_token_is_one_line_and_exit_1(tmp_path: Path) -> None:
     server = LiveServer(tmp_path, token="right-token").start()
     try:
         term = _attach(tmp_path, "--url", server.url, "--token", "wrong-token")
-        text = _finish(term)
+        text = term.finish("attach to exit")
     finally:
         server.stop()
     assert term.proc.returncode == 1
@@ -64,6 +50,6 @@ def test_a_refused_token_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 def test_a_bad_url_is_usage_exit_2(tmp_path: Path) -> None:
     term = _attach(tmp_path, "ftp://example")
-    text = _finish(term)
+    text = term.finish("attach to exit")
     assert "error: --url: expected http://HOST:PORT" in text
     assert term.proc.returncode == 2

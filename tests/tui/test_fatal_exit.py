@@ -36,6 +36,13 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def terminal_env(home: Path) -> dict[str, str]:
+    """This environment without ``WORKERPOOL*`` settings, a 120x40 xterm, ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERPOOL")}
+    env.update({"HOME": str(home), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    return env
+
+
 class Terminal:
     """A process on a pseudo-terminal, its output collected as it comes."""
 
@@ -63,11 +70,23 @@ class Terminal:
     def send(self, keys: bytes) -> None:
         os.write(self.fd, keys)
 
+    def finish(self, what: str = "the process to exit") -> str:
+        """Wait for the process to exit (killed if it does not), close the terminal;
+        returns everything it printed, line ends as ``\n``."""
+        try:
+            self.until(lambda: self.proc.poll() is not None, what)
+            self.read(0.5)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(10)
+            os.close(self.fd)
+        return self.output.decode(errors="replace").replace("\r", "")
+
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_the_dashboard_exits_1_with_the_reason_when_its_store_breaks(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERPOOL")}
-    env.update({"HOME": str(tmp_path), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    env = terminal_env(tmp_path)
     term = Terminal(
         [sys.executable, "-m", "workerpool_tui", "--no-server", "--store", "tasks.db"],
         env,
@@ -81,16 +100,10 @@ def test_the_dashboard_exits_1_with_the_reason_when_its_store_breaks(tmp_path: P
         term.send(b"n")  # a submission needs the store: the engine finds out
         term.until(lambda: b"Payload" in term.output, "the submit form")
         term.send(b"\x13")  # Ctrl+S
-        term.until(lambda: term.proc.poll() is not None, "the dashboard to exit")
-        term.read(0.5)
     finally:
-        if term.proc.poll() is None:
-            term.proc.kill()
-        term.proc.wait(10)
-        os.close(term.fd)
+        text = term.finish("the dashboard to exit")
     assert term.proc.returncode == 1
     # After the screen is restored (escape codes), one line says why.
-    text = term.output.decode(errors="replace").replace("\r", "")
     reasons = re.findall(r"error: [^\x1b\n]*", text)
     assert len(reasons) == 1, text[-400:]
     assert "writer process" in reasons[0] and reasons[0].endswith("; stopped")

@@ -14,7 +14,7 @@ import anyio
 import msgspec
 
 from ..core.schedule_rules import ScheduleSpec
-from ..core.type_settings import TypeOverride
+from ..core.type_settings import MemoryTypeSettings, TypeOverride
 
 _decode = msgspec.json.Decoder(list[ScheduleSpec]).decode
 _decode_types = msgspec.json.Decoder(dict[str, TypeOverride]).decode
@@ -57,23 +57,20 @@ class FileSchedules:
         _replace(self.path, _encode(list(self._specs.values())))
 
 
-class FileTypeSettings:
-    """The ``TypeSettingsStore`` of the SQLite store (see the module doc)."""
+class FileTypeSettings(MemoryTypeSettings):
+    """The ``TypeSettingsStore`` of the SQLite store (see the module doc): the memory
+    store's overrides, written to a side file on each change and read back at start."""
 
     def __init__(self, db: Path) -> None:
+        super().__init__()
         self.path = db.with_name(db.name + ".types.json")
-        self._overrides: dict[str, TypeOverride] = {}
 
     async def load(self) -> dict[str, TypeOverride]:
         path = anyio.Path(self.path)
         if await path.exists():
             self._overrides = _decode_types(await path.read_bytes())
-        return dict(self._overrides)
+        return await super().load()
 
     async def save(self, name: str, override: TypeOverride | None) -> None:
-        if override is None:
-            self._overrides.pop(name, None)
-        else:
-            self._overrides[name] = override
-        data = _encode(self._overrides)
-        await anyio.to_thread.run_sync(_replace, self.path, data)
+        await super().save(name, override)
+        await anyio.to_thread.run_sync(_replace, self.path, _encode(self._overrides))
