@@ -225,15 +225,10 @@ class EventBus:
             for sub in self._subs:
                 sub._push(event)
 
-    def publish_uncoalesced(self, event: Event) -> None:
-        """:meth:`publish` for an event known not to be progress."""
-        self.published += 1
-        for sub in self._subs:
-            sub._push(event)
-
     def publish_task(self, kind: EventKind, task: Task) -> None:
-        """``publish_uncoalesced(TaskEvent(kind, task))`` for a kind that is not progress,
-        the event made only if someone subscribes (the engine's hot path: three a task)."""
+        """:meth:`publish` of ``TaskEvent(kind, task)`` for a kind that is not progress
+        (nothing to coalesce), the event made only if someone subscribes (the engine's
+        hot path: three a task)."""
         self.published += 1
         subs = self._subs
         if subs:
