@@ -4,9 +4,10 @@ Textual's ``Footer`` rebuilds all its keys (about 20 widgets: mounted, styled, l
 whenever the screen's bindings may have changed. Pausing swaps one word (Pause for
 Resume, the same key in the same place), and that rebuild cost the dashboard 159 ms of
 CPU a toggle, 75 ms even with nothing changed (``refresh_bindings`` to a settled screen,
-median of 20; 35 ms a toggle with this footer): a key pressed next waited for it. This footer compares what it would show with what it shows; when only the keys'
-words, actions or enabled state differ, it changes those keys in place (one footer
-layout); otherwise (another screen's keys, a group, a different number) it rebuilds.
+median of 20; 35 ms a toggle with this footer): a key pressed next waited for it. This
+footer compares what it would show with what it shows; when only the keys' words,
+actions or enabled state differ, it changes those keys in place (one footer layout);
+otherwise (another screen's keys, a group, a different number) it rebuilds.
 """
 
 from __future__ import annotations
